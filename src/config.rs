@@ -1,0 +1,511 @@
+//! Client settings: where to send, how to authenticate, how long to wait, how often to retry.
+//!
+//! Every default is written once, in [`Defaults`]. [`ClientBuilder`] collects settings and
+//! checks them in [`ClientBuilder::into_config`]; [`ClientBuilder::from_env`] reads the `TIM_*`
+//! variables that all three faces share.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// The defaults, in one place (design §2).
+#[derive(Debug)]
+pub struct Defaults;
+
+impl Defaults {
+    /// The App admin account used when none is given.
+    pub const IDENTIFIER: &'static str = "administrator";
+    /// Connect timeout.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Per-attempt timeout (Tencent gives up at about 3 s).
+    pub const TIMEOUT: Duration = Duration::from_secs(10);
+    /// Overall deadline across retries.
+    pub const DEADLINE: Duration = Duration::from_secs(30);
+    /// Retries after the first attempt.
+    pub const MAX_RETRIES: u32 = 3;
+    /// Requests per second (the seed document's quota; Tencent now documents 200/s).
+    pub const RATE_LIMIT: f64 = 100.0;
+    /// Validity of the UserSigs the client signs, in seconds.
+    pub const USERSIG_TTL: u64 = 86_400;
+    /// Largest response body the client reads.
+    pub const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
+}
+
+/// A secret string (secret key or UserSig). Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself. Call only where it is needed (signing, the request URL).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A Tencent Cloud IM data-centre region (spec §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Region {
+    /// China (the default): `console.tim.qq.com`.
+    China,
+    /// Singapore.
+    Singapore,
+    /// Seoul.
+    Seoul,
+    /// Tokyo.
+    Tokyo,
+    /// Frankfurt.
+    Frankfurt,
+    /// Mumbai.
+    Mumbai,
+    /// Silicon Valley.
+    SiliconValley,
+    /// Jakarta.
+    Jakarta,
+}
+
+impl Region {
+    /// Every region.
+    pub const ALL: [Region; 8] = [
+        Region::China,
+        Region::Singapore,
+        Region::Seoul,
+        Region::Tokyo,
+        Region::Frankfurt,
+        Region::Mumbai,
+        Region::SiliconValley,
+        Region::Jakarta,
+    ];
+
+    /// The name used in settings and `TIM_REGION` (`"china"`, `"silicon-valley"` …).
+    pub fn name(self) -> &'static str {
+        self.hosts().0
+    }
+
+    /// The main API host.
+    pub fn host(self) -> &'static str {
+        self.hosts().1
+    }
+
+    /// The backup API host.
+    pub fn backup_host(self) -> &'static str {
+        self.hosts().2
+    }
+
+    fn hosts(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Region::China => ("china", "console.tim.qq.com", "adminapi.my-imcloud.com"),
+            Region::Singapore => ("singapore", "adminapisgp.im.qcloud.com", "adminapisgp.my-imcloud.com"),
+            Region::Seoul => ("seoul", "adminapikr.im.qcloud.com", "adminapikr.my-imcloud.com"),
+            Region::Tokyo => ("tokyo", "adminapijpn.im.qcloud.com", "adminapijpn.my-imcloud.com"),
+            Region::Frankfurt => ("frankfurt", "adminapiger.im.qcloud.com", "adminapiger.my-imcloud.com"),
+            Region::Mumbai => ("mumbai", "adminapiind.im.qcloud.com", "adminapiind.my-imcloud.com"),
+            Region::SiliconValley => ("silicon-valley", "adminapiusa.im.qcloud.com", "adminapiusa.my-imcloud.com"),
+            Region::Jakarta => ("jakarta", "adminapiidn.im.qcloud.com", "adminapiidn.my-imcloud.com"),
+        }
+    }
+
+    /// `https://{host}`.
+    pub fn base_url(self) -> String {
+        format!("https://{}", self.host())
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Region {
+    type Err = Error;
+
+    /// Case-insensitive; `_` and spaces count as `-` (`"Silicon_Valley"` works).
+    fn from_str(s: &str) -> Result<Region> {
+        let wanted = s.trim().to_ascii_lowercase().replace(['_', ' '], "-");
+        Region::ALL.into_iter().find(|r| r.name() == wanted).ok_or_else(|| {
+            let names: Vec<_> = Region::ALL.iter().map(|r| r.name()).collect();
+            Error::config(format!("unknown region {s:?}; expected one of {}", names.join(", ")))
+        })
+    }
+}
+
+/// How the client authenticates.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// The app's secret key: the client signs (and renews) its own UserSig.
+    SecretKey(Secret),
+    /// A ready UserSig for the identifier; it cannot be renewed.
+    UserSig(Secret),
+}
+
+/// The checked settings of a client. Build one with [`ClientBuilder`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The app's SDKAppID.
+    pub sdkappid: u64,
+    /// Secret key or ready UserSig.
+    pub auth: Auth,
+    /// The App admin account the calls are made as.
+    pub identifier: String,
+    /// Scheme, host and optional port/path prefix, without a trailing `/`.
+    pub base_url: String,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Per-attempt timeout.
+    pub timeout: Duration,
+    /// Overall deadline across retries.
+    pub deadline: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Requests per second; `None`: no limiter.
+    pub rate_limit: Option<f64>,
+    /// Validity of self-signed UserSigs, in seconds.
+    pub usersig_ttl: u64,
+    /// Proxy URL; `None`: from `HTTPS_PROXY`/`ALL_PROXY` when set.
+    pub proxy: Option<String>,
+    /// Extra root certificates (PEM) to trust instead of the bundled roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Use the platform's certificate verifier instead of the bundled roots.
+    pub platform_verifier: bool,
+}
+
+/// Collects settings for a [`Client`](crate::Client). Defaults are in [`Defaults`].
+#[derive(Debug, Clone, Default)]
+pub struct ClientBuilder {
+    sdkappid: Option<u64>,
+    secret_key: Option<Secret>,
+    usersig: Option<Secret>,
+    identifier: Option<String>,
+    region: Option<Region>,
+    base_url: Option<String>,
+    connect_timeout: Option<Duration>,
+    timeout: Option<Duration>,
+    deadline: Option<Duration>,
+    max_retries: Option<u32>,
+    rate_limit: Option<Option<f64>>,
+    usersig_ttl: Option<u64>,
+    proxy: Option<String>,
+    ca_pem: Option<Vec<u8>>,
+    platform_verifier: bool,
+}
+
+impl ClientBuilder {
+    /// An empty builder (every setting at its default).
+    pub fn new() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A builder filled from `TIM_SDKAPPID`, `TIM_SECRET_KEY`, `TIM_USERSIG`, `TIM_IDENTIFIER`,
+    /// `TIM_REGION` and `TIM_BASE_URL`. Later setter calls override what came from the environment.
+    pub fn from_env() -> Result<ClientBuilder> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`ClientBuilder::from_env`] with any source of variables (for tests and embedding).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ClientBuilder> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut b = ClientBuilder::new();
+        if let Some(v) = var("TIM_SDKAPPID") {
+            b.sdkappid = Some(
+                v.trim().parse().map_err(|_| Error::config(format!("TIM_SDKAPPID is not a positive integer: {v:?}")))?,
+            );
+        }
+        b.secret_key = var("TIM_SECRET_KEY").map(Secret);
+        b.usersig = var("TIM_USERSIG").map(Secret);
+        b.identifier = var("TIM_IDENTIFIER");
+        if let Some(v) = var("TIM_REGION") {
+            b.region = Some(v.parse()?);
+        }
+        b.base_url = var("TIM_BASE_URL");
+        Ok(b)
+    }
+
+    /// The SDKAppID (required).
+    pub fn sdkappid(mut self, sdkappid: u64) -> Self {
+        self.sdkappid = Some(sdkappid);
+        self
+    }
+
+    /// Authenticate with the app's secret key (the client signs its own UserSig).
+    pub fn secret_key(mut self, key: impl Into<String>) -> Self {
+        self.secret_key = Some(Secret(key.into()));
+        self
+    }
+
+    /// Authenticate with a ready UserSig for the identifier.
+    pub fn usersig(mut self, usersig: impl Into<String>) -> Self {
+        self.usersig = Some(Secret(usersig.into()));
+        self
+    }
+
+    /// The App admin account (default `administrator`).
+    pub fn identifier(mut self, identifier: impl Into<String>) -> Self {
+        self.identifier = Some(identifier.into());
+        self
+    }
+
+    /// The region (default China). Ignored when a base URL is set.
+    pub fn region(mut self, region: Region) -> Self {
+        self.region = Some(region);
+        self
+    }
+
+    /// Any base URL (`https://…`; `http://` only for loopback hosts). Overrides the region.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Connect timeout (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Per-attempt timeout (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Overall deadline across all attempts and waits of one call (default 30 s).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Retries after the first attempt (default 3).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = Some(retries);
+        self
+    }
+
+    /// Requests per second shared by every call of the client (default 100); `None` turns the limiter off.
+    pub fn rate_limit(mut self, per_second: Option<f64>) -> Self {
+        self.rate_limit = Some(per_second);
+        self
+    }
+
+    /// Validity of the UserSigs the client signs (default 1 day).
+    pub fn usersig_ttl(mut self, ttl: Duration) -> Self {
+        self.usersig_ttl = Some(ttl.as_secs());
+        self
+    }
+
+    /// A proxy URL (`http://`, `socks5://` …). Default: `HTTPS_PROXY`/`ALL_PROXY` when set.
+    pub fn proxy(mut self, proxy: impl Into<String>) -> Self {
+        self.proxy = Some(proxy.into());
+        self
+    }
+
+    /// Trust these PEM root certificates instead of the bundled ones.
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Use the platform's certificate verifier instead of the bundled roots.
+    pub fn platform_verifier(mut self, on: bool) -> Self {
+        self.platform_verifier = on;
+        self
+    }
+
+    /// Checks every setting and returns the [`Config`]. Errors are [`ErrorKind::Config`](crate::ErrorKind::Config).
+    pub fn into_config(self) -> Result<Config> {
+        let sdkappid = match self.sdkappid {
+            Some(0) | None => return Err(Error::config("sdkappid is required (a positive integer, e.g. 1400000000)")),
+            Some(id) => id,
+        };
+        let identifier = self.identifier.unwrap_or_else(|| Defaults::IDENTIFIER.to_owned());
+        crate::validate::user_id("identifier", &identifier).map_err(|e| Error::config(e.info().to_owned()))?;
+        let auth = match (self.secret_key, self.usersig) {
+            (Some(_), Some(_)) => return Err(Error::config("give either secret_key or usersig, not both")),
+            (None, None) => return Err(Error::config("a secret_key or a usersig is required")),
+            (Some(key), None) if key.0.is_empty() => return Err(Error::config("secret_key is empty")),
+            (Some(key), None) => Auth::SecretKey(key),
+            (None, Some(sig)) => {
+                let info = crate::usersig::inspect(&sig.0)
+                    .map_err(|e| Error::config(format!("usersig is not a valid UserSig: {e}")))?;
+                if info.identifier != identifier {
+                    return Err(Error::config(format!(
+                        "usersig was made for identifier {:?}, but the client uses {identifier:?}",
+                        info.identifier
+                    )));
+                }
+                if info.sdkappid != sdkappid {
+                    return Err(Error::config(format!(
+                        "usersig was made for sdkappid {}, but the client uses {sdkappid}",
+                        info.sdkappid
+                    )));
+                }
+                Auth::UserSig(sig)
+            }
+        };
+        let base_url = match self.base_url {
+            Some(url) => check_base_url(&url)?,
+            None => self.region.unwrap_or(Region::China).base_url(),
+        };
+        let positive = |name: &str, d: Option<Duration>, default: Duration| match d {
+            Some(d) if d.is_zero() => Err(Error::config(format!("{name} must be greater than zero"))),
+            Some(d) => Ok(d),
+            None => Ok(default),
+        };
+        let connect_timeout = positive("connect_timeout", self.connect_timeout, Defaults::CONNECT_TIMEOUT)?;
+        let timeout = positive("timeout", self.timeout, Defaults::TIMEOUT)?;
+        let deadline = positive("deadline", self.deadline, Defaults::DEADLINE)?;
+        let rate_limit = match self.rate_limit {
+            None => Some(Defaults::RATE_LIMIT),
+            Some(None) => None,
+            Some(Some(r)) if r.is_finite() && r > 0.0 => Some(r),
+            Some(Some(r)) => {
+                return Err(Error::config(format!(
+                    "rate_limit must be a positive number of requests per second (or None to turn it off), not {r}"
+                )));
+            }
+        };
+        let usersig_ttl = match self.usersig_ttl {
+            Some(ttl) if ttl < 120 => return Err(Error::config("usersig_ttl must be at least 120 seconds")),
+            Some(ttl) => ttl,
+            None => Defaults::USERSIG_TTL,
+        };
+        Ok(Config {
+            sdkappid,
+            auth,
+            identifier,
+            base_url,
+            connect_timeout,
+            timeout,
+            deadline,
+            max_retries: self.max_retries.unwrap_or(Defaults::MAX_RETRIES),
+            rate_limit,
+            usersig_ttl,
+            proxy: self.proxy,
+            ca_pem: self.ca_pem,
+            platform_verifier: self.platform_verifier,
+        })
+    }
+}
+
+/// Checks a base URL: `https://` anywhere, `http://` only on loopback. Returns it without trailing `/`.
+fn check_base_url(url: &str) -> Result<String> {
+    let url = url.trim().trim_end_matches('/');
+    let (scheme, rest) =
+        url.split_once("://").ok_or_else(|| Error::config(format!("base_url {url:?} has no scheme (https://…)")))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') {
+        return Err(Error::config(format!("base_url {url:?} has no host (or carries credentials)")));
+    }
+    if rest.contains(['?', '#']) {
+        return Err(Error::config(format!("base_url {url:?} must not have a query or fragment")));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(url.to_owned()),
+        "http" if is_loopback(authority) => Ok(url.to_owned()),
+        "http" => Err(Error::config(format!(
+            "base_url {url:?}: plain http:// is allowed only for loopback hosts; the UserSig must travel over TLS"
+        ))),
+        other => Err(Error::config(format!("base_url scheme {other:?} is not http or https"))),
+    }
+}
+
+/// Whether `host[:port]` names this machine (localhost, 127.0.0.0/8, ::1).
+pub(crate) fn is_loopback(authority: &str) -> bool {
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn base() -> ClientBuilder {
+        ClientBuilder::new().sdkappid(1400000000).secret_key("k")
+    }
+
+    #[test]
+    fn defaults() {
+        let c = base().into_config().unwrap();
+        assert_eq!(c.base_url, "https://console.tim.qq.com");
+        assert_eq!(c.identifier, "administrator");
+        assert_eq!(c.rate_limit, Some(100.0));
+        assert_eq!((c.timeout, c.connect_timeout, c.deadline, c.max_retries), (Defaults::TIMEOUT, Defaults::CONNECT_TIMEOUT, Defaults::DEADLINE, 3));
+    }
+
+    #[test]
+    fn regions_parse_by_name() {
+        for r in Region::ALL {
+            assert_eq!(r.name().parse::<Region>().unwrap(), r);
+            assert_eq!(r.name().to_uppercase().replace('-', "_").parse::<Region>().unwrap(), r);
+        }
+        assert_eq!("mars".parse::<Region>().unwrap_err().kind(), ErrorKind::Config);
+        let c = base().region(Region::Jakarta).into_config().unwrap();
+        assert_eq!(c.base_url, "https://adminapiidn.im.qcloud.com");
+    }
+
+    #[test]
+    fn http_only_on_loopback() {
+        for ok in ["http://127.0.0.1:8080", "http://localhost:1/", "http://[::1]:9000", "https://example.com/prefix"] {
+            base().base_url(ok).into_config().unwrap();
+        }
+        for bad in ["http://example.com", "http://10.0.0.1:80", "ftp://127.0.0.1", "127.0.0.1:80", "https://", "https://u:p@h"] {
+            assert_eq!(base().base_url(bad).into_config().unwrap_err().kind(), ErrorKind::Config, "{bad}");
+        }
+    }
+
+    #[test]
+    fn absurd_settings_are_config_errors() {
+        let cases = [
+            ClientBuilder::new().secret_key("k"),
+            ClientBuilder::new().sdkappid(1),
+            base().usersig("x"),
+            base().timeout(Duration::ZERO),
+            base().deadline(Duration::ZERO),
+            base().connect_timeout(Duration::ZERO),
+            base().rate_limit(Some(0.0)),
+            base().rate_limit(Some(-1.0)),
+            base().rate_limit(Some(f64::NAN)),
+            base().identifier(""),
+            base().identifier("a\0b"),
+            base().usersig_ttl(Duration::from_secs(5)),
+            ClientBuilder::new().sdkappid(1).usersig("garbage"),
+        ];
+        for b in cases {
+            let dbg = format!("{b:?}");
+            assert_eq!(b.into_config().unwrap_err().kind(), ErrorKind::Config, "{dbg}");
+        }
+        assert_eq!(base().rate_limit(None).into_config().unwrap().rate_limit, None);
+    }
+
+    #[test]
+    fn from_lookup_reads_tim_variables() {
+        let vars = [("TIM_SDKAPPID", "1400000001"), ("TIM_SECRET_KEY", "canary"), ("TIM_REGION", "seoul")];
+        let lookup = |n: &str| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string());
+        let c = ClientBuilder::from_lookup(lookup).unwrap().into_config().unwrap();
+        assert_eq!(c.sdkappid, 1400000001);
+        assert_eq!(c.base_url, "https://adminapikr.im.qcloud.com");
+        assert!(!format!("{c:?}").contains("canary"));
+        let bad = ClientBuilder::from_lookup(|n| (n == "TIM_SDKAPPID").then(|| "abc".to_string()));
+        assert_eq!(bad.unwrap_err().kind(), ErrorKind::Config);
+    }
+}
