@@ -220,7 +220,9 @@ impl ClientBuilder {
         let mut b = ClientBuilder::new();
         if let Some(v) = var("TIM_SDKAPPID") {
             b.sdkappid = Some(
-                v.trim().parse().map_err(|_| Error::config(format!("TIM_SDKAPPID is not a positive integer: {v:?}")))?,
+                v.trim()
+                    .parse()
+                    .map_err(|_| Error::config(format!("TIM_SDKAPPID is not a positive integer: {v:?}")))?,
             );
         }
         b.secret_key = var("TIM_SECRET_KEY").map(Secret);
@@ -449,7 +451,10 @@ mod tests {
         assert_eq!(c.base_url, "https://console.tim.qq.com");
         assert_eq!(c.identifier, "administrator");
         assert_eq!(c.rate_limit, Some(100.0));
-        assert_eq!((c.timeout, c.connect_timeout, c.deadline, c.max_retries), (Defaults::TIMEOUT, Defaults::CONNECT_TIMEOUT, Defaults::DEADLINE, 3));
+        assert_eq!(
+            (c.timeout, c.connect_timeout, c.deadline, c.max_retries),
+            (Defaults::TIMEOUT, Defaults::CONNECT_TIMEOUT, Defaults::DEADLINE, 3)
+        );
     }
 
     #[test]
@@ -468,7 +473,9 @@ mod tests {
         for ok in ["http://127.0.0.1:8080", "http://localhost:1/", "http://[::1]:9000", "https://example.com/prefix"] {
             base().base_url(ok).into_config().unwrap();
         }
-        for bad in ["http://example.com", "http://10.0.0.1:80", "ftp://127.0.0.1", "127.0.0.1:80", "https://", "https://u:p@h"] {
+        for bad in
+            ["http://example.com", "http://10.0.0.1:80", "ftp://127.0.0.1", "127.0.0.1:80", "https://", "https://u:p@h"]
+        {
             assert_eq!(base().base_url(bad).into_config().unwrap_err().kind(), ErrorKind::Config, "{bad}");
         }
     }

@@ -143,7 +143,11 @@ impl ErrorKind {
     pub fn is_api(self) -> bool {
         !matches!(
             self,
-            ErrorKind::Config | ErrorKind::InvalidArgument | ErrorKind::Transport | ErrorKind::Timeout | ErrorKind::Protocol
+            ErrorKind::Config
+                | ErrorKind::InvalidArgument
+                | ErrorKind::Transport
+                | ErrorKind::Timeout
+                | ErrorKind::Protocol
         )
     }
 }
@@ -176,7 +180,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error of `kind` with a human-readable `info`.
     pub fn new(kind: ErrorKind, info: impl Into<String>) -> Error {
-        Error { kind, code: None, info: info.into(), random: None, attempts: 0, http_status: None, elapsed: None, source: None }
+        Error {
+            kind,
+            code: None,
+            info: info.into(),
+            random: None,
+            attempts: 0,
+            http_status: None,
+            elapsed: None,
+            source: None,
+        }
     }
 
     /// The error for a TIM answer with a nonzero `ErrorCode`; the kind comes from the table.

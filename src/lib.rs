@@ -13,16 +13,25 @@
 //!
 //! - [`Client::builder`] / [`Client::from_env`] → [`Client`]
 //! - [`Client::delete_group_msg_by_sender`], [`Client::delete_by_sender`] with a [`DeleteBySender`] (topic)
-//! - [`Client::delete_many`] for bulk cleanup with progress ([`batch`])
 //! - [`usersig::generate`], [`usersig::inspect`], [`usersig::verify`]
 //! - [`Error`] with its [`ErrorKind`], from the one code table [`error::KINDS`]
 
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod usersig;
 pub mod validate;
 
+pub mod ffi;
+
+#[cfg(feature = "emulator")]
+pub mod emulator;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use client::{CallInfo, Client, DeleteBySender};
 pub use config::{Auth, ClientBuilder, Config, Defaults, Region, Secret};
 pub use error::{Error, ErrorKind, Result, Retry};

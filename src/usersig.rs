@@ -23,8 +23,8 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -146,11 +146,25 @@ pub fn unix_now() -> u64 {
 }
 
 /// `TLS.sig`: base64 of HMAC-SHA256 over the content lines, keyed by the secret key's UTF-8 bytes.
-pub fn sign(sdkappid: u64, secret_key: &str, identifier: &str, time: u64, expire: u64, userbuf: Option<&[u8]>) -> String {
+pub fn sign(
+    sdkappid: u64,
+    secret_key: &str,
+    identifier: &str,
+    time: u64,
+    expire: u64,
+    userbuf: Option<&[u8]>,
+) -> String {
     STANDARD.encode(mac(sdkappid, secret_key, identifier, time, expire, userbuf).finalize().into_bytes())
 }
 
-fn mac(sdkappid: u64, secret_key: &str, identifier: &str, time: u64, expire: u64, userbuf: Option<&[u8]>) -> HmacSha256 {
+fn mac(
+    sdkappid: u64,
+    secret_key: &str,
+    identifier: &str,
+    time: u64,
+    expire: u64,
+    userbuf: Option<&[u8]>,
+) -> HmacSha256 {
     // HMAC accepts keys of any length; new_from_slice cannot fail for it.
     let mut mac = match HmacSha256::new_from_slice(secret_key.as_bytes()) {
         Ok(mac) => mac,
@@ -252,7 +266,10 @@ pub fn inspect(usersig: &str) -> Result<UserSigInfo, UserSigError> {
             .ok_or_else(|| UserSigError::Malformed(format!("{name} is not an unsigned integer")))
     };
     let string = |name: &str| -> Result<String, UserSigError> {
-        field(name)?.as_str().map(str::to_owned).ok_or_else(|| UserSigError::Malformed(format!("{name} is not a string")))
+        field(name)?
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| UserSigError::Malformed(format!("{name} is not a string")))
     };
 
     match field("TLS.ver")?.as_str() {
@@ -354,7 +371,10 @@ mod tests {
 
     #[test]
     fn tls_sig_vectors_of_spec_section_4() {
-        assert_eq!(sign(1400000000, DEMO_KEY, "xiaojun", T, 15552000, None), "1Z5PngDjGaufeSiPoBuxdHY7EK3JTdAjMP93S4KvV3M=");
+        assert_eq!(
+            sign(1400000000, DEMO_KEY, "xiaojun", T, 15552000, None),
+            "1Z5PngDjGaufeSiPoBuxdHY7EK3JTdAjMP93S4KvV3M="
+        );
         assert_eq!(sign(1400000000, DEMO_KEY, "admin", T, 86400, None), "B0EiGEtv8jlwtFr54eCo5sR1MRR0HRBlR9ykTMYskM8=");
         assert_eq!(
             sign(1400000000, DEMO_KEY, "xiaojun", T, 15552000, Some(b"abc")),
@@ -372,7 +392,15 @@ mod tests {
     }
 
     fn inflate(sig: &str) -> String {
-        let b64: String = sig.chars().map(|c| match c { '*' => '+', '-' => '/', '_' => '=', c => c }).collect();
+        let b64: String = sig
+            .chars()
+            .map(|c| match c {
+                '*' => '+',
+                '-' => '/',
+                '_' => '=',
+                c => c,
+            })
+            .collect();
         let mut out = String::new();
         flate2::read::ZlibDecoder::new(STANDARD.decode(b64).unwrap().as_slice()).read_to_string(&mut out).unwrap();
         out
@@ -412,7 +440,11 @@ mod tests {
         for json in tampered {
             assert_ne!(json, original);
             let sig = deflate_to_usersig(&json);
-            assert_eq!(verify(&sig, 1400000000, DEMO_KEY, "admin", T).unwrap_err(), UserSigError::BadSignature, "{json}");
+            assert_eq!(
+                verify(&sig, 1400000000, DEMO_KEY, "admin", T).unwrap_err(),
+                UserSigError::BadSignature,
+                "{json}"
+            );
         }
         let other_app = deflate_to_usersig(&original.replace("1400000000", "1400000001"));
         assert_eq!(verify(&other_app, 1400000001, DEMO_KEY, "admin", T).unwrap_err(), UserSigError::BadSignature);

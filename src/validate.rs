@@ -17,7 +17,10 @@ fn text(field: &str, value: &str, max: usize) -> Result<()> {
         return Err(Error::invalid_argument(format!("{field} is empty")));
     }
     if value.len() > max {
-        return Err(Error::invalid_argument(format!("{field} is {} bytes long; at most {max} are allowed", value.len())));
+        return Err(Error::invalid_argument(format!(
+            "{field} is {} bytes long; at most {max} are allowed",
+            value.len()
+        )));
     }
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return Err(Error::invalid_argument(format!("{field} contains the control character {c:?}")));

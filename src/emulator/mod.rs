@@ -1,0 +1,4 @@
+//! stub
+pub fn hello() -> u32 {
+    1
+}
