@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -1,0 +1,279 @@
+//! Bulk deletion: many (group, sender[, topic]) items on a bounded pool of worker threads that
+//! share the client's rate limiter and retry policy (design §5).
+//!
+//! The calling thread pulls items from the input one at a time, only when a worker is about to be
+//! free, so a lazy iterator stays lazy and a million-line input is never held in memory twice. It
+//! also collects the outcomes and calls the progress callback, so the callback never needs to be
+//! `Send`. Failures do not stop the batch unless [`BatchOptions::stop_on_error`] is set; the
+//! callback can stop it too (Ctrl-C in Python), and in-flight items always finish.
+//!
+//! ```no_run
+//! use std::ops::ControlFlow;
+//! use timrest::{Client, batch::BatchOptions};
+//! # fn main() -> timrest::Result<()> {
+//! let client = Client::from_env()?;
+//! let items = [("@TGS#1", "spammer"), ("@TGS#2", "spammer")];
+//! let report = client.delete_many(items, &BatchOptions::default(), |p| {
+//!     eprintln!("{}/{:?} done", p.done, p.total);
+//!     ControlFlow::Continue(())
+//! })?;
+//! println!("{} ok, {} failed", report.ok(), report.failed());
+//! # Ok(()) }
+//! ```
+
+use std::ops::ControlFlow;
+use std::sync::Mutex;
+use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
+use std::time::{Duration, Instant};
+
+use crate::client::{CallInfo, Client, DeleteBySender};
+use crate::error::{Error, Result};
+
+/// How long the calling thread waits for an outcome before calling the progress callback anyway
+/// (so that a host language can check for Ctrl-C while every worker is busy).
+pub const PROGRESS_TICK: Duration = Duration::from_millis(100);
+
+/// Settings of one [`Client::delete_many`] run.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    /// Worker threads, i.e. requests in flight at most (default 16). Must be at least 1.
+    pub concurrency: usize,
+    /// Stop scheduling new items after the first failure (default false: keep going).
+    pub stop_on_error: bool,
+}
+
+impl Default for BatchOptions {
+    fn default() -> BatchOptions {
+        BatchOptions { concurrency: 16, stop_on_error: false }
+    }
+}
+
+/// One input item: a request, or the reason the input could not be turned into one
+/// (reported as that item's failure, so a bad line does not stop a batch).
+#[derive(Debug)]
+pub struct BatchItem(pub Result<DeleteBySender>);
+
+impl From<DeleteBySender> for BatchItem {
+    fn from(request: DeleteBySender) -> BatchItem {
+        BatchItem(Ok(request))
+    }
+}
+
+impl From<Result<DeleteBySender>> for BatchItem {
+    fn from(request: Result<DeleteBySender>) -> BatchItem {
+        BatchItem(request)
+    }
+}
+
+impl<G: Into<String>, S: Into<String>> From<(G, S)> for BatchItem {
+    fn from((group_id, sender): (G, S)) -> BatchItem {
+        BatchItem(Ok(DeleteBySender::new(group_id, sender)))
+    }
+}
+
+impl<G: Into<String>, S: Into<String>, T: Into<String>> From<(G, S, T)> for BatchItem {
+    fn from((group_id, sender, topic_id): (G, S, T)) -> BatchItem {
+        BatchItem(Ok(DeleteBySender::new(group_id, sender).topic(topic_id)))
+    }
+}
+
+/// Where a batch stands, handed to the progress callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Items finished (ok or failed).
+    pub done: usize,
+    /// Items that succeeded.
+    pub ok: usize,
+    /// Items that failed.
+    pub failed: usize,
+    /// The number of items, when the input knows it (an exact `size_hint`).
+    pub total: Option<usize>,
+}
+
+/// The outcome of one item.
+#[derive(Debug)]
+pub struct ItemOutcome {
+    /// Position in the input, from 0.
+    pub index: usize,
+    /// The request (None when the input item could not be read as one).
+    pub request: Option<DeleteBySender>,
+    /// What the call cost, or the typed error.
+    pub result: Result<CallInfo>,
+}
+
+impl ItemOutcome {
+    /// Requests sent for this item.
+    pub fn attempts(&self) -> u32 {
+        match &self.result {
+            Ok(info) => info.attempts,
+            Err(e) => e.attempts(),
+        }
+    }
+
+    /// Time spent on this item, waits and retries included.
+    pub fn elapsed(&self) -> Duration {
+        match &self.result {
+            Ok(info) => info.elapsed,
+            Err(e) => e.elapsed().unwrap_or_default(),
+        }
+    }
+}
+
+/// What [`Client::delete_many`] did: every item it scheduled, in input order, and totals.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// One outcome per scheduled item, in input order.
+    pub results: Vec<ItemOutcome>,
+    /// Wall-clock time of the whole batch.
+    pub elapsed: Duration,
+    /// True when the batch stopped before the input ran out (`stop_on_error`, or the callback asked).
+    pub stopped_early: bool,
+}
+
+impl Report {
+    /// Items that succeeded.
+    pub fn ok(&self) -> usize {
+        self.results.iter().filter(|r| r.result.is_ok()).count()
+    }
+
+    /// Items that failed.
+    pub fn failed(&self) -> usize {
+        self.results.len() - self.ok()
+    }
+
+    /// True when every scheduled item succeeded and the batch ran to the end of its input.
+    pub fn is_success(&self) -> bool {
+        !self.stopped_early && self.failed() == 0
+    }
+}
+
+impl Client {
+    /// Deletes by sender for every item, `options.concurrency` at a time, sharing this client's
+    /// rate limiter and retry policy.
+    ///
+    /// `progress` runs on the calling thread after each finished item and at least every
+    /// [`PROGRESS_TICK`] while items are in flight; returning `ControlFlow::Break(())` stops
+    /// scheduling (in-flight items finish and are reported). Errors only for bad options;
+    /// failed items are in the report.
+    pub fn delete_many<I, F>(&self, items: I, options: &BatchOptions, mut progress: F) -> Result<Report>
+    where
+        I: IntoIterator,
+        I::Item: Into<BatchItem>,
+        F: FnMut(&Progress) -> ControlFlow<()>,
+    {
+        if options.concurrency == 0 {
+            return Err(Error::invalid_argument("concurrency must be at least 1"));
+        }
+        let started = Instant::now();
+        let mut items = items.into_iter();
+        let total = match items.size_hint() {
+            (low, Some(high)) if low == high => Some(low),
+            _ => None,
+        };
+        let mut state = Collector { outcomes: Vec::new(), progress: Progress { done: 0, ok: 0, failed: 0, total } };
+        let mut stop = false;
+
+        let (work_tx, work_rx) = mpsc::sync_channel::<(usize, BatchItem)>(options.concurrency);
+        let (done_tx, done_rx) = mpsc::channel::<ItemOutcome>();
+        let work_rx = Mutex::new(work_rx);
+        std::thread::scope(|scope| {
+            for _ in 0..options.concurrency {
+                let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+                scope.spawn(move || worker(self, work_rx, done_tx));
+            }
+            drop(done_tx);
+
+            let mut in_flight = 0usize;
+            let mut index = 0usize;
+            'schedule: while !stop {
+                let Some(item) = items.next() else { break };
+                let mut job = (index, item.into());
+                index += 1;
+                loop {
+                    match work_tx.try_send(job) {
+                        Ok(()) => {
+                            in_flight += 1;
+                            break;
+                        }
+                        Err(TrySendError::Full(back)) => job = back,
+                        Err(TrySendError::Disconnected(_)) => break 'schedule, // workers gone: cannot happen
+                    }
+                    // Every worker is busy: wait for one to finish (or for the tick).
+                    let got = done_rx.recv_timeout(PROGRESS_TICK);
+                    in_flight -= usize::from(got.is_ok());
+                    if state.take(got, options, &mut progress) {
+                        // Asked to stop while this item waited for a worker: it is not scheduled.
+                        stop = true;
+                        break 'schedule;
+                    }
+                }
+                // Drain what else has finished, without waiting.
+                while let Ok(outcome) = done_rx.try_recv() {
+                    in_flight -= 1;
+                    stop |= state.take(Ok(outcome), options, &mut progress);
+                }
+            }
+            drop(work_tx); // workers exit once the queue is empty
+            while in_flight > 0 {
+                match done_rx.recv_timeout(PROGRESS_TICK) {
+                    Err(RecvTimeoutError::Disconnected) => break,
+                    got => {
+                        in_flight -= usize::from(got.is_ok());
+                        // Nothing is left to schedule; a stop request changes nothing now.
+                        let _ = state.take(got, options, &mut progress);
+                    }
+                }
+            }
+        });
+
+        state.outcomes.sort_by_key(|o| o.index);
+        Ok(Report { results: state.outcomes, elapsed: started.elapsed(), stopped_early: stop })
+    }
+}
+
+struct Collector {
+    outcomes: Vec<ItemOutcome>,
+    progress: Progress,
+}
+
+impl Collector {
+    /// Records an outcome (or a tick) and calls the callback; true when the batch should stop.
+    fn take<F>(&mut self, got: Result<ItemOutcome, RecvTimeoutError>, options: &BatchOptions, progress: &mut F) -> bool
+    where
+        F: FnMut(&Progress) -> ControlFlow<()>,
+    {
+        let mut stop = false;
+        if let Ok(outcome) = got {
+            self.progress.done += 1;
+            if outcome.result.is_ok() {
+                self.progress.ok += 1;
+            } else {
+                self.progress.failed += 1;
+                stop = options.stop_on_error;
+            }
+            self.outcomes.push(outcome);
+        }
+        progress(&self.progress).is_break() || stop
+    }
+}
+
+fn worker(client: &Client, work: &Mutex<mpsc::Receiver<(usize, BatchItem)>>, done: mpsc::Sender<ItemOutcome>) {
+    loop {
+        // Hold the lock only to take the next job, never while calling the server.
+        let job = match work.lock() {
+            Ok(rx) => rx.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        let Ok((index, BatchItem(request))) = job else { return };
+        let outcome = match request {
+            Ok(request) => {
+                let result = client.delete_by_sender(&request);
+                ItemOutcome { index, request: Some(request), result }
+            }
+            Err(e) => ItemOutcome { index, request: None, result: Err(e) },
+        };
+        if done.send(outcome).is_err() {
+            return;
+        }
+    }
+}
