@@ -1,14 +1,39 @@
 //! The client: URL building, a fresh `random` per request, the request/response cycle, the
 //! deadline, retries and the shared rate limiter.
 //!
-//! CONTRACT SKELETON — the public signatures below are fixed (the C and Python faces are written
-//! against them); the bodies are being implemented.
+//! One call goes like this:
+//!
+//! 1. the arguments are checked ([`crate::validate`]); a bad one is [`ErrorKind::InvalidArgument`]
+//!    and nothing is sent;
+//! 2. for each attempt: wait for the rate limiter (never past the deadline), pick a fresh
+//!    `random`, take the current UserSig (signed and cached by the client when it holds the key),
+//!    `POST {base_url}/v4/{service}/{command}?sdkappid=…&identifier=…&usersig=…&random=…&contenttype=json`
+//!    with a compact JSON body, and read the answer with [`parse_response`];
+//! 3. a failure is retried as [`RetryPolicy`] says, while the deadline allows.
+//!
+//! Time: the connect timeout applies to each connection, the per-attempt timeout to each
+//! request (cut to what is left of the deadline), and the deadline to the whole call: limiter
+//! waits, attempts and backoff sleeps together. A wait that would end past the deadline is not
+//! started: the call returns the last error at once.
+//!
+//! Each attempt logs one `debug` line to the `log` target `"timrest"` (command, random, outcome,
+//! elapsed). No URL, message or log line carries the UserSig or the key: URLs are shown with
+//! `usersig=<redacted>` ([`redact_usersig`]).
 
+use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::config::{ClientBuilder, Config};
-use crate::error::Result;
+use crate::config::{Auth, ClientBuilder, Config, Defaults, Secret};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ratelimit::RateLimiter;
+use crate::retry::{Decision, RetryPolicy};
+use crate::usersig::Signer;
+
+/// The service of `delete_group_msg_by_sender` and of the group commands.
+const GROUP_SERVICE: &str = "group_open_http_svc";
+/// How much of a body an error message quotes.
+const SNIPPET_CHARS: usize = 120;
 
 /// One `delete_group_msg_by_sender` request: a group, a sender, and optionally a topic.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -32,6 +57,20 @@ impl DeleteBySender {
         self.topic_id = Some(topic_id.into());
         self
     }
+
+    /// Checks the request as the client does before sending it ([`crate::validate::delete_by_sender`]).
+    pub fn validate(&self) -> Result<()> {
+        crate::validate::delete_by_sender(&self.group_id, &self.sender, self.topic_id.as_deref())
+    }
+
+    /// The JSON body sent to TIM (`GroupId`, `Sender_Account`, and `TopicId` when set).
+    pub fn to_body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({ "GroupId": self.group_id, "Sender_Account": self.sender });
+        if let (Some(topic), Some(map)) = (&self.topic_id, body.as_object_mut()) {
+            map.insert("TopicId".to_owned(), serde_json::Value::String(topic.clone()));
+        }
+        body
+    }
 }
 
 /// What a successful call cost.
@@ -47,9 +86,38 @@ pub struct CallInfo {
 
 /// A TIM REST client. `Send + Sync`, cheap to clone (clones share the connection pool, the
 /// signer and the rate limiter).
+///
+/// Create one per process and share it between threads; create it after `fork()`, not before
+/// (the connection pool must not be shared between processes).
+///
+/// ```no_run
+/// let client = timrest::Client::builder()
+///     .sdkappid(1400000000)
+///     .secret_key("your secret key")
+///     .build()?;
+/// client.delete_group_msg_by_sender("@TGS#2C5SZEAEF", "leckie")?;
+/// # Ok::<(), timrest::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Config>,
+    inner: Arc<Inner>,
+}
+
+/// What the clones of one client share.
+/// How the client gets the UserSig of each request.
+enum Credentials {
+    /// Signs (and caches, and renews) its own with the secret key.
+    Signer(Signer),
+    /// A ready UserSig, sent as is.
+    UserSig(Secret),
+}
+
+struct Inner {
+    config: Config,
+    agent: ureq::Agent,
+    credentials: Credentials,
+    limiter: Option<RateLimiter>,
+    policy: RetryPolicy,
 }
 
 impl Client {
@@ -59,8 +127,42 @@ impl Client {
     }
 
     /// A client from checked settings.
-    pub fn new(config: Config) -> Result<Client> {
-        Ok(Client { inner: Arc::new(config) })
+    ///
+    /// The settings are checked again (they are public fields): a zero timeout, a bad rate, plain
+    /// `http://` to a host other than loopback, or a bad CA bundle or proxy are
+    /// [`ErrorKind::Config`] errors.
+    pub fn new(mut config: Config) -> Result<Client> {
+        config.base_url = crate::config::check_base_url(&config.base_url)?;
+        for (name, d) in
+            [("connect_timeout", config.connect_timeout), ("timeout", config.timeout), ("deadline", config.deadline)]
+        {
+            if d.is_zero() {
+                return Err(Error::config(format!("{name} must be greater than zero")));
+            }
+        }
+        if let Some(rate) = config.rate_limit {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(Error::config(format!("rate_limit must be a positive number, not {rate}")));
+            }
+        }
+        let agent = build_agent(&config)?;
+        let credentials = match &config.auth {
+            Auth::SecretKey(key) => Credentials::Signer(Signer::new(
+                config.sdkappid,
+                key.clone(),
+                config.identifier.clone(),
+                config.usersig_ttl,
+            )),
+            Auth::UserSig(sig) => Credentials::UserSig(sig.clone()),
+        };
+        let inner = Inner {
+            agent,
+            credentials,
+            limiter: config.rate_limit.map(RateLimiter::new),
+            policy: RetryPolicy::new(config.max_retries),
+            config,
+        };
+        Ok(Client { inner: Arc::new(inner) })
     }
 
     /// A client from the `TIM_*` environment variables.
@@ -70,7 +172,12 @@ impl Client {
 
     /// The settings this client runs with.
     pub fn config(&self) -> &Config {
-        &self.inner
+        &self.inner.config
+    }
+
+    /// The retry policy this client follows.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.inner.policy
     }
 
     /// Deletes the messages `sender` sent among the latest 1000 of `group_id`.
@@ -79,20 +186,446 @@ impl Client {
     }
 
     /// Deletes by sender, with the optional topic; returns what the call cost.
+    ///
+    /// A bad argument is an [`ErrorKind::InvalidArgument`] error and nothing is sent.
     pub fn delete_by_sender(&self, request: &DeleteBySender) -> Result<CallInfo> {
-        let _ = request;
-        unimplemented!("being implemented")
+        request.validate()?;
+        self.execute(GROUP_SERVICE, "delete_group_msg_by_sender", &request.to_body()).map(|(_, info)| info)
     }
 
     /// Any TIM REST command: `POST /v4/{service}/{command}` with `body`; the whole answer on success.
+    ///
+    /// The body is sent as given (TIM expects a JSON object). Retries, the deadline and the rate
+    /// limiter apply as for every call; only retry commands that are safe to repeat.
     pub fn call(
         &self,
         service: &str,
         command: &str,
         body: &serde_json::Value,
     ) -> Result<(serde_json::Value, CallInfo)> {
-        let _ = (service, command, body);
-        unimplemented!("being implemented")
+        for (name, value) in [("service", service), ("command", command)] {
+            if value.is_empty() || value.chars().any(|c| c.is_control() || c == '/') {
+                return Err(Error::invalid_argument(format!(
+                    "{name} {value:?} must be one non-empty path segment without control characters"
+                )));
+            }
+        }
+        self.execute(service, command, body)
+    }
+
+    /// The attempt loop: limiter, attempt, retry decision, deadline.
+    fn execute(&self, service: &str, command: &str, body: &serde_json::Value) -> Result<(serde_json::Value, CallInfo)> {
+        let inner = &*self.inner;
+        let cfg = &inner.config;
+        let start = Instant::now();
+        let deadline = start.checked_add(cfg.deadline);
+        let body = serde_json::to_vec(body).map_err(|e| Error::invalid_argument(format!("body: {e}")))?;
+        let mut attempts = 0u32;
+        let mut resigned = false;
+        let mut last_error: Option<Error> = None;
+
+        loop {
+            // The deadline also bounds the wait for the limiter; a refused wait ends the call now.
+            if let Some(limiter) = &inner.limiter {
+                if let Err(wait) = limiter.acquire(deadline) {
+                    return Err(last_error.unwrap_or_else(|| {
+                        Error::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "the rate limit ({}/s) allows no request before the {:?} deadline (next slot in {wait:?})",
+                                limiter.per_second(),
+                                cfg.deadline
+                            ),
+                        )
+                        .with_elapsed(start.elapsed())
+                    }));
+                }
+            }
+            let remaining = deadline.map_or(cfg.timeout, |d| d.saturating_duration_since(Instant::now()));
+            if remaining < Duration::from_millis(1) {
+                return Err(last_error.unwrap_or_else(|| {
+                    Error::new(ErrorKind::Timeout, format!("the {:?} deadline ran out", cfg.deadline))
+                        .with_elapsed(start.elapsed())
+                }));
+            }
+            let attempt_timeout = cfg.timeout.min(remaining);
+
+            let random: u32 = rand::random();
+            let usersig = match &inner.credentials {
+                Credentials::Signer(signer) => signer.current(crate::usersig::unix_now()),
+                Credentials::UserSig(sig) => sig.expose().to_owned(),
+            };
+            let url = request_url(&cfg.base_url, service, command, cfg.sdkappid, &cfg.identifier, &usersig, random);
+            attempts += 1;
+            let attempt_start = Instant::now();
+            let outcome = inner.attempt(&url, &body, attempt_timeout);
+            let attempt_elapsed = attempt_start.elapsed();
+
+            let error = match outcome {
+                Ok(answer) => {
+                    log::debug!(
+                        target: "timrest",
+                        "{service}/{command} attempt {attempts} random={random}: ok in {attempt_elapsed:?}"
+                    );
+                    return Ok((answer, CallInfo { random, attempts, elapsed: start.elapsed() }));
+                }
+                Err(e) => e.with_random(random).with_attempts(attempts),
+            };
+
+            let can_resign = matches!(inner.credentials, Credentials::Signer(_)) && !resigned;
+            let mut decision = inner.policy.decide(error.kind(), attempts - 1, can_resign);
+            if let Decision::Wait(delay) = decision {
+                // Never sleep past the deadline: give up now instead.
+                if deadline.is_some_and(|d| Instant::now() + delay >= d) {
+                    decision = Decision::Stop;
+                }
+            }
+            let next = match decision {
+                Decision::Stop => "giving up".to_owned(),
+                Decision::Resign => "signing a fresh UserSig and retrying".to_owned(),
+                Decision::Wait(delay) => format!("retrying in {delay:?}"),
+            };
+            log::debug!(
+                target: "timrest",
+                "{service}/{command} attempt {attempts} random={random}: {} in {attempt_elapsed:?}; {next}",
+                describe(&error)
+            );
+            match decision {
+                Decision::Stop => return Err(error.with_elapsed(start.elapsed())),
+                Decision::Resign => {
+                    if let Credentials::Signer(signer) = &inner.credentials {
+                        signer.invalidate();
+                    }
+                    resigned = true;
+                }
+                Decision::Wait(delay) => std::thread::sleep(delay),
+            }
+            last_error = Some(error.with_elapsed(start.elapsed()));
+        }
+    }
+}
+
+impl Inner {
+    /// One request and its answer.
+    fn attempt(&self, url: &str, body: &[u8], timeout: Duration) -> Result<serde_json::Value> {
+        let connect_timeout = self.config.connect_timeout.min(timeout);
+        let request = self
+            .agent
+            .post(url)
+            .config()
+            .timeout_global(Some(timeout))
+            .timeout_connect(Some(connect_timeout))
+            .build()
+            .header("Content-Type", "application/json");
+        let mut response = request.send(body).map_err(|e| from_ureq(e, timeout, connect_timeout))?;
+        let status = response.status().as_u16();
+        let read = response.body_mut().with_config().limit(Defaults::MAX_RESPONSE_BYTES).read_to_vec();
+        match read {
+            Ok(bytes) => parse_response(status, &bytes),
+            Err(e) if status == 200 => Err(match e {
+                ureq::Error::BodyExceedsLimit(limit) => Error::new(
+                    ErrorKind::Protocol,
+                    format!("HTTP 200 with a body over {limit} bytes; that is not the TIM envelope"),
+                ),
+                e if is_timeout(&e) => from_ureq(e, timeout, connect_timeout),
+                e => Error::new(
+                    ErrorKind::Protocol,
+                    format!(
+                        "HTTP 200 with a body that could not be read in full (truncated?): {}",
+                        redact_usersig(&e.to_string())
+                    ),
+                ),
+            }),
+            // Not 200 anyway: report the status, without a quote of the body.
+            Err(_) => parse_response(status, b""),
+        }
+    }
+}
+
+/// Reads TIM's answer: an HTTP status and a body.
+///
+/// - 200 and a JSON object with an integer `ErrorCode`: `0` is success (and `ActionStatus`, when
+///   present, must then be `"OK"`), the whole object is returned; another code is
+///   [`Error::api`] with the `ErrorInfo` text.
+/// - 200 and anything else (not JSON, not an object, no integer `ErrorCode`, truncated, an
+///   `ActionStatus` that contradicts the code): [`ErrorKind::Protocol`].
+/// - Any other status: [`ErrorKind::Transport`] with the status.
+///
+/// Never panics, whatever the bytes.
+///
+/// ```
+/// use timrest::{client::parse_response, ErrorKind};
+/// let ok = parse_response(200, br#"{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}"#).unwrap();
+/// assert_eq!(ok["ErrorCode"], 0);
+/// let e = parse_response(200, br#"{"ActionStatus":"FAIL","ErrorInfo":"no group","ErrorCode":10010}"#).unwrap_err();
+/// assert_eq!((e.kind(), e.code()), (ErrorKind::GroupNotFound, Some(10010)));
+/// assert_eq!(parse_response(200, b"<html>").unwrap_err().kind(), ErrorKind::Protocol);
+/// assert_eq!(parse_response(502, b"<html>").unwrap_err().http_status(), Some(502));
+/// ```
+pub fn parse_response(status: u16, body: &[u8]) -> Result<serde_json::Value> {
+    if status != 200 {
+        let mut info = format!("HTTP status {status} (TIM answers every request with 200)");
+        let quote = snippet(body);
+        if !quote.is_empty() {
+            info.push_str(&format!("; body starts with: {quote}"));
+        }
+        return Err(Error::new(ErrorKind::Transport, info).with_http_status(status));
+    }
+    let protocol = |what: &str| {
+        Error::new(ErrorKind::Protocol, format!("HTTP 200 with {what}; body starts with: {}", snippet(body)))
+    };
+    let value: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) if e.is_eof() => return Err(protocol("a truncated JSON body")),
+        Err(_) => return Err(protocol("a body that is not JSON")),
+    };
+    let Some(object) = value.as_object() else {
+        return Err(protocol("JSON that is not an object"));
+    };
+    let code = match object.get("ErrorCode") {
+        None => return Err(protocol("no ErrorCode in the answer")),
+        Some(code) => match code.as_i64() {
+            Some(code) => code,
+            None => return Err(protocol("an ErrorCode that is not an integer")),
+        },
+    };
+    let info = match object.get("ErrorInfo") {
+        Some(serde_json::Value::String(s)) => redact_usersig(s),
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(other) => redact_usersig(&other.to_string()),
+    };
+    let action = object.get("ActionStatus");
+    if code != 0 {
+        return Err(Error::api(code, info));
+    }
+    match action {
+        None => Ok(value),
+        Some(serde_json::Value::String(s)) if s == "OK" => Ok(value),
+        Some(other) => Err(protocol(&format!("ErrorCode 0 but ActionStatus {other}"))),
+    }
+}
+
+/// Replaces the value of every `usersig=` query parameter in `text` by `<redacted>`
+/// (case-insensitive). Use it on anything that may contain a request URL before showing it.
+///
+/// ```
+/// let url = "https://h/v4/s/c?sdkappid=1&identifier=admin&usersig=eJyrVg*-_&random=7";
+/// assert_eq!(
+///     timrest::client::redact_usersig(url),
+///     "https://h/v4/s/c?sdkappid=1&identifier=admin&usersig=<redacted>&random=7"
+/// );
+/// ```
+pub fn redact_usersig(text: &str) -> String {
+    const NEEDLE: &str = "usersig=";
+    const MASK: &str = "<redacted>";
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    while let Some(found) = lower[pos..].find(NEEDLE) {
+        let value_start = pos + found + NEEDLE.len();
+        out.push_str(&text[pos..value_start]);
+        let value_len = text[value_start..]
+            .find(|c: char| c == '&' || c == '#' || c == '"' || c == '\'' || c.is_whitespace())
+            .unwrap_or(text.len() - value_start);
+        let value = &text[value_start..value_start + value_len];
+        out.push_str(if value == MASK || value.is_empty() { value } else { MASK });
+        pos = value_start + value_len;
+    }
+    out.push_str(&text[pos..]);
+    out
+}
+
+/// `{base_url}/v4/{service}/{command}?sdkappid=…&identifier=…&usersig=…&random=…&contenttype=json`.
+fn request_url(
+    base_url: &str,
+    service: &str,
+    command: &str,
+    sdkappid: u64,
+    identifier: &str,
+    usersig: &str,
+    random: u32,
+) -> String {
+    format!(
+        "{base_url}/v4/{}/{}?sdkappid={sdkappid}&identifier={}&usersig={}&random={random}&contenttype=json",
+        percent_encode(service),
+        percent_encode(command),
+        percent_encode(identifier),
+        percent_encode(usersig),
+    )
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (`A-Za-z0-9-._~`) and `*`
+/// (which UserSigs use and URLs allow).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~*".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The start of a body, printable and short, for error messages.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut quote: String = text.chars().take(SNIPPET_CHARS).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if text.chars().count() > SNIPPET_CHARS {
+        quote.push('…');
+    }
+    redact_usersig(quote.trim())
+}
+
+/// The outcome of a failed attempt, for the log line.
+fn describe(e: &Error) -> String {
+    match (e.code(), e.http_status()) {
+        (Some(code), _) => format!("{} {code}", e.kind()),
+        (None, Some(status)) => format!("{} (HTTP {status})", e.kind()),
+        (None, None) => format!("{}: {}", e.kind(), e.info()),
+    }
+}
+
+fn is_timeout(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Timeout(_) => true,
+        ureq::Error::Io(io) => matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock),
+        _ => false,
+    }
+}
+
+/// Maps a ureq failure to our kinds. Messages are redacted: ureq may quote the URL.
+fn from_ureq(e: ureq::Error, timeout: Duration, connect_timeout: Duration) -> Error {
+    let text = redact_usersig(&e.to_string());
+    match e {
+        ureq::Error::Timeout(ureq::Timeout::Connect) => {
+            Error::new(ErrorKind::Timeout, format!("could not connect within {connect_timeout:?} (connect timeout)"))
+        }
+        e if is_timeout(&e) => Error::new(
+            ErrorKind::Timeout,
+            format!("no complete answer within {timeout:?} (per-attempt timeout, cut to the deadline) ({text})"),
+        ),
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::InvalidProxyUrl | ureq::Error::Pem(_) => {
+            Error::new(ErrorKind::Config, format!("cannot make the request: {text}"))
+        }
+        ureq::Error::HostNotFound => Error::new(ErrorKind::Transport, "host not found (DNS)"),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => Error::new(ErrorKind::Transport, format!("TLS: {text}")),
+        ureq::Error::Protocol(_) => {
+            Error::new(ErrorKind::Transport, format!("the server's answer is not valid HTTP/1.1: {text}"))
+        }
+        ureq::Error::Io(_) | ureq::Error::ConnectionFailed => {
+            Error::new(ErrorKind::Transport, format!("connection failed: {text}"))
+        }
+        _ => Error::new(ErrorKind::Transport, text),
+    }
+}
+
+/// One ureq agent per client: the keep-alive pool, TLS roots, proxy and connect timeout.
+fn build_agent(config: &Config) -> Result<ureq::Agent> {
+    use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+
+    let mut tls = TlsConfig::builder().provider(TlsProvider::Rustls);
+    match (&config.ca_pem, config.platform_verifier) {
+        (Some(_), true) => return Err(Error::config("give either ca_pem or platform_verifier, not both")),
+        (Some(pem), false) => {
+            let mut certs = Vec::new();
+            for item in ureq::tls::parse_pem(pem) {
+                match item {
+                    Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert),
+                    Ok(_) => {}
+                    Err(e) => return Err(Error::config(format!("ca_pem cannot be read: {e}"))),
+                }
+            }
+            if certs.is_empty() {
+                return Err(Error::config("ca_pem holds no PEM certificate"));
+            }
+            tls = tls.root_certs(RootCerts::new_with_certs(&certs));
+        }
+        (None, true) => tls = tls.root_certs(RootCerts::PlatformVerifier),
+        (None, false) => tls = tls.root_certs(RootCerts::WebPki),
+    }
+    let proxy = match &config.proxy {
+        Some(url) => Some(ureq::Proxy::new(url).map_err(|_| {
+            // The proxy URL may hold credentials: do not quote it.
+            Error::config("proxy is not a valid proxy URL (http://, https://, socks4://, socks5://)")
+        })?),
+        None => proxy_from_env(&config.base_url, |name| std::env::var(name).ok()),
+    };
+    let agent_config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(config.connect_timeout))
+        .tls_config(tls.build())
+        .proxy(proxy)
+        .user_agent(format!("timrest/{}", env!("CARGO_PKG_VERSION")))
+        // A redirect of a POST carrying the UserSig is never followed; it is reported as a status.
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .max_idle_connections(256)
+        .max_idle_connections_per_host(256)
+        .build();
+    Ok(agent_config.new_agent())
+}
+
+/// The proxy from `HTTPS_PROXY` or `ALL_PROXY` (either case), unless `NO_PROXY` names the host
+/// or the host is loopback.
+fn proxy_from_env(base_url: &str, var: impl Fn(&str) -> Option<String>) -> Option<ureq::Proxy> {
+    let host = host_of(base_url);
+    if crate::config::is_loopback(host) {
+        return None;
+    }
+    let value = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        .into_iter()
+        .find_map(|name| var(name).filter(|v| !v.trim().is_empty()))?;
+    let no_proxy = var("NO_PROXY").or_else(|| var("no_proxy")).unwrap_or_default();
+    if no_proxy_matches(&no_proxy, host) {
+        return None;
+    }
+    ureq::Proxy::new(value.trim()).ok()
+}
+
+/// The `host[:port]` part of a base URL.
+fn host_of(base_url: &str) -> &str {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
+    rest.split(['/', '?', '#']).next().unwrap_or("")
+}
+
+/// Whether a `NO_PROXY` list (`a.com,.b.com,*.c.com,*`) covers `authority`.
+fn no_proxy_matches(no_proxy: &str, authority: &str) -> bool {
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    }
+    .to_ascii_lowercase();
+    no_proxy.split(',').map(|e| e.trim().to_ascii_lowercase()).any(|entry| {
+        let entry = entry.strip_prefix("*.").map(|s| format!(".{s}")).unwrap_or(entry);
+        match entry.as_str() {
+            "" => false,
+            "*" => true,
+            e if e.starts_with('.') => host.ends_with(e) || host == e[1..],
+            e => host == e,
+        }
+    })
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cfg = &self.inner.config;
+        let auth = match cfg.auth {
+            Auth::SecretKey(_) => "secret key",
+            Auth::UserSig(_) => "usersig",
+        };
+        f.debug_struct("Client")
+            .field("sdkappid", &cfg.sdkappid)
+            .field("identifier", &cfg.identifier)
+            .field("base_url", &cfg.base_url)
+            .field("auth", &auth)
+            .field("rate_limit", &cfg.rate_limit)
+            .field("timeout", &cfg.timeout)
+            .field("deadline", &cfg.deadline)
+            .field("max_retries", &cfg.max_retries)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,5 +633,230 @@ impl ClientBuilder {
     /// Checks the settings and builds the client.
     pub fn build(self) -> Result<Client> {
         Client::new(self.into_config()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "canary-secret-key-do-not-leak";
+
+    fn client() -> Client {
+        Client::builder().sdkappid(1400000000).secret_key(KEY).base_url("http://127.0.0.1:9").build().unwrap()
+    }
+
+    #[test]
+    fn client_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+        assert_send_sync::<Client>();
+    }
+
+    #[test]
+    fn urls_carry_every_parameter_and_encode_the_identifier() {
+        let url = request_url("https://h", "group_open_http_svc", "cmd", 1400000000, "a b&c", "eJy*-_", 42);
+        assert_eq!(
+            url,
+            "https://h/v4/group_open_http_svc/cmd?sdkappid=1400000000&identifier=a%20b%26c&usersig=eJy*-_&random=42&contenttype=json"
+        );
+        assert_eq!(percent_encode("é/%?"), "%C3%A9%2F%25%3F");
+    }
+
+    #[test]
+    fn redaction_hides_every_usersig_value() {
+        let cases = [
+            ("a?usersig=SECRET&b=1", "a?usersig=<redacted>&b=1"),
+            ("USERSIG=SECRET", "USERSIG=<redacted>"),
+            ("x usersig=S1 y UserSig=S2\"z", "x usersig=<redacted> y UserSig=<redacted>\"z"),
+            ("usersig=", "usersig="),
+            ("usersig=<redacted>", "usersig=<redacted>"),
+            ("no secret here", "no secret here"),
+            ("é usersig=é&", "é usersig=<redacted>&"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(redact_usersig(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn the_envelope_decides_success() {
+        let ok = parse_response(200, br#"{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0,"Extra":[1]}"#).unwrap();
+        assert_eq!(ok["Extra"][0], 1);
+        parse_response(200, br#"{"ErrorCode":0}"#).unwrap();
+        let e =
+            parse_response(200, br#"{"ActionStatus":"FAIL","ErrorInfo":"internal","ErrorCode":10002}"#).unwrap_err();
+        assert_eq!((e.kind(), e.code(), e.info()), (ErrorKind::Server, Some(10002), "internal"));
+        let e = parse_response(200, br#"{"ErrorCode":99999}"#).unwrap_err();
+        assert_eq!((e.kind(), e.code(), e.info()), (ErrorKind::Api, Some(99999), ""));
+    }
+
+    #[test]
+    fn anything_else_on_200_is_a_protocol_error() {
+        let bodies: &[&[u8]] = &[
+            b"",
+            b"<html>oops</html>",
+            b"[1,2]",
+            b"\"text\"",
+            b"null",
+            br#"{"ActionStatus":"OK"}"#,
+            br#"{"ErrorCode":"0"}"#,
+            br#"{"ErrorCode":0.5}"#,
+            br#"{"ErrorCode":1e30}"#,
+            br#"{"ErrorCode":0,"ActionStatus":"FAIL"}"#,
+            br#"{"ActionStatus":"OK","ErrorInfo":"","Erro"#,
+        ];
+        for body in bodies {
+            let e = parse_response(200, body).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Protocol, "{}", String::from_utf8_lossy(body));
+            assert_eq!(e.code(), None);
+        }
+        let e = parse_response(200, br#"{"ErrorCode":0,"#).unwrap_err();
+        assert!(e.info().contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn other_statuses_are_transport_errors_with_the_status() {
+        for status in [201, 204, 301, 400, 404, 500, 502, 503] {
+            let e = parse_response(status, br#"{"ErrorCode":0}"#).unwrap_err();
+            assert_eq!((e.kind(), e.http_status()), (ErrorKind::Transport, Some(status)));
+        }
+        let e = parse_response(502, b"<html>bad gateway usersig=SECRET</html>").unwrap_err();
+        assert!(e.info().contains("bad gateway") && !e.info().contains("SECRET"), "{e}");
+    }
+
+    #[test]
+    fn no_proxy_rules() {
+        assert!(no_proxy_matches("*", "a.com"));
+        assert!(no_proxy_matches("x.org, a.com", "a.com:443"));
+        assert!(no_proxy_matches(".qq.com", "console.tim.qq.com"));
+        assert!(no_proxy_matches("*.qq.com", "console.tim.qq.com"));
+        assert!(no_proxy_matches(".qq.com", "qq.com"));
+        assert!(!no_proxy_matches("tim.qq.com", "console.tim.qq.com"));
+        assert!(!no_proxy_matches("", "a.com"));
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |n: &str| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())
+        };
+        let proxied = env(&[("HTTPS_PROXY", "http://proxy.local:3128")]);
+        assert!(proxy_from_env("https://console.tim.qq.com", proxied).is_some());
+        assert!(proxy_from_env("http://127.0.0.1:8080", proxied).is_none(), "loopback goes direct");
+        let excluded = env(&[("ALL_PROXY", "socks5://p:1080"), ("NO_PROXY", ".qq.com")]);
+        assert!(proxy_from_env("https://console.tim.qq.com", excluded).is_none());
+        assert!(proxy_from_env("https://adminapikr.im.qcloud.com", excluded).is_some());
+        assert!(proxy_from_env("https://console.tim.qq.com", env(&[("HTTP_PROXY", "http://p:1")])).is_none());
+    }
+
+    #[test]
+    fn bad_tls_and_proxy_settings_are_config_errors() {
+        let base = || Client::builder().sdkappid(1).secret_key(KEY);
+        let cases = [
+            base().ca_pem(b"not a pem".to_vec()),
+            base().ca_pem(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n".to_vec()),
+            base().ca_pem(b"x".to_vec()).platform_verifier(true),
+            base().proxy("http://user:pw@[bad"),
+        ];
+        for b in cases {
+            let e = b.build().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+            assert!(!e.to_string().contains("pw"), "{e}");
+        }
+        base().platform_verifier(true).build().unwrap();
+        base().proxy("socks5://127.0.0.1:1080").build().unwrap();
+    }
+
+    #[test]
+    fn new_checks_what_the_builder_checks() {
+        let good = client().config().clone();
+        let mut plain_http = good.clone();
+        plain_http.base_url = "http://example.com".into();
+        let mut zero = good.clone();
+        zero.timeout = Duration::ZERO;
+        let mut rate = good.clone();
+        rate.rate_limit = Some(f64::INFINITY);
+        for cfg in [plain_http, zero, rate] {
+            assert_eq!(Client::new(cfg).unwrap_err().kind(), ErrorKind::Config);
+        }
+        Client::new(good).unwrap();
+    }
+
+    #[test]
+    fn debug_shows_who_and_where_but_no_secret() {
+        let c = client();
+        let dbg = format!("{c:?}");
+        assert!(dbg.contains("1400000000") && dbg.contains("administrator") && dbg.contains("127.0.0.1:9"), "{dbg}");
+        assert!(!dbg.contains(KEY), "{dbg}");
+    }
+
+    #[test]
+    fn bad_arguments_send_nothing() {
+        // Port 9 (discard) is never reached: validation fails first, so attempts stay 0.
+        let c = client();
+        let e = c.delete_group_msg_by_sender("", "leckie").unwrap_err();
+        assert_eq!((e.kind(), e.attempts(), e.random()), (ErrorKind::InvalidArgument, 0, None));
+        let e = c.delete_by_sender(&DeleteBySender::new("@TGS#_a", "s").topic("@TGS#_b@TOPIC#_x")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        let e = c.call("group_open_http_svc", "a/b", &serde_json::json!({})).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn request_bodies_are_compact_and_carry_the_topic_only_when_set() {
+        let r = DeleteBySender::new("g", "s");
+        assert_eq!(serde_json::to_string(&r.to_body()).unwrap(), r#"{"GroupId":"g","Sender_Account":"s"}"#);
+        let t = r.topic("g@TOPIC#_x").to_body();
+        assert_eq!(t["TopicId"], "g@TOPIC#_x");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_parser_never_panics_on_arbitrary_bytes(
+            status in proptest::prop_oneof![proptest::strategy::Just(200u16), 100u16..600],
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
+        ) {
+            match parse_response(status, &body) {
+                Ok(v) => {
+                    // Only a real envelope with code 0 may pass.
+                    proptest::prop_assert_eq!(status, 200);
+                    proptest::prop_assert_eq!(v["ErrorCode"].as_i64(), Some(0));
+                }
+                Err(e) if status != 200 => proptest::prop_assert_eq!(e.kind(), ErrorKind::Transport),
+                Err(e) => {
+                    let code = serde_json::from_slice::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v.get("ErrorCode").and_then(|c| c.as_i64()));
+                    match code {
+                        Some(code) if code != 0 => proptest::prop_assert_eq!(e.code(), Some(code)),
+                        _ => proptest::prop_assert_eq!(e.kind(), ErrorKind::Protocol),
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn the_parser_reads_every_code_of_a_real_envelope(code in proptest::num::i64::ANY, info in "\\PC{0,40}") {
+            let status = if code == 0 { "OK" } else { "FAIL" };
+            let body = serde_json::json!({"ActionStatus": status, "ErrorInfo": info, "ErrorCode": code}).to_string();
+            match parse_response(200, body.as_bytes()) {
+                Ok(_) => proptest::prop_assert_eq!(code, 0),
+                Err(e) => {
+                    proptest::prop_assert_eq!(e.code(), Some(code));
+                    proptest::prop_assert_eq!(e.kind(), ErrorKind::from_code(code));
+                }
+            }
+        }
+
+        #[test]
+        fn the_parser_refuses_every_truncation_of_an_envelope(cut in 0usize..50) {
+            let body = br#"{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}"#;
+            let cut = cut.min(body.len() - 1);
+            proptest::prop_assert_eq!(parse_response(200, &body[..cut]).unwrap_err().kind(), ErrorKind::Protocol);
+        }
+
+        #[test]
+        fn redaction_removes_any_usersig_value(prefix in "\\PC{0,20}", sig in "[A-Za-z0-9*_-]{1,40}", suffix in "(&\\PC{0,10})?") {
+            let text = format!("{prefix}?usersig={sig}{suffix}");
+            let red = redact_usersig(&text);
+            let shown = red.contains(&format!("usersig={sig}"));
+            proptest::prop_assert!(!shown || sig == "<redacted>", "{}", red);
+        }
     }
 }

@@ -402,7 +402,7 @@ impl ClientBuilder {
 }
 
 /// Checks a base URL: `https://` anywhere, `http://` only on loopback. Returns it without trailing `/`.
-fn check_base_url(url: &str) -> Result<String> {
+pub(crate) fn check_base_url(url: &str) -> Result<String> {
     let url = url.trim().trim_end_matches('/');
     let (scheme, rest) =
         url.split_once("://").ok_or_else(|| Error::config(format!("base_url {url:?} has no scheme (https://…)")))?;

@@ -22,6 +22,8 @@ pub mod batch;
 pub mod client;
 pub mod config;
 pub mod error;
+mod ratelimit;
+pub mod retry;
 pub mod usersig;
 pub mod validate;
 
