@@ -152,7 +152,9 @@ pub enum Auth {
 }
 
 /// The checked settings of a client. Build one with [`ClientBuilder`].
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` shows no secret: the key and UserSig are redacted, and so are credentials in the proxy URL.
+#[derive(Clone)]
 pub struct Config {
     /// The app's SDKAppID.
     pub sdkappid: u64,
@@ -180,6 +182,39 @@ pub struct Config {
     pub ca_pem: Option<Vec<u8>>,
     /// Use the platform's certificate verifier instead of the bundled roots.
     pub platform_verifier: bool,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("sdkappid", &self.sdkappid)
+            .field("auth", &self.auth)
+            .field("identifier", &self.identifier)
+            .field("base_url", &self.base_url)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("deadline", &self.deadline)
+            .field("max_retries", &self.max_retries)
+            .field("rate_limit", &self.rate_limit)
+            .field("usersig_ttl", &self.usersig_ttl)
+            .field("proxy", &self.proxy.as_deref().map(redact_userinfo))
+            .field("ca_pem", &self.ca_pem.as_ref().map(|pem| format!("<{} bytes>", pem.len())))
+            .field("platform_verifier", &self.platform_verifier)
+            .finish()
+    }
+}
+
+/// `scheme://user:pass@host` → `scheme://<redacted>@host` (proxy URLs may carry credentials).
+fn redact_userinfo(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").map_or(("", url), |(s, r)| (s, r));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let sep = if scheme.is_empty() { "" } else { "://" };
+            format!("{scheme}{sep}<redacted>{}", &rest[at..])
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// Collects settings for a [`Client`](crate::Client). Defaults are in [`Defaults`].
@@ -502,6 +537,15 @@ mod tests {
             assert_eq!(b.into_config().unwrap_err().kind(), ErrorKind::Config, "{dbg}");
         }
         assert_eq!(base().rate_limit(None).into_config().unwrap().rate_limit, None);
+    }
+
+    #[test]
+    fn config_debug_hides_proxy_credentials() {
+        let c = base().proxy("socks5://user:hunter2@proxy.local:1080").into_config().unwrap();
+        let dbg = format!("{c:?}");
+        assert!(dbg.contains("socks5://<redacted>@proxy.local:1080") && !dbg.contains("hunter2"), "{dbg}");
+        assert_eq!(redact_userinfo("http://p.local:3128"), "http://p.local:3128");
+        assert_eq!(redact_userinfo("u:p@h:1"), "<redacted>@h:1");
     }
 
     #[test]
