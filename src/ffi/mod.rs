@@ -26,10 +26,17 @@
 // handles from timrest and not yet freed); a `# Safety` section on each would only repeat it.
 #![allow(clippy::missing_safety_doc)]
 
-mod boundary;
-pub mod client;
-pub mod config;
-pub mod error;
-pub mod status;
-pub mod usersig;
+// The order of the modules is the order of the header: cbindgen reads them as declared.
 pub mod version;
+
+pub mod status;
+
+pub mod error;
+
+pub mod config;
+
+pub mod client;
+
+pub mod usersig;
+
+mod boundary;
