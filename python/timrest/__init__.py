@@ -1,0 +1,75 @@
+"""timrest: a client for the Tencent Cloud IM (TIM) server REST API.
+
+Its first job is ``group_open_http_svc/delete_group_msg_by_sender``: delete what one user sent among
+a group's latest 1000 messages::
+
+    import timrest
+
+    client = timrest.Client(1400000000, secret_key="...")    # or timrest.Client.from_env()
+    try:
+        client.delete_group_msg_by_sender("@TGS#2C5SZEAEF", "spammer")
+    except timrest.GroupNotFoundError:
+        ...
+
+One :class:`Client` is thread-safe and meant to be shared: it releases the GIL while it waits on the
+network, and its rate limiter and connection pool serve every thread. Create clients after
+``fork()``, not before. Errors are the classes of :mod:`timrest.exceptions`, re-exported here.
+Log lines (one per attempt, at DEBUG) go to the ``logging`` logger ``"timrest"`` and never contain
+a secret. :mod:`timrest.testing` has a local emulator of the TIM server for tests and demos.
+"""
+
+from __future__ import annotations
+
+from ._native import (
+    CallInfo,
+    Client,
+    __version__,
+    gen_usersig,
+    inspect_usersig,
+    verify_usersig,
+)
+from .exceptions import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    GroupNotFoundError,
+    InvalidArgumentError,
+    InvalidCommandError,
+    InvalidGroupIdError,
+    InvalidParameterError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitedError,
+    RequestTimeoutError,
+    ServerError,
+    TimError,
+    TransportError,
+    UserSigExpiredError,
+)
+
+__all__ = [
+    "__version__",
+    "Client",
+    "CallInfo",
+    "gen_usersig",
+    "inspect_usersig",
+    "verify_usersig",
+    "TimError",
+    "ConfigError",
+    "InvalidArgumentError",
+    "TransportError",
+    "RequestTimeoutError",
+    "ProtocolError",
+    "ApiError",
+    "ServerError",
+    "RateLimitedError",
+    "AuthError",
+    "UserSigExpiredError",
+    "PermissionDeniedError",
+    "InvalidRequestError",
+    "InvalidCommandError",
+    "InvalidParameterError",
+    "GroupNotFoundError",
+    "InvalidGroupIdError",
+]

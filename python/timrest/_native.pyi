@@ -1,0 +1,128 @@
+"""Type stubs of the compiled module ``timrest._native`` (checked by ``mypy.stubtest``)."""
+
+from typing import Any, Final, Optional, final
+
+__version__: Final[str]
+DEMO_SDKAPPID: Final[int]
+DEMO_SECRET_KEY: Final[str]
+
+@final
+class CallInfo:
+    """What a successful call cost."""
+
+    @property
+    def random(self) -> int: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def elapsed(self) -> float: ...
+
+@final
+class Client:
+    """A TIM REST client; thread-safe, meant to be shared."""
+
+    def __new__(
+        cls,
+        sdkappid: int,
+        *,
+        secret_key: Optional[str] = None,
+        usersig: Optional[str] = None,
+        identifier: str = "administrator",
+        region: str = "china",
+        base_url: Optional[str] = None,
+        timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        deadline: float = 30.0,
+        max_retries: int = 3,
+        rate_limit: Optional[float] = 100.0,
+        usersig_ttl: int = 86400,
+        proxy: Optional[str] = None,
+        ca_pem: Optional[bytes] = None,
+        platform_verifier: bool = False,
+    ) -> Client: ...
+    @staticmethod
+    def from_env() -> Client: ...
+    def delete_group_msg_by_sender(self, group_id: str, sender: str, topic_id: Optional[str] = None) -> None: ...
+    def delete_by_sender(self, group_id: str, sender: str, topic_id: Optional[str] = None) -> CallInfo: ...
+    def call(self, service: str, command: str, body: Optional[dict[str, Any]] = None) -> dict[str, Any]: ...
+    @property
+    def sdkappid(self) -> int: ...
+    @property
+    def identifier(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def auth(self) -> str: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def connect_timeout(self) -> float: ...
+    @property
+    def deadline(self) -> float: ...
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def rate_limit(self) -> Optional[float]: ...
+    @property
+    def usersig_ttl(self) -> int: ...
+
+@final
+class Emulator:
+    """The native TIM server emulator (use ``timrest.testing.Emulator``)."""
+
+    def __new__(
+        cls,
+        *,
+        sdkappid: int = 1400000000,
+        secret_key: str = ...,
+        admins: list[str] = ...,
+        rate_limit: Optional[float] = 100.0,
+        latency: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> Emulator: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    def create_group(
+        self,
+        group_type: str,
+        group_id: Optional[str],
+        name: str,
+        owner: Optional[str],
+        members: list[str],
+        support_topic: bool,
+    ) -> str: ...
+    def create_topic(self, group_id: str, name: str) -> str: ...
+    def destroy_group(self, group_id: str) -> None: ...
+    def send_group_msg(self, group_id: str, sender: str, text: str, topic_id: Optional[str]) -> int: ...
+    def messages(self, group_id: str, topic_id: Optional[str], include_deleted: bool) -> list[dict[str, Any]]: ...
+    def inject(
+        self,
+        command: str,
+        times: int,
+        error_code: Optional[int],
+        error_info: Optional[str],
+        http_status: Optional[int],
+        delay: Optional[float],
+        drop: bool,
+        body: Optional[bytes],
+        truncate: bool,
+    ) -> None: ...
+    def clear_faults(self) -> None: ...
+    def set_latency(self, seconds: float) -> None: ...
+    def set_rate_limit(self, per_second: Optional[float]) -> None: ...
+    def requests(self) -> list[dict[str, Any]]: ...
+    def clear_requests(self) -> None: ...
+    def shutdown(self) -> None: ...
+
+def gen_usersig(
+    sdkappid: int, secret_key: str, identifier: str, expire: int = 86400, *, now: Optional[int] = None
+) -> str: ...
+def inspect_usersig(usersig: str) -> dict[str, Any]: ...
+def verify_usersig(
+    usersig: str, sdkappid: int, secret_key: str, identifier: str, *, now: Optional[int] = None
+) -> None: ...
+def error_kinds() -> list[dict[str, Any]]: ...
+def defaults() -> dict[str, Any]: ...

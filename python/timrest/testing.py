@@ -1,0 +1,190 @@
+"""A faithful local emulator of the TIM REST server, for tests and demos.
+
+::
+
+    from timrest.testing import Emulator
+
+    with Emulator() as emu:                        # demo sdkappid, demo key, admin "administrator"
+        gid = emu.create_group("Public", members=("leckie",))
+        emu.send_group_msg(gid, "leckie", "spam")
+        emu.client().delete_group_msg_by_sender(gid, "leckie")
+        assert emu.messages(gid) == []
+
+The emulator serves real HTTP on a free loopback port, in this process, on its own threads (it does
+not need the GIL while it answers). It checks UserSigs (from any official library), the App admin,
+group types and rules, keeps per-group message history, enforces a rate limit, and can be scripted
+to fail: :meth:`Emulator.inject`. Its request log (:meth:`Emulator.requests`) holds no secret.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Iterable, Optional, Union
+
+from . import _native
+from ._native import DEMO_SDKAPPID, DEMO_SECRET_KEY, Client
+
+__all__ = ["Emulator", "DEMO_SDKAPPID", "DEMO_SECRET_KEY"]
+
+
+class Emulator:
+    """The TIM server emulator, started on construction, stopped by :meth:`close` or ``with``.
+
+    ``rate_limit`` is requests per second counted in a sliding 1-second window (None: no limit);
+    ``latency`` is seconds added to every answer (to stand in for a far server).
+    """
+
+    def __init__(
+        self,
+        sdkappid: int = DEMO_SDKAPPID,
+        secret_key: str = DEMO_SECRET_KEY,
+        admins: Iterable[str] = ("administrator",),
+        rate_limit: Optional[float] = 100.0,
+        latency: float = 0.0,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.sdkappid = sdkappid
+        self.admins = tuple(admins)
+        self._secret_key = secret_key
+        self._native = _native.Emulator(
+            sdkappid=sdkappid,
+            secret_key=secret_key,
+            admins=list(self.admins),
+            rate_limit=rate_limit,
+            latency=latency,
+            host=host,
+            port=port,
+        )
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stops serving (idempotent). Requests after this fail to connect."""
+        self._native.shutdown()
+
+    def __repr__(self) -> str:
+        return f"Emulator(base_url={self.base_url!r}, sdkappid={self.sdkappid!r}, admins={self.admins!r})"
+
+    # -- where and how to reach it ------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: give it to a client as ``base_url``."""
+        return self._native.base_url
+
+    @property
+    def port(self) -> int:
+        """The loopback port the emulator listens on."""
+        return self._native.port
+
+    def client(self, **overrides: Any) -> Client:
+        """A :class:`timrest.Client` for this emulator: this sdkappid and key, the first admin.
+
+        ``overrides`` are any :class:`timrest.Client` keywords (``identifier``, ``secret_key``,
+        ``timeout``, ``max_retries``, ``rate_limit`` …). Give ``usersig`` to use a ready UserSig
+        instead of the key.
+        """
+        settings: dict[str, Any] = {
+            "secret_key": self._secret_key,
+            "identifier": self.admins[0] if self.admins else "administrator",
+            "base_url": self.base_url,
+        }
+        if "usersig" in overrides and "secret_key" not in overrides:
+            del settings["secret_key"]
+        settings.update(overrides)
+        sdkappid = settings.pop("sdkappid", self.sdkappid)
+        return Client(sdkappid, **settings)
+
+    # -- state: seeding and inspecting --------------------------------------------------------
+
+    def create_group(
+        self,
+        type: str,
+        group_id: Optional[str] = None,
+        name: str = "g",
+        owner: Optional[str] = None,
+        members: Iterable[str] = (),
+        support_topic: bool = False,
+    ) -> str:
+        """Creates a group (``Private``/``Work``, ``Public``, ``ChatRoom``/``Meeting``,
+        ``AVChatRoom``, ``BChatRoom``, ``Community``); returns its ID (server-made unless given)."""
+        return self._native.create_group(type, group_id, name, owner, list(members), support_topic)
+
+    def create_topic(self, group_id: str, name: str) -> str:
+        """Creates a topic in a Community group made with ``support_topic=True``; returns its ID."""
+        return self._native.create_topic(group_id, name)
+
+    def destroy_group(self, group_id: str) -> None:
+        """Dissolves a group: later calls on it answer 10010."""
+        self._native.destroy_group(group_id)
+
+    def send_group_msg(self, group_id: str, sender: str, text: str, topic_id: Optional[str] = None) -> int:
+        """Posts a text message as ``sender``; returns its ``MsgSeq``."""
+        return self._native.send_group_msg(group_id, sender, text, topic_id)
+
+    def messages(
+        self, group_id: str, topic_id: Optional[str] = None, include_deleted: bool = False
+    ) -> list[dict[str, Any]]:
+        """The group's (or topic's) history, oldest first, as dicts shaped like ``RspMsgList`` items.
+        Deleted messages are left out unless ``include_deleted`` (then ``IsPlaceMsg`` is 2)."""
+        return self._native.messages(group_id, topic_id, include_deleted)
+
+    # -- faults, latency, limits ----------------------------------------------------------------
+
+    def inject(
+        self,
+        command: str,
+        times: int = 1,
+        error_code: Optional[int] = None,
+        error_info: Optional[str] = None,
+        http_status: Optional[int] = None,
+        delay: Optional[float] = None,
+        drop: bool = False,
+        body: Union[bytes, str, None] = None,
+        truncate: bool = False,
+    ) -> None:
+        """Scripts a fault for the next ``times`` requests of ``command`` (``"*"``: any command).
+
+        ``error_code``: answer that TIM code (with ``error_info``); ``http_status``: answer that
+        status with an HTML body (a gateway's 502); ``delay``: wait that many seconds first;
+        ``drop``: close the connection without answering; ``body``: answer these bytes with
+        status 200; ``truncate``: cut the answer short.
+        """
+        raw = body.encode() if isinstance(body, str) else body
+        self._native.inject(command, times, error_code, error_info, http_status, delay, drop, raw, truncate)
+
+    def clear_faults(self) -> None:
+        """Forgets every fault not yet used."""
+        self._native.clear_faults()
+
+    def set_latency(self, seconds: float) -> None:
+        """Adds ``seconds`` to every answer from now on."""
+        self._native.set_latency(seconds)
+
+    def set_rate_limit(self, per_second: Optional[float]) -> None:
+        """Requests per second before 60007 answers (None: no limit)."""
+        self._native.set_rate_limit(per_second)
+
+    # -- the request log ------------------------------------------------------------------------
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every request so far, oldest first: dicts with ``command``, ``random``, ``identifier``,
+        ``error_code`` and more (arrival time, outcome). No secret is recorded."""
+        return self._native.requests()
+
+    def clear_requests(self) -> None:
+        """Empties the request log."""
+        self._native.clear_requests()

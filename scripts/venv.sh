@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Creates (or refreshes) ./.venv with what the Python tests need, then builds timrest and installs it
+# there with `pip install .`. Re-running is cheap: the tools are installed again only when the list
+# below changes, and the build reuses cargo's target/ directory, so only changed crates recompile.
+#
+#   TIMREST_VENV=path   use another virtualenv (default: .venv)
+#   PYTHON=python3.x    the interpreter that creates it (default: python3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${TIMREST_VENV:-.venv}"
+python="${PYTHON:-python3}"
+tools=(
+  "maturin>=1.9.4,<2"
+  "pytest>=8"
+  "mypy>=1.10"
+  "tls-sig-api-v2==1.1"   # the official UserSig signer, for the interop tests
+)
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "venv: creating $venv"
+  "$python" -m venv "$venv"
+fi
+stamp="$venv/.timrest-tools"
+if [ "$(cat "$stamp" 2>/dev/null)" != "${tools[*]}" ]; then
+  echo "venv: installing ${tools[*]}"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${tools[@]}"
+  echo "${tools[*]}" >"$stamp"
+fi
+
+echo "venv: building and installing timrest (pip install .)"
+# No build isolation: the venv's maturin builds, and cargo's target/ is reused between runs.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  --no-build-isolation --no-deps --force-reinstall .
+"$venv/bin/python" -c 'import timrest; print("venv: timrest", timrest.__version__, "at", timrest.__file__)'

@@ -1,0 +1,289 @@
+//! `timrest.Client`: a frozen Python class over the shared, `Send + Sync` Rust client.
+//!
+//! Every network wait runs inside `py.detach`, so other Python threads run meanwhile and one
+//! client can be shared by many threads.
+
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use super::errors::IntoPyResult;
+use super::json;
+use crate::config::Auth;
+use crate::{ClientBuilder, DeleteBySender, Region};
+
+/// What a successful call cost: the `random` of the attempt that succeeded, the number of
+/// requests sent, and the time spent in seconds (waits and retries included).
+#[pyclass(frozen, module = "timrest._native", name = "CallInfo")]
+pub(crate) struct PyCallInfo {
+    /// The `random` query parameter of the attempt that succeeded.
+    #[pyo3(get)]
+    random: u32,
+    /// Requests sent (1 when the first attempt succeeded).
+    #[pyo3(get)]
+    attempts: u32,
+    /// Seconds spent, waits and retries included.
+    #[pyo3(get)]
+    elapsed: f64,
+}
+
+impl From<crate::CallInfo> for PyCallInfo {
+    fn from(info: crate::CallInfo) -> PyCallInfo {
+        PyCallInfo { random: info.random, attempts: info.attempts, elapsed: info.elapsed.as_secs_f64() }
+    }
+}
+
+#[pymethods]
+impl PyCallInfo {
+    fn __repr__(&self) -> String {
+        format!("CallInfo(random={}, attempts={}, elapsed={:.6})", self.random, self.attempts, self.elapsed)
+    }
+}
+
+/// A TIM REST client. Thread-safe: share one client between threads (the rate limiter and the
+/// connection pool are shared too); create it after `fork()`, not before.
+#[pyclass(frozen, module = "timrest._native", name = "Client")]
+pub(crate) struct PyClient {
+    inner: crate::Client,
+}
+
+/// Seconds (a Python float) as a `Duration`; negative, NaN or huge values are configuration errors.
+fn seconds(name: &str, value: f64) -> crate::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| crate::Error::config(format!("{name} must be a number of seconds >= 0, not {value}")))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn builder(
+    sdkappid: u64,
+    secret_key: Option<String>,
+    usersig: Option<String>,
+    identifier: String,
+    region: &str,
+    base_url: Option<String>,
+    timeout: f64,
+    connect_timeout: f64,
+    deadline: f64,
+    max_retries: u32,
+    rate_limit: Option<f64>,
+    usersig_ttl: u64,
+    proxy: Option<String>,
+    ca_pem: Option<Vec<u8>>,
+    platform_verifier: bool,
+) -> crate::Result<ClientBuilder> {
+    let mut b = ClientBuilder::new()
+        .sdkappid(sdkappid)
+        .identifier(identifier)
+        .region(region.parse::<Region>()?)
+        .timeout(seconds("timeout", timeout)?)
+        .connect_timeout(seconds("connect_timeout", connect_timeout)?)
+        .deadline(seconds("deadline", deadline)?)
+        .max_retries(max_retries)
+        .rate_limit(rate_limit)
+        .usersig_ttl(Duration::from_secs(usersig_ttl))
+        .platform_verifier(platform_verifier);
+    if let Some(key) = secret_key {
+        b = b.secret_key(key);
+    }
+    if let Some(sig) = usersig {
+        b = b.usersig(sig);
+    }
+    if let Some(url) = base_url {
+        b = b.base_url(url);
+    }
+    if let Some(proxy) = proxy {
+        b = b.proxy(proxy);
+    }
+    if let Some(pem) = ca_pem {
+        b = b.ca_pem(pem);
+    }
+    Ok(b)
+}
+
+#[pymethods]
+impl PyClient {
+    #[new]
+    #[pyo3(signature = (
+        sdkappid, *, secret_key=None, usersig=None, identifier="administrator", region="china",
+        base_url=None, timeout=10.0, connect_timeout=5.0, deadline=30.0, max_retries=3, rate_limit=Some(100.0),
+        usersig_ttl=86400, proxy=None, ca_pem=None, platform_verifier=false,
+    ))]
+    #[pyo3(text_signature = "(sdkappid, *, secret_key=None, usersig=None, identifier='administrator', \
+        region='china', base_url=None, timeout=10.0, connect_timeout=5.0, deadline=30.0, max_retries=3, \
+        rate_limit=100.0, usersig_ttl=86400, proxy=None, ca_pem=None, platform_verifier=False)")]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        sdkappid: u64,
+        secret_key: Option<String>,
+        usersig: Option<String>,
+        identifier: &str,
+        region: &str,
+        base_url: Option<String>,
+        timeout: f64,
+        connect_timeout: f64,
+        deadline: f64,
+        max_retries: u32,
+        rate_limit: Option<f64>,
+        usersig_ttl: u64,
+        proxy: Option<String>,
+        ca_pem: Option<Vec<u8>>,
+        platform_verifier: bool,
+    ) -> PyResult<PyClient> {
+        let b = builder(
+            sdkappid,
+            secret_key,
+            usersig,
+            identifier.to_owned(),
+            region,
+            base_url,
+            timeout,
+            connect_timeout,
+            deadline,
+            max_retries,
+            rate_limit,
+            usersig_ttl,
+            proxy,
+            ca_pem,
+            platform_verifier,
+        )
+        .into_py_result(py)?;
+        let inner = py.detach(|| b.build()).into_py_result(py)?;
+        Ok(PyClient { inner })
+    }
+
+    /// A client from `TIM_SDKAPPID`, `TIM_SECRET_KEY` or `TIM_USERSIG`, `TIM_IDENTIFIER`,
+    /// `TIM_REGION` and `TIM_BASE_URL`.
+    #[staticmethod]
+    fn from_env(py: Python<'_>) -> PyResult<PyClient> {
+        let inner = py.detach(crate::Client::from_env).into_py_result(py)?;
+        Ok(PyClient { inner })
+    }
+
+    /// Deletes the messages `sender` sent among the latest 1000 of `group_id` (inside `topic_id`
+    /// when given). Returns None; raises a `timrest.TimError` subclass on failure.
+    #[pyo3(signature = (group_id, sender, topic_id=None))]
+    fn delete_group_msg_by_sender(
+        &self,
+        py: Python<'_>,
+        group_id: String,
+        sender: String,
+        topic_id: Option<String>,
+    ) -> PyResult<()> {
+        self.delete_by_sender(py, group_id, sender, topic_id).map(|_| ())
+    }
+
+    /// Like `delete_group_msg_by_sender`, but returns the `CallInfo` of the call (its `random`,
+    /// attempts and elapsed time).
+    #[pyo3(signature = (group_id, sender, topic_id=None))]
+    fn delete_by_sender(
+        &self,
+        py: Python<'_>,
+        group_id: String,
+        sender: String,
+        topic_id: Option<String>,
+    ) -> PyResult<PyCallInfo> {
+        let mut request = DeleteBySender::new(group_id, sender);
+        if let Some(topic) = topic_id {
+            request = request.topic(topic);
+        }
+        let client = &self.inner;
+        py.detach(|| client.delete_by_sender(&request)).into_py_result(py).map(PyCallInfo::from)
+    }
+
+    /// Any REST command: `POST /v4/{service}/{command}` with `body` (a JSON-able dict). Returns the
+    /// whole answer as a dict; a nonzero `ErrorCode` raises the typed exception.
+    #[pyo3(signature = (service, command, body=None))]
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        service: String,
+        command: String,
+        body: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let body = match body {
+            Some(dict) => json::to_value(dict.as_any())?,
+            None => serde_json::Value::Object(serde_json::Map::new()),
+        };
+        let client = &self.inner;
+        let (answer, _info) = py.detach(|| client.call(&service, &command, &body)).into_py_result(py)?;
+        json::to_py(py, &answer)
+    }
+
+    /// The SDKAppID.
+    #[getter]
+    fn sdkappid(&self) -> u64 {
+        self.inner.config().sdkappid
+    }
+
+    /// The App admin account the calls are made as.
+    #[getter]
+    fn identifier(&self) -> &str {
+        &self.inner.config().identifier
+    }
+
+    /// Where requests go (scheme, host, optional port and path prefix).
+    #[getter]
+    fn base_url(&self) -> &str {
+        &self.inner.config().base_url
+    }
+
+    /// `"secret_key"` or `"usersig"`: how the client authenticates (never the secret itself).
+    #[getter]
+    fn auth(&self) -> &'static str {
+        match self.inner.config().auth {
+            Auth::SecretKey(_) => "secret_key",
+            Auth::UserSig(_) => "usersig",
+        }
+    }
+
+    /// Per-attempt timeout, in seconds.
+    #[getter]
+    fn timeout(&self) -> f64 {
+        self.inner.config().timeout.as_secs_f64()
+    }
+
+    /// Connect timeout, in seconds.
+    #[getter]
+    fn connect_timeout(&self) -> f64 {
+        self.inner.config().connect_timeout.as_secs_f64()
+    }
+
+    /// Overall deadline of one call across retries, in seconds.
+    #[getter]
+    fn deadline(&self) -> f64 {
+        self.inner.config().deadline.as_secs_f64()
+    }
+
+    /// Retries after the first attempt.
+    #[getter]
+    fn max_retries(&self) -> u32 {
+        self.inner.config().max_retries
+    }
+
+    /// Requests per second shared by every call of this client; None: no limiter.
+    #[getter]
+    fn rate_limit(&self) -> Option<f64> {
+        self.inner.config().rate_limit
+    }
+
+    /// Validity of the UserSigs this client signs, in seconds.
+    #[getter]
+    fn usersig_ttl(&self) -> u64 {
+        self.inner.config().usersig_ttl
+    }
+
+    /// Shows where and as whom the client works; never a secret.
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let c = self.inner.config();
+        let quote = |s: &str| PyString::new(py, s).repr().map(|r| r.to_string());
+        Ok(format!(
+            "timrest.Client(sdkappid={}, identifier={}, base_url={}, auth={})",
+            c.sdkappid,
+            quote(&c.identifier)?,
+            quote(&c.base_url)?,
+            quote(self.auth())?
+        ))
+    }
+}
