@@ -1,4 +1,406 @@
-//! stub
-pub fn hello() -> u32 {
-    1
+//! A faithful local emulator of the TIM REST server (feature `emulator`).
+//!
+//! It serves `POST /v4/group_open_http_svc/{command}` over plain HTTP on a loopback port, with the
+//! rules of `spec/tim-rest-api.md` §1, §2, §6 and the choices of §7: UserSig verification (any
+//! official library's format), the sdkappid and App admin checks, group types, per-group and
+//! per-topic `MsgSeq`, the 1000-message window of `delete_group_msg_by_sender`, deleted messages
+//! in history, the rate limit and the error codes. Besides that it has what tests need:
+//! scripted [`Fault`]s, a fixed latency, a [`RequestRecord`] log (no secrets in it), and seeding
+//! helpers that go through the same rules as the REST handlers.
+//!
+//! ```
+//! use timrest::emulator::{Emulator, EmulatorConfig, GroupSpec};
+//!
+//! let emu = Emulator::start(EmulatorConfig::default())?;
+//! let group = emu.create_group(&GroupSpec::new("Public"))?;
+//! assert_eq!(emu.send_group_msg(&group, "spammer", "buy now", None)?, 1);
+//! assert_eq!(emu.send_group_msg(&group, "alice", "hello", None)?, 2);
+//! assert_eq!(emu.messages(&group, None, false)?.len(), 2);
+//! println!("serving on {}", emu.base_url());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Checks, in order
+//!
+//! Every API outcome is HTTP 200 with `{"ActionStatus","ErrorInfo","ErrorCode"}`:
+//! 1. a scripted fault for this command, if any (after its `delay`, it may answer instead);
+//! 2. the method (`POST`, else 60002) and the query: `sdkappid` missing → 60012, not this app's →
+//!    70020; `random` not a u32 or `contenttype` not `json` → 60002; `usersig` missing or empty → 70002;
+//! 3. the UserSig (70003 undecodable, 70009 wrong key, 70013 identifier, 70014 sdkappid, 70001 expired);
+//! 4. the rate limit (60007);
+//! 5. the path: unknown service → 60009, unknown command → 10003;
+//! 6. the identifier must be an App admin (10007);
+//! 7. the body: not JSON → 60003, not an object or a required field missing → 10004, longer than
+//!    1 MiB → 80002; then the command's own checks.
+//!
+//! ## Emulator choices beyond spec §7
+//!
+//! - Server-made group IDs are `@TGS#` and a type character (`1` Private, `2` Public,
+//!   `3` ChatRoom, `a` AVChatRoom, `b` BChatRoom) and 8 characters; Community IDs are
+//!   `@TGS#_@TGS#c` and 11. Topic IDs are `{group}@TOPIC#_@TOPIC#c` and 11.
+//! - A custom Community ID must start with `@TGS#_`; any other custom ID must not start with `@TGS#`;
+//!   custom IDs are printable ASCII (else 10015). A destroyed group's ID may be used again.
+//! - `TopicId` on a group without topic support → 10007; an unknown topic → 10010. Without
+//!   `TopicId`, a command addresses the group's own messages, never its topics'.
+//! - Senders need not be members. Only an App admin may post in a BChatRoom (10007). AVChatRoom and
+//!   BChatRoom take `MsgSeq`s but store nothing: history is empty, deletion answers OK,
+//!   import is refused with 10007.
+//! - `group_msg_get_simple` lists newest first; `IsPlaceMsg` is 2 for deleted and recalled messages.
+//!   `group_msg_recall` answers `RetCode` 10030 for a `MsgSeq` with no stored message, 10031 for
+//!   one already deleted or recalled.
+//! - The log keeps the latest 100 000 requests. Bytes that are not HTTP get a 400 page and are not logged.
+
+mod faults;
+mod http;
+mod limiter;
+mod pipeline;
+mod state;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+pub use faults::Fault;
+use pipeline::Shared;
+use state::Command;
+
+/// The SDKAppID the emulator (and every official example) uses by default.
+pub const DEMO_SDKAPPID: u64 = 1400000000;
+/// The secret key of every official example (spec §4); the emulator's default.
+pub const DEMO_SECRET_KEY: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
+
+/// How to start an [`Emulator`]. The default: demo sdkappid and key, the admin `administrator`,
+/// 100 requests/s, no latency, `127.0.0.1`, a free port.
+#[derive(Clone)]
+pub struct EmulatorConfig {
+    /// The app's SDKAppID.
+    pub sdkappid: u64,
+    /// The app's secret key (UserSigs are checked against it). Never shown by `Debug`.
+    pub secret_key: String,
+    /// The App admin accounts (the only identifiers allowed to call).
+    pub admins: Vec<String>,
+    /// Requests admitted per second, counted in a sliding window of arrivals; `None` = no limit.
+    pub rate_limit: Option<f64>,
+    /// A fixed delay before every answer (a far server). Requests wait concurrently.
+    pub latency: Duration,
+    /// The address to listen on.
+    pub host: IpAddr,
+    /// The port; 0 picks a free one.
+    pub port: u16,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> EmulatorConfig {
+        EmulatorConfig {
+            sdkappid: DEMO_SDKAPPID,
+            secret_key: DEMO_SECRET_KEY.to_owned(),
+            admins: vec!["administrator".to_owned()],
+            rate_limit: Some(100.0),
+            latency: Duration::ZERO,
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+        }
+    }
+}
+
+impl fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("sdkappid", &self.sdkappid)
+            .field("secret_key", &"<redacted>")
+            .field("admins", &self.admins)
+            .field("rate_limit", &self.rate_limit)
+            .field("latency", &self.latency)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+/// A group to create with [`Emulator::create_group`] (the fields of `create_group`).
+#[derive(Clone, Debug, Default)]
+pub struct GroupSpec {
+    /// `Type`: Private, Public, ChatRoom, AVChatRoom, BChatRoom, Community (or Work, Meeting).
+    pub group_type: String,
+    /// A custom `GroupId`; `None` lets the emulator make one.
+    pub group_id: Option<String>,
+    /// `Name` (at most 30 bytes); empty means `"group"`.
+    pub name: String,
+    /// `Owner_Account`.
+    pub owner: Option<String>,
+    /// `MemberList`.
+    pub members: Vec<String>,
+    /// `SupportTopic` (Community only).
+    pub support_topic: bool,
+}
+
+impl GroupSpec {
+    /// A group of `group_type` named `"group"`, with a server-made ID.
+    pub fn new(group_type: impl Into<String>) -> GroupSpec {
+        GroupSpec { group_type: group_type.into(), name: "group".into(), ..GroupSpec::default() }
+    }
+
+    /// A Community group with topic support.
+    pub fn community_with_topics() -> GroupSpec {
+        GroupSpec { support_topic: true, ..GroupSpec::new("Community") }
+    }
+
+    /// The same spec with a custom group ID.
+    pub fn with_id(mut self, group_id: impl Into<String>) -> GroupSpec {
+        self.group_id = Some(group_id.into());
+        self
+    }
+}
+
+/// One request as the emulator saw it. Holds no secret: never the UserSig.
+///
+/// Serializes with `arrived` and `finished` as seconds (floats) since the emulator started.
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestRecord {
+    /// Arrival order, from 0.
+    pub id: u64,
+    /// The service of the path (`group_open_http_svc`), or what stood there.
+    pub service: String,
+    /// The command of the path (`delete_group_msg_by_sender`), or what stood there.
+    pub command: String,
+    /// The `random` query parameter, when it was a u32.
+    pub random: Option<u32>,
+    /// The `identifier` query parameter.
+    pub identifier: Option<String>,
+    /// The `sdkappid` query parameter, when it was a number.
+    pub sdkappid: Option<u64>,
+    /// The envelope's `ErrorCode` (0 for OK); `None` when no envelope was sent.
+    pub error_code: Option<i64>,
+    /// The envelope's `ErrorInfo`; `None` when no envelope was sent.
+    pub error_info: Option<String>,
+    /// The HTTP status sent; `None` when the connection was dropped.
+    pub http_status: Option<u16>,
+    /// The fault applied, described: `"error_code:10002"`, `"delay:200ms+drop"`, …
+    pub fault: Option<String>,
+    /// When the request had arrived in full, since the emulator started.
+    #[serde(serialize_with = "as_seconds")]
+    pub arrived: Duration,
+    /// When the answer had been written (or the connection closed), since the emulator started.
+    #[serde(serialize_with = "as_seconds")]
+    pub finished: Duration,
+    /// The request body, when it was JSON.
+    pub body: Option<Value>,
+}
+
+fn as_seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// A running emulator: a TIM REST server on a local port, with its state in memory.
+///
+/// `Send + Sync`; share it by reference or in an `Arc`. Dropping it (or [`Emulator::shutdown`])
+/// stops the server, closes its connections and joins its threads.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    server: Mutex<http::Server>,
+    base_url: String,
+}
+
+impl fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emulator")
+            .field("base_url", &self.base_url)
+            .field("sdkappid", &self.shared.sdkappid)
+            .field("admins", &self.shared.admins)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Binds `config.host:config.port` and starts serving.
+    ///
+    /// Fails with `InvalidInput` for a negative or NaN rate limit, and with the bind error
+    /// when the address is taken.
+    pub fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        if config.rate_limit.is_some_and(|n| n.is_nan() || n < 0.0) {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "rate_limit must be a number ≥ 0"));
+        }
+        let listener = TcpListener::bind((config.host, config.port))?;
+        let shared = Arc::new(Shared::new(&config));
+        let server = http::Server::start(listener, shared.clone())?;
+        let addr = server.addr();
+        let host = match addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_owned(),
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        let base_url = format!("http://{host}:{}", addr.port());
+        Ok(Emulator { shared, server: Mutex::new(server), base_url })
+    }
+
+    /// `http://127.0.0.1:PORT` (the address to give a client as its base URL).
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.server.lock().unwrap_or_else(|p| p.into_inner()).addr().port()
+    }
+
+    /// The app's SDKAppID.
+    pub fn sdkappid(&self) -> u64 {
+        self.shared.sdkappid
+    }
+
+    /// The app's secret key (to make UserSigs for it).
+    pub fn secret_key(&self) -> &str {
+        &self.shared.secret_key
+    }
+
+    /// The App admin accounts.
+    pub fn admins(&self) -> Vec<String> {
+        self.shared.admins.clone()
+    }
+
+    /// Creates a group (as `create_group` would); returns its ID.
+    ///
+    /// Errors are the API's: 10004 for a bad type or name, 10015 for a malformed custom ID,
+    /// 10021 for a custom ID already used.
+    pub fn create_group(&self, spec: &GroupSpec) -> crate::Result<String> {
+        let mut body = json!({
+            "Type": spec.group_type,
+            "Name": if spec.name.is_empty() { "group" } else { spec.name.as_str() },
+        });
+        if let Some(id) = &spec.group_id {
+            body["GroupId"] = json!(id);
+        }
+        if let Some(owner) = &spec.owner {
+            body["Owner_Account"] = json!(owner);
+        }
+        if !spec.members.is_empty() {
+            body["MemberList"] = spec.members.iter().map(|m| json!({"Member_Account": m})).collect();
+        }
+        if spec.support_topic {
+            body["SupportTopic"] = json!(1);
+        }
+        let answer = self.shared.execute_as_admin(Command::CreateGroup, &body)?;
+        Ok(answer.get("GroupId").and_then(Value::as_str).unwrap_or_default().to_owned())
+    }
+
+    /// Creates a topic in a Community group made with topic support (as `create_topic` would);
+    /// returns its ID. `topic_id` must be the group ID, `@TOPIC#_` and a name.
+    pub fn create_topic(&self, group_id: &str, name: &str, topic_id: Option<&str>) -> crate::Result<String> {
+        let mut body = json!({"GroupId": group_id, "TopicName": name});
+        if let Some(id) = topic_id {
+            body["TopicId"] = json!(id);
+        }
+        let answer = self.shared.execute_as_admin(Command::CreateTopic, &body)?;
+        Ok(answer.get("TopicId").and_then(Value::as_str).unwrap_or_default().to_owned())
+    }
+
+    /// Dissolves a group (as `destroy_group` would); later calls on it answer 10010.
+    pub fn destroy_group(&self, group_id: &str) -> crate::Result<()> {
+        self.shared.execute_as_admin(Command::DestroyGroup, &json!({"GroupId": group_id})).map(|_| ())
+    }
+
+    /// Posts a text message from `from` (as `send_group_msg` would); returns its `MsgSeq`.
+    pub fn send_group_msg(&self, group_id: &str, from: &str, text: &str, topic_id: Option<&str>) -> crate::Result<u64> {
+        let mut body = json!({
+            "GroupId": group_id,
+            "From_Account": from,
+            "Random": rand::random::<u32>(),
+            "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}],
+        });
+        if let Some(id) = topic_id {
+            body["TopicId"] = json!(id);
+        }
+        let answer = self.shared.execute_as_admin(Command::SendGroupMsg, &body)?;
+        Ok(answer.get("MsgSeq").and_then(Value::as_u64).unwrap_or_default())
+    }
+
+    /// Every stored message of a group (or of one topic), **oldest first**, each shaped like a
+    /// `group_msg_get_simple` `RspMsgList` item (`From_Account`, `IsPlaceMsg`, `MsgBody`,
+    /// `MsgPriority`, `MsgRandom`, `MsgSeq`, `MsgTimeStamp`). Deleted and recalled messages
+    /// appear only with `include_deleted` (then with `IsPlaceMsg` 2 and an empty `MsgBody`).
+    pub fn messages(&self, group_id: &str, topic_id: Option<&str>, include_deleted: bool) -> crate::Result<Vec<Value>> {
+        self.shared.state().messages(group_id, topic_id, include_deleted).map_err(|r| crate::Error::api(r.code, r.info))
+    }
+
+    /// Scripts `fault` for the next `fault.times` requests of `command` (`"delete_group_msg_by_sender"`,
+    /// `"group_open_http_svc/create_group"`, or `"*"` for any). Faults apply in the order they were
+    /// injected; see [`Fault`] for what each field does.
+    pub fn inject(&self, command: &str, fault: Fault) {
+        self.shared.faults.inject(command, fault);
+    }
+
+    /// Forgets every scripted fault not yet used.
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
+    }
+
+    /// Changes the delay before every answer (for requests arriving from now on).
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.set_latency(latency);
+    }
+
+    /// Changes the rate limit (`None` = no limit). 0, a negative number or NaN admits nothing.
+    pub fn set_rate_limit(&self, per_second: Option<f64>) {
+        self.shared.set_rate_limit(per_second);
+    }
+
+    /// The request log, in arrival order (the latest 100 000 requests).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared.requests()
+    }
+
+    /// Empties the request log.
+    pub fn clear_requests(&self) {
+        self.shared.clear_requests();
+    }
+
+    /// Stops the server, closes its connections and joins its threads (as dropping it does).
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.shared.stop();
+        self.server.lock().unwrap_or_else(|p| p.into_inner()).stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emulator_is_send_and_sync_and_debug_hides_the_key() {
+        fn check<T: Send + Sync>() {}
+        check::<Emulator>();
+        let text = format!("{:?}", EmulatorConfig::default());
+        assert!(!text.contains(DEMO_SECRET_KEY));
+        assert!(text.contains("redacted"));
+    }
+
+    #[test]
+    fn seeding_goes_through_the_rules() {
+        let emu = Emulator::start(EmulatorConfig::default()).unwrap();
+        let g = emu.create_group(&GroupSpec::new("Public").with_id("custom")).unwrap();
+        assert_eq!(g, "custom");
+        assert_eq!(emu.create_group(&GroupSpec::new("Public").with_id("custom")).unwrap_err().code(), Some(10021));
+        assert_eq!(emu.create_group(&GroupSpec::new("Public").with_id("@TGS#x")).unwrap_err().code(), Some(10015));
+        assert_eq!(emu.create_topic(&g, "t", None).unwrap_err().code(), Some(10007));
+        let c = emu.create_group(&GroupSpec::community_with_topics()).unwrap();
+        let t = emu.create_topic(&c, "news", Some(&format!("{c}@TOPIC#_news"))).unwrap();
+        assert_eq!(emu.send_group_msg(&c, "a", "x", Some(&t)).unwrap(), 1);
+        emu.destroy_group(&g).unwrap();
+        assert_eq!(emu.messages(&g, None, false).unwrap_err().code(), Some(10010));
+        let b = emu.create_group(&GroupSpec::new("BChatRoom")).unwrap();
+        assert_eq!(emu.send_group_msg(&b, "someone", "x", None).unwrap_err().code(), Some(10007));
+        assert_eq!(emu.send_group_msg(&b, "administrator", "x", None).unwrap(), 1);
+        assert!(emu.messages(&b, None, true).unwrap().is_empty());
+    }
 }

@@ -1,0 +1,225 @@
+//! Scripted faults: what the emulator does instead of (or before) answering normally.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// A scripted fault for the next `times` requests of one command (see [`Emulator::inject`]).
+///
+/// The optional `delay` comes first. Then the first of these that is set decides the answer:
+/// `drop` (close the connection without answering), `http_status` (that status with an HTML
+/// page, like a gateway's 502), `truncate` (HTTP 200 whose `Content-Length` promises more than is
+/// sent — half of `body`, or half of an OK envelope — then the connection closes), `body`
+/// (HTTP 200 with exactly these bytes), `error_code` (the TIM envelope with that code and
+/// `error_info`). A fault with only a `delay` then answers normally. `error_info` alone does nothing.
+///
+/// [`Emulator::inject`]: super::Emulator::inject
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// How many matching requests this fault applies to (default 1; 0 never applies).
+    pub times: u32,
+    /// Answer the TIM envelope with this `ErrorCode` (`ActionStatus` `FAIL`, or `OK` for 0).
+    pub error_code: Option<i64>,
+    /// The `ErrorInfo` sent with `error_code` (default: "injected fault").
+    pub error_info: Option<String>,
+    /// Answer this HTTP status with an HTML body instead of the envelope.
+    pub http_status: Option<u16>,
+    /// Wait this long before doing anything (the emulator's latency comes on top).
+    pub delay: Option<Duration>,
+    /// Close the connection without answering.
+    pub drop: bool,
+    /// Answer HTTP 200 with exactly these bytes.
+    pub body: Option<Vec<u8>>,
+    /// Answer HTTP 200 with a body cut short of its `Content-Length`, then close.
+    pub truncate: bool,
+}
+
+impl Default for Fault {
+    fn default() -> Fault {
+        Fault {
+            times: 1,
+            error_code: None,
+            error_info: None,
+            http_status: None,
+            delay: None,
+            drop: false,
+            body: None,
+            truncate: false,
+        }
+    }
+}
+
+impl Fault {
+    /// A fault answering the envelope with `code` once.
+    pub fn error_code(code: i64) -> Fault {
+        Fault { error_code: Some(code), ..Fault::default() }
+    }
+
+    /// A fault answering HTTP `status` with an HTML page once.
+    pub fn http_status(status: u16) -> Fault {
+        Fault { http_status: Some(status), ..Fault::default() }
+    }
+
+    /// A fault waiting `delay` once, then answering normally.
+    pub fn delay(delay: Duration) -> Fault {
+        Fault { delay: Some(delay), ..Fault::default() }
+    }
+
+    /// A fault closing the connection without an answer once.
+    pub fn drop_connection() -> Fault {
+        Fault { drop: true, ..Fault::default() }
+    }
+
+    /// A fault answering HTTP 200 with exactly `body` once.
+    pub fn body(body: impl Into<Vec<u8>>) -> Fault {
+        Fault { body: Some(body.into()), ..Fault::default() }
+    }
+
+    /// A fault answering a truncated body once.
+    pub fn truncate() -> Fault {
+        Fault { truncate: true, ..Fault::default() }
+    }
+
+    /// The same fault for the next `times` matching requests.
+    pub fn times(mut self, times: u32) -> Fault {
+        self.times = times;
+        self
+    }
+
+    /// A short description for the request log: `"delay:200ms+drop"`, `"error_code:10002"`, …
+    pub(crate) fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(d) = self.delay {
+            parts.push(format!("delay:{}ms", d.as_millis()));
+        }
+        match self.action() {
+            Action::Drop => parts.push("drop".into()),
+            Action::HttpStatus(s) => parts.push(format!("http_status:{s}")),
+            Action::Truncate(_) => parts.push("truncate".into()),
+            Action::Body(_) => parts.push("body".into()),
+            Action::ErrorCode(code, _) => parts.push(format!("error_code:{code}")),
+            Action::None => {}
+        }
+        if parts.is_empty() { "none".into() } else { parts.join("+") }
+    }
+
+    /// What the fault does after its delay.
+    pub(crate) fn action(&self) -> Action<'_> {
+        if self.drop {
+            Action::Drop
+        } else if let Some(status) = self.http_status {
+            Action::HttpStatus(status)
+        } else if self.truncate {
+            Action::Truncate(self.body.as_deref())
+        } else if let Some(body) = &self.body {
+            Action::Body(body)
+        } else if let Some(code) = self.error_code {
+            Action::ErrorCode(code, self.error_info.as_deref().unwrap_or("injected fault"))
+        } else {
+            Action::None
+        }
+    }
+}
+
+/// What a fault does after its delay.
+pub(crate) enum Action<'a> {
+    Drop,
+    HttpStatus(u16),
+    Truncate(Option<&'a [u8]>),
+    Body(&'a [u8]),
+    ErrorCode(i64, &'a str),
+    /// Answer normally.
+    None,
+}
+
+struct Armed {
+    command: String,
+    remaining: u32,
+    fault: Fault,
+}
+
+/// The faults waiting for their requests, in the order they were injected.
+#[derive(Default)]
+pub(crate) struct FaultBook {
+    armed: Mutex<Vec<Armed>>,
+    /// Fast path: most requests meet an empty book and take no lock.
+    any: AtomicBool,
+}
+
+impl FaultBook {
+    pub(crate) fn inject(&self, command: &str, fault: Fault) {
+        if fault.times == 0 {
+            return;
+        }
+        let mut armed = self.armed.lock().unwrap_or_else(|p| p.into_inner());
+        armed.push(Armed { command: command.to_owned(), remaining: fault.times, fault });
+        self.any.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn clear(&self) {
+        let mut armed = self.armed.lock().unwrap_or_else(|p| p.into_inner());
+        armed.clear();
+        self.any.store(false, Ordering::Release);
+    }
+
+    /// The first armed fault matching `service`/`command` (by `command`, `service/command` or
+    /// `*`), counted down by one.
+    pub(crate) fn take(&self, service: &str, command: &str) -> Option<Fault> {
+        if !self.any.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut armed = self.armed.lock().unwrap_or_else(|p| p.into_inner());
+        let index = armed.iter().position(|a| {
+            a.command == "*"
+                || a.command == command
+                || a.command.split_once('/').is_some_and(|(s, c)| s == service && c == command)
+        })?;
+        let entry = &mut armed[index];
+        entry.remaining -= 1;
+        let fault = if entry.remaining == 0 { armed.remove(index).fault } else { entry.fault.clone() };
+        if armed.is_empty() {
+            self.any.store(false, Ordering::Release);
+        }
+        Some(fault)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_count_down_in_injection_order() {
+        let book = FaultBook::default();
+        book.inject("delete_group_msg_by_sender", Fault::error_code(10002).times(2));
+        book.inject("*", Fault::drop_connection());
+        assert_eq!(book.take("group_open_http_svc", "send_group_msg").map(|f| f.describe()), Some("drop".into()));
+        assert_eq!(book.take("group_open_http_svc", "send_group_msg"), None);
+        for _ in 0..2 {
+            let fault = book.take("group_open_http_svc", "delete_group_msg_by_sender").unwrap();
+            assert_eq!(fault.describe(), "error_code:10002");
+        }
+        assert_eq!(book.take("group_open_http_svc", "delete_group_msg_by_sender"), None);
+        book.inject("group_open_http_svc/create_group", Fault::delay(Duration::from_millis(5)).times(0));
+        book.inject("group_open_http_svc/create_group", Fault::delay(Duration::from_millis(5)));
+        assert_eq!(book.take("other_svc", "create_group"), None);
+        assert_eq!(book.take("group_open_http_svc", "create_group").unwrap().describe(), "delay:5ms");
+    }
+
+    #[test]
+    fn the_first_set_action_decides() {
+        let all = Fault {
+            drop: true,
+            http_status: Some(502),
+            truncate: true,
+            body: Some(b"x".to_vec()),
+            error_code: Some(1),
+            ..Fault::default()
+        };
+        assert_eq!(all.describe(), "drop");
+        assert_eq!(Fault { drop: false, ..all.clone() }.describe(), "http_status:502");
+        assert_eq!(Fault { drop: false, http_status: None, ..all.clone() }.describe(), "truncate");
+        assert_eq!(Fault { drop: false, http_status: None, truncate: false, ..all }.describe(), "body");
+        assert_eq!(Fault { error_info: Some("x".into()), ..Fault::default() }.describe(), "none");
+    }
+}

@@ -1,0 +1,471 @@
+//! One request's way through the emulator: faults, then the checks in the order of spec §7
+//! (query, UserSig, rate limit, command, admin, body), then the command; plus latency and the log.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::RequestRecord;
+use super::faults::{Action, FaultBook};
+use super::limiter::Limiter;
+use super::state::{Caller, Command, Refusal, State};
+
+/// Requests kept in the log; older ones are dropped first.
+pub(crate) const MAX_LOG_RECORDS: usize = 100_000;
+/// Verified UserSigs remembered (then the memory is cleared and refilled).
+const MAX_CACHED_SIGS: usize = 4096;
+
+/// The answer the connection writes.
+pub(crate) enum Reply {
+    /// HTTP 200, the TIM envelope.
+    Envelope { code: i64, info: String, json: Vec<u8> },
+    /// Any status, any bytes.
+    Raw { status: u16, content_type: &'static str, body: Vec<u8> },
+    /// HTTP 200 announcing `promised` bytes, sending `body` (fewer), then closing.
+    Truncated { body: Vec<u8>, promised: usize },
+    /// Close the connection without a word.
+    Drop,
+}
+
+/// The request body as read from the connection.
+pub(crate) enum Body {
+    Bytes(Vec<u8>),
+    /// Longer than the connection accepts; not read.
+    TooLong,
+}
+
+/// Everything the server threads share.
+pub(crate) struct Shared {
+    pub(crate) sdkappid: u64,
+    pub(crate) secret_key: String,
+    pub(crate) admins: Vec<String>,
+    pub(crate) started: Instant,
+    latency_nanos: AtomicU64,
+    limiter: Mutex<Limiter>,
+    pub(crate) faults: FaultBook,
+    state: Mutex<State>,
+    log: Mutex<VecDeque<RequestRecord>>,
+    next_id: AtomicU64,
+    /// SHA-256 of (identifier, UserSig) → when it expires. Holds no UserSig.
+    verified: Mutex<HashMap<[u8; 32], u64>>,
+    stopping: AtomicBool,
+    stop_lock: Mutex<()>,
+    stop_signal: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The fields of the query string that matter (first occurrence of each, percent-decoded).
+#[derive(Default)]
+struct Query {
+    sdkappid: Option<String>,
+    identifier: Option<String>,
+    usersig: Option<String>,
+    random: Option<String>,
+    contenttype: Option<String>,
+}
+
+impl Query {
+    fn parse(query: &str) -> Query {
+        let mut q = Query::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let slot = match name {
+                "sdkappid" => &mut q.sdkappid,
+                "identifier" => &mut q.identifier,
+                "usersig" => &mut q.usersig,
+                "random" => &mut q.random,
+                "contenttype" => &mut q.contenttype,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(percent_decode(value));
+            }
+        }
+        q
+    }
+
+    /// `random` as a u32: digits only, in range.
+    fn random(&self) -> Option<u32> {
+        let r = self.random.as_deref()?;
+        if r.is_empty() || !r.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        r.parse().ok()
+    }
+}
+
+/// Decodes `%XX` and `+` (as a space). Invalid escapes stay as they are.
+fn percent_decode(s: &str) -> String {
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return s.to_owned();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Splits `/v4/{service}/{command}` (anything else gives what it can, for the log).
+fn service_and_command(path: &str) -> (String, String, bool) {
+    let mut parts = path.trim_start_matches('/').split('/');
+    let (v4, service, command, rest) = (parts.next(), parts.next(), parts.next(), parts.next());
+    let well_formed = v4 == Some("v4")
+        && service.is_some_and(|s| !s.is_empty())
+        && command.is_some_and(|c| !c.is_empty())
+        && rest.is_none();
+    (service.unwrap_or("").to_owned(), command.unwrap_or("").to_owned(), well_formed)
+}
+
+/// The envelope, with the extra fields of the answer after it.
+fn envelope(code: i64, info: &str, extra: &serde_json::Map<String, Value>) -> Vec<u8> {
+    let status = if code == 0 { "OK" } else { "FAIL" };
+    let mut out = format!("{{\"ActionStatus\":\"{status}\",\"ErrorInfo\":");
+    out.push_str(&Value::String(info.to_owned()).to_string());
+    out.push_str(&format!(",\"ErrorCode\":{code}"));
+    for (name, value) in extra {
+        out.push(',');
+        out.push_str(&Value::String(name.clone()).to_string());
+        out.push(':');
+        out.push_str(&value.to_string());
+    }
+    out.push('}');
+    out.into_bytes()
+}
+
+fn refusal_reply(r: Refusal) -> Reply {
+    let json = envelope(r.code, &r.info, &serde_json::Map::new());
+    Reply::Envelope { code: r.code, info: r.info, json }
+}
+
+/// The page a gateway sends with an error status.
+pub(crate) fn html_page(status: u16) -> Vec<u8> {
+    let title = format!("{status} {}", super::http::reason(status));
+    format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n\
+         <hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
+    .into_bytes()
+}
+
+impl Shared {
+    pub(crate) fn new(config: &super::EmulatorConfig) -> Shared {
+        Shared {
+            sdkappid: config.sdkappid,
+            secret_key: config.secret_key.clone(),
+            admins: config.admins.clone(),
+            started: Instant::now(),
+            latency_nanos: AtomicU64::new(duration_nanos(config.latency)),
+            limiter: Mutex::new(Limiter::new(config.rate_limit)),
+            faults: FaultBook::default(),
+            state: Mutex::new(State::default()),
+            log: Mutex::new(VecDeque::new()),
+            next_id: AtomicU64::new(0),
+            verified: Mutex::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
+            stop_lock: Mutex::new(()),
+            stop_signal: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn latency(&self) -> Duration {
+        Duration::from_nanos(self.latency_nanos.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_latency(&self, latency: Duration) {
+        self.latency_nanos.store(duration_nanos(latency), Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_rate_limit(&self, per_second: Option<f64>) {
+        lock(&self.limiter).set(per_second);
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Runs a command for a seeding helper: same rules as over HTTP, as the first admin.
+    pub(crate) fn execute_as_admin(
+        &self,
+        command: Command,
+        body: &Value,
+    ) -> crate::Result<serde_json::Map<String, Value>> {
+        let identifier = self.admins.first().map_or("administrator", String::as_str);
+        let caller = Caller { identifier, admins: &self.admins, now: crate::usersig::unix_now() };
+        let Value::Object(body) = body else {
+            return Err(crate::Error::api(10004, "the request body must be a JSON object"));
+        };
+        self.state().execute(command, body, &caller).map_err(|r| crate::Error::api(r.code, r.info))
+    }
+
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn stop(&self) {
+        let _guard = lock(&self.stop_lock);
+        self.stopping.store(true, Ordering::Release);
+        self.stop_signal.notify_all();
+    }
+
+    /// Sleeps `d`, or less when the emulator stops. Returns whether it is still running.
+    pub(crate) fn sleep(&self, d: Duration) -> bool {
+        if d.is_zero() {
+            return !self.stopping();
+        }
+        let guard = lock(&self.stop_lock);
+        let deadline = Instant::now() + d;
+        let mut guard = guard;
+        while !self.stopping() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            guard = self.stop_signal.wait_timeout(guard, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        !self.stopping()
+    }
+
+    pub(crate) fn since_start(&self, t: Instant) -> Duration {
+        t.saturating_duration_since(self.started)
+    }
+
+    /// Handles one request that arrived complete at `arrived`: faults, checks, command, latency.
+    /// Returns the reply to write and the log record (without `finished` and `http_status`).
+    pub(crate) fn handle(&self, method: &str, target: &str, body: &Body, arrived: Instant) -> (Reply, RequestRecord) {
+        let latency = self.latency();
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let query = Query::parse(query);
+        let (service, command, well_formed) = service_and_command(path);
+        let json: Option<Value> = match body {
+            Body::Bytes(bytes) => serde_json::from_slice(bytes).ok(),
+            Body::TooLong => None,
+        };
+        let mut record = RequestRecord {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            service,
+            command,
+            random: query.random(),
+            identifier: query.identifier.clone(),
+            sdkappid: query.sdkappid.as_deref().and_then(|s| s.parse().ok()),
+            error_code: None,
+            error_info: None,
+            http_status: None,
+            fault: None,
+            arrived: self.since_start(arrived),
+            finished: Duration::ZERO,
+            body: None,
+        };
+
+        let fault = self.faults.take(&record.service, &record.command);
+        if let Some(fault) = &fault {
+            record.fault = Some(fault.describe());
+            if let Some(delay) = fault.delay {
+                self.sleep(delay);
+            }
+        }
+        let action = fault.as_ref().map_or(Action::None, |f| f.action());
+        let reply = match action {
+            Action::Drop => Reply::Drop,
+            Action::HttpStatus(status) => Reply::Raw { status, content_type: "text/html", body: html_page(status) },
+            Action::Truncate(bytes) => {
+                let full = bytes.map_or_else(|| envelope(0, "", &serde_json::Map::new()), <[u8]>::to_vec);
+                let promised = full.len().max(2);
+                Reply::Truncated { body: full[..full.len() / 2].to_vec(), promised }
+            }
+            Action::Body(bytes) => Reply::Raw { status: 200, content_type: "application/json", body: bytes.to_vec() },
+            Action::ErrorCode(code, info) => {
+                let json = envelope(code, info, &serde_json::Map::new());
+                Reply::Envelope { code, info: info.to_owned(), json }
+            }
+            Action::None => {
+                let outcome = self.process(method, &record, well_formed, &query, body, json.as_ref());
+                match outcome {
+                    Ok(extra) => Reply::Envelope { code: 0, info: String::new(), json: envelope(0, "", &extra) },
+                    Err(r) => refusal_reply(r),
+                }
+            }
+        };
+        if let Reply::Envelope { code, info, .. } = &reply {
+            record.error_code = Some(*code);
+            record.error_info = Some(info.clone());
+        }
+        record.body = json;
+        self.sleep(latency);
+        (reply, record)
+    }
+
+    /// The checks of spec §7, in order, then the command.
+    fn process(
+        &self,
+        method: &str,
+        record: &RequestRecord,
+        well_formed: bool,
+        query: &Query,
+        body: &Body,
+        json: Option<&Value>,
+    ) -> Result<serde_json::Map<String, Value>, Refusal> {
+        if method != "POST" {
+            return Err(Refusal::new(60002, format!("HTTP parse error: method {method} (TIM REST calls are POST)")));
+        }
+        match query.sdkappid.as_deref() {
+            None | Some("") => return Err(Refusal::new(60012, "sdkappid is missing from the URL")),
+            Some(s) if s.parse::<u64>().ok() != Some(self.sdkappid) => {
+                return Err(Refusal::new(70020, format!("SDKAppID {s} not found")));
+            }
+            Some(_) => {}
+        }
+        if record.random.is_none() {
+            return Err(Refusal::new(60002, "URL parse error: random must be a 32-bit unsigned integer"));
+        }
+        if query.contenttype.as_deref() != Some("json") {
+            return Err(Refusal::new(60002, "URL parse error: contenttype must be json"));
+        }
+        let usersig = match query.usersig.as_deref() {
+            None | Some("") => return Err(Refusal::new(70002, "UserSig is empty")),
+            Some(sig) => sig,
+        };
+        let identifier = query.identifier.as_deref().unwrap_or("");
+        self.verify_usersig(usersig, identifier)?;
+        {
+            let mut limiter = lock(&self.limiter);
+            if !limiter.admit(Instant::now()) {
+                let limit = limiter.per_second().unwrap_or(0.0);
+                return Err(Refusal::new(
+                    60007,
+                    format!("REST API call frequency over limit: at most {limit} requests per second for this app"),
+                ));
+            }
+        }
+        if !well_formed {
+            return Err(Refusal::new(60009, "wrong resource: the path must be /v4/{service}/{command}"));
+        }
+        let command = Command::resolve(&record.service, &record.command)?;
+        if !self.admins.iter().any(|a| a == identifier) {
+            return Err(Refusal::new(10007, format!("{identifier:?} is not an App admin; this command requires one")));
+        }
+        let body = match (body, json) {
+            (Body::TooLong, _) => return Err(Refusal::new(80002, "request body too long")),
+            (Body::Bytes(_), None) => return Err(Refusal::new(60003, "request JSON parse error")),
+            (Body::Bytes(_), Some(Value::Object(object))) => object,
+            (Body::Bytes(_), Some(_)) => {
+                return Err(Refusal::new(10004, "invalid parameter: the request body must be a JSON object"));
+            }
+        };
+        let caller = Caller { identifier, admins: &self.admins, now: crate::usersig::unix_now() };
+        self.state().execute(command, body, &caller)
+    }
+
+    /// Verifies a UserSig, remembering good ones (only their expiry is checked again).
+    fn verify_usersig(&self, usersig: &str, identifier: &str) -> Result<(), Refusal> {
+        let now = crate::usersig::unix_now();
+        let mut hasher = Sha256::new();
+        hasher.update(identifier.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(usersig.as_bytes());
+        let key: [u8; 32] = hasher.finalize().into();
+        if let Some(expires_at) = lock(&self.verified).get(&key).copied() {
+            if now > expires_at {
+                let e = crate::usersig::UserSigError::Expired { expires_at, now };
+                return Err(Refusal::new(e.code(), e.to_string()));
+            }
+            return Ok(());
+        }
+        match crate::usersig::verify(usersig, self.sdkappid, &self.secret_key, identifier, now) {
+            Ok(info) => {
+                let mut verified = lock(&self.verified);
+                if verified.len() >= MAX_CACHED_SIGS {
+                    verified.clear();
+                }
+                verified.insert(key, info.expires_at());
+                Ok(())
+            }
+            Err(e) => Err(Refusal::new(e.code(), e.to_string())),
+        }
+    }
+
+    pub(crate) fn record(&self, record: RequestRecord) {
+        let mut log = lock(&self.log);
+        if log.len() >= MAX_LOG_RECORDS {
+            log.pop_front();
+        }
+        log.push_back(record);
+    }
+
+    pub(crate) fn requests(&self) -> Vec<RequestRecord> {
+        let mut all: Vec<RequestRecord> = lock(&self.log).iter().cloned().collect();
+        all.sort_by_key(|r| r.id);
+        all
+    }
+
+    pub(crate) fn clear_requests(&self) {
+        lock(&self.log).clear();
+    }
+}
+
+fn duration_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_takes_the_first_of_each_and_decodes() {
+        let q = Query::parse("random=12&sdkappid=1&identifier=a%20b+c&random=13&contenttype=json&x");
+        assert_eq!(q.random(), Some(12));
+        assert_eq!(q.identifier.as_deref(), Some("a b c"));
+        assert_eq!(q.sdkappid.as_deref(), Some("1"));
+        for bad in ["random=", "random=-1", "random=+1", "random=4294967296", "random=1.5", "random=%31"] {
+            assert_eq!(Query::parse(bad).random(), if bad == "random=%31" { Some(1) } else { None }, "{bad}");
+        }
+        assert_eq!(Query::parse("random=4294967295").random(), Some(u32::MAX));
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            service_and_command("/v4/group_open_http_svc/create_group"),
+            ("group_open_http_svc".into(), "create_group".into(), true)
+        );
+        assert!(!service_and_command("/v4/group_open_http_svc/create_group/").2);
+        assert!(!service_and_command("/v5/a/b").2);
+        assert!(!service_and_command("/").2);
+    }
+
+    #[test]
+    fn envelope_keeps_its_order_then_extras() {
+        let mut extra = serde_json::Map::new();
+        extra.insert("GroupId".into(), Value::String("g\"".into()));
+        let text = String::from_utf8(envelope(0, "", &extra)).unwrap();
+        assert_eq!(text, r#"{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0,"GroupId":"g\""}"#);
+        let text = String::from_utf8(envelope(10010, "no", &serde_json::Map::new())).unwrap();
+        assert_eq!(text, r#"{"ActionStatus":"FAIL","ErrorInfo":"no","ErrorCode":10010}"#);
+    }
+}

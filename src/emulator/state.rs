@@ -1,0 +1,821 @@
+//! The emulator's state — groups, topics, messages — and the commands that read and change it.
+//!
+//! Every rule lives here once: the REST handlers and the Rust seeding helpers both call
+//! [`State::execute`] with a JSON body, so a group made by a test helper obeys exactly the rules a
+//! group made over HTTP does. Nothing here knows about HTTP, UserSigs or rate limits.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rand::Rng;
+use serde_json::{Map, Value, json};
+
+/// A refusal: the TIM `ErrorCode` and `ErrorInfo` of an answer that is not OK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) code: i64,
+    pub(crate) info: String,
+}
+
+impl Refusal {
+    pub(crate) fn new(code: i64, info: impl Into<String>) -> Refusal {
+        Refusal { code, info: info.into() }
+    }
+}
+
+/// The extra fields of an OK answer (the envelope is added by the caller), or a refusal.
+pub(crate) type Answer = Result<Map<String, Value>, Refusal>;
+
+/// `delete_group_msg_by_sender` reaches the messages with the this many highest `MsgSeq`.
+pub(crate) const WINDOW: u64 = 1000;
+/// Longest group name, in bytes.
+pub(crate) const MAX_GROUP_NAME_BYTES: usize = 30;
+/// Longest topic name, in bytes.
+pub(crate) const MAX_TOPIC_NAME_BYTES: usize = 150;
+/// Most messages `group_msg_get_simple` returns at once.
+pub(crate) const MAX_REQ_MSG_NUMBER: u64 = 20;
+/// Most messages one `import_group_msg` takes.
+pub(crate) const MAX_IMPORT: usize = 7;
+/// Most sequence numbers one `group_msg_recall` takes.
+pub(crate) const MAX_RECALL: usize = 10;
+/// `RetCode` of a recall whose `MsgSeq` names no stored message (emulator's choice).
+pub(crate) const RECALL_NOT_FOUND: i64 = 10030;
+/// `RetCode` of a recall whose message was already deleted or recalled (emulator's choice).
+pub(crate) const RECALL_ALREADY_GONE: i64 = 10031;
+
+/// The one service the emulator knows.
+pub(crate) const SERVICE: &str = "group_open_http_svc";
+
+/// A command of `group_open_http_svc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Command {
+    DeleteGroupMsgBySender,
+    CreateGroup,
+    DestroyGroup,
+    SendGroupMsg,
+    ImportGroupMsg,
+    GroupMsgGetSimple,
+    CreateTopic,
+    GroupMsgRecall,
+}
+
+impl Command {
+    /// The command named by the URL's service and command: 60009 for an unknown service,
+    /// 10003 for an unknown command of `group_open_http_svc`.
+    pub(crate) fn resolve(service: &str, command: &str) -> Result<Command, Refusal> {
+        if service != SERVICE {
+            return Err(Refusal::new(60009, format!("unknown service {service:?}: check the URL (wrong resource)")));
+        }
+        Ok(match command {
+            "delete_group_msg_by_sender" => Command::DeleteGroupMsgBySender,
+            "create_group" => Command::CreateGroup,
+            "destroy_group" => Command::DestroyGroup,
+            "send_group_msg" => Command::SendGroupMsg,
+            "import_group_msg" => Command::ImportGroupMsg,
+            "group_msg_get_simple" => Command::GroupMsgGetSimple,
+            "create_topic" => Command::CreateTopic,
+            "group_msg_recall" => Command::GroupMsgRecall,
+            _ => return Err(Refusal::new(10003, format!("invalid command {command:?} of {SERVICE}"))),
+        })
+    }
+
+    /// The fields without which the command is refused with 10004, in the order they are checked.
+    fn required_fields(self) -> &'static [&'static str] {
+        match self {
+            Command::DeleteGroupMsgBySender => &["GroupId", "Sender_Account"],
+            Command::CreateGroup => &["Type", "Name"],
+            Command::DestroyGroup => &["GroupId"],
+            Command::SendGroupMsg => &["GroupId", "Random", "MsgBody"],
+            Command::ImportGroupMsg => &["GroupId", "MsgList"],
+            Command::GroupMsgGetSimple => &["GroupId", "ReqMsgNumber"],
+            Command::CreateTopic => &["GroupId", "TopicName"],
+            Command::GroupMsgRecall => &["GroupId", "MsgSeqList"],
+        }
+    }
+}
+
+/// Who calls, and when.
+pub(crate) struct Caller<'a> {
+    /// The `identifier` of the request (an App admin; the default sender).
+    pub(crate) identifier: &'a str,
+    /// The App admins (only they may post in a BChatRoom).
+    pub(crate) admins: &'a [String],
+    /// Unix seconds now (`MsgTime`, `MsgTimeStamp`).
+    pub(crate) now: u64,
+}
+
+/// The group types, by their REST names (`Work` and `Meeting` are aliases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GroupType {
+    Private,
+    Public,
+    ChatRoom,
+    AvChatRoom,
+    BChatRoom,
+    Community,
+}
+
+impl GroupType {
+    fn parse(name: &str) -> Option<GroupType> {
+        Some(match name {
+            "Private" | "Work" => GroupType::Private,
+            "Public" => GroupType::Public,
+            "ChatRoom" | "Meeting" => GroupType::ChatRoom,
+            "AVChatRoom" => GroupType::AvChatRoom,
+            "BChatRoom" => GroupType::BChatRoom,
+            "Community" => GroupType::Community,
+            _ => return None,
+        })
+    }
+
+    /// Live-stream and broadcast groups keep no history.
+    fn stores_messages(self) -> bool {
+        !matches!(self, GroupType::AvChatRoom | GroupType::BChatRoom)
+    }
+
+    /// The start of a server-made ID (the emulator's choice: a type character after `@TGS#`).
+    fn id_prefix(self) -> &'static str {
+        match self {
+            GroupType::Private => "@TGS#1",
+            GroupType::Public => "@TGS#2",
+            GroupType::ChatRoom => "@TGS#3",
+            GroupType::AvChatRoom => "@TGS#a",
+            GroupType::BChatRoom => "@TGS#b",
+            GroupType::Community => "@TGS#_@TGS#c",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Message {
+    seq: u64,
+    from: String,
+    random: u32,
+    time: u64,
+    body: Value,
+    /// Deleted by sender or recalled: kept as a placeholder in history.
+    removed: bool,
+}
+
+impl Message {
+    /// The message as a `RspMsgList` item of `group_msg_get_simple`.
+    fn render(&self) -> Value {
+        json!({
+            "From_Account": self.from,
+            "IsPlaceMsg": if self.removed { 2 } else { 0 },
+            "MsgBody": if self.removed { json!([]) } else { self.body.clone() },
+            "MsgPriority": 1,
+            "MsgRandom": self.random,
+            "MsgSeq": self.seq,
+            "MsgTimeStamp": self.time,
+        })
+    }
+}
+
+/// The messages of a group or of one topic: `MsgSeq` starts at 1 and only grows.
+#[derive(Debug, Clone)]
+struct Stream {
+    next_seq: u64,
+    /// Sorted by `seq`, ascending. Empty for types that store no history.
+    messages: Vec<Message>,
+}
+
+impl Stream {
+    fn new() -> Stream {
+        Stream { next_seq: 1, messages: Vec::new() }
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Takes the next `MsgSeq`, storing the message when the group type keeps history.
+    fn append(&mut self, store: bool, from: &str, random: u32, time: u64, body: &Value) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if store {
+            self.messages.push(Message {
+                seq,
+                from: from.to_owned(),
+                random,
+                time,
+                body: body.clone(),
+                removed: false,
+            });
+        }
+        seq
+    }
+
+    /// The stored messages among the `WINDOW` highest `MsgSeq` (deleted ones included).
+    fn window_mut(&mut self) -> &mut [Message] {
+        let lowest = self.last_seq().saturating_sub(WINDOW);
+        let start = self.messages.partition_point(|m| m.seq <= lowest);
+        &mut self.messages[start..]
+    }
+
+    fn find_mut(&mut self, seq: u64) -> Option<&mut Message> {
+        self.messages.binary_search_by_key(&seq, |m| m.seq).ok().map(|i| &mut self.messages[i])
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Topic {
+    #[allow(dead_code)] // kept for completeness of the model (a later get_topic would show it)
+    name: String,
+    stream: Stream,
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    kind: GroupType,
+    #[allow(dead_code)]
+    name: String,
+    #[allow(dead_code)]
+    owner: Option<String>,
+    #[allow(dead_code)]
+    members: Vec<String>,
+    support_topic: bool,
+    main: Stream,
+    topics: BTreeMap<String, Topic>,
+}
+
+impl Group {
+    /// The stream a request addresses: the group itself, or one of its topics.
+    fn stream_mut(&mut self, topic: Option<&str>) -> Result<&mut Stream, Refusal> {
+        match topic {
+            None => Ok(&mut self.main),
+            Some(id) => {
+                if !self.support_topic {
+                    return Err(no_topic_support());
+                }
+                self.topics.get_mut(id).map(|t| &mut t.stream).ok_or_else(|| topic_not_found(id))
+            }
+        }
+    }
+
+    fn stream(&self, topic: Option<&str>) -> Result<&Stream, Refusal> {
+        match topic {
+            None => Ok(&self.main),
+            Some(id) => {
+                if !self.support_topic {
+                    return Err(no_topic_support());
+                }
+                self.topics.get(id).map(|t| &t.stream).ok_or_else(|| topic_not_found(id))
+            }
+        }
+    }
+}
+
+fn no_topic_support() -> Refusal {
+    Refusal::new(10007, "the group does not support topics (only a Community created with SupportTopic 1 does)")
+}
+
+fn topic_not_found(id: &str) -> Refusal {
+    Refusal::new(10010, format!("topic {id:?} does not exist in this group"))
+}
+
+/// All groups of the app.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    groups: HashMap<String, Group>,
+}
+
+// ---- reading fields of a request body, with the codes of spec §7 ----
+
+/// A field's value; `null` counts as absent.
+fn field<'b>(body: &'b Map<String, Value>, name: &str) -> Option<&'b Value> {
+    body.get(name).filter(|v| !v.is_null())
+}
+
+fn missing(name: &str) -> Refusal {
+    Refusal::new(10004, format!("invalid parameter: {name} is required"))
+}
+
+fn invalid(name: &str, why: &str) -> Refusal {
+    Refusal::new(10004, format!("invalid parameter: {name} {why}"))
+}
+
+/// An account field (`Sender_Account`, `From_Account`, …): must be a JSON string (60015).
+fn account<'b>(body: &'b Map<String, Value>, name: &str) -> Result<Option<&'b str>, Refusal> {
+    match field(body, name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Refusal::new(60015, format!("{name} must be a JSON string"))),
+    }
+}
+
+/// Whether a group ID is well-formed: 1..=48 bytes, no control characters (else 10015).
+fn check_group_id(id: &str) -> Result<(), Refusal> {
+    if id.is_empty() {
+        return Err(Refusal::new(10015, "invalid group ID: GroupId is empty"));
+    }
+    if id.len() > crate::validate::MAX_GROUP_ID_BYTES {
+        return Err(Refusal::new(
+            10015,
+            format!(
+                "invalid group ID: {} bytes long, at most {} allowed",
+                id.len(),
+                crate::validate::MAX_GROUP_ID_BYTES
+            ),
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(Refusal::new(10015, "invalid group ID: it contains control characters"));
+    }
+    Ok(())
+}
+
+/// The `GroupId` of a request that names an existing group: a string (10004), well-formed (10015).
+fn group_id(body: &Map<String, Value>) -> Result<&str, Refusal> {
+    match field(body, "GroupId") {
+        None => Err(missing("GroupId")),
+        Some(Value::String(id)) => {
+            check_group_id(id)?;
+            Ok(id)
+        }
+        Some(_) => Err(invalid("GroupId", "must be a string")),
+    }
+}
+
+/// The optional `TopicId`: a non-empty string (10004).
+fn topic_id(body: &Map<String, Value>) -> Result<Option<&str>, Refusal> {
+    match field(body, "TopicId") {
+        None => Ok(None),
+        Some(Value::String(id)) if id.is_empty() => Err(invalid("TopicId", "is empty")),
+        Some(Value::String(id)) => Ok(Some(id)),
+        Some(_) => Err(invalid("TopicId", "must be a string")),
+    }
+}
+
+fn unsigned(body: &Map<String, Value>, name: &str) -> Result<Option<u64>, Refusal> {
+    match field(body, name) {
+        None => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| invalid(name, "must be an unsigned integer")),
+    }
+}
+
+fn random_of(body: &Map<String, Value>, name: &str) -> Result<Option<u32>, Refusal> {
+    match unsigned(body, name)? {
+        None => Ok(None),
+        Some(n) => u32::try_from(n).map(Some).map_err(|_| invalid(name, "must be a 32-bit unsigned integer")),
+    }
+}
+
+fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, Refusal> {
+    match field(body, name) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(v) => match v.as_u64() {
+            Some(0) => Ok(false),
+            Some(1) => Ok(true),
+            _ => Err(invalid(name, "must be 0 or 1")),
+        },
+    }
+}
+
+fn msg_body<'b>(value: &'b Value, name: &str) -> Result<&'b Value, Refusal> {
+    match value.as_array() {
+        Some(elems) if !elems.is_empty() && elems.iter().all(|e| e.get("MsgType").is_some_and(Value::is_string)) => {
+            Ok(value)
+        }
+        _ => Err(invalid(name, "must be a non-empty array of message elements, each with a MsgType")),
+    }
+}
+
+fn random_suffix(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rng();
+    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+fn ok() -> Answer {
+    Ok(Map::new())
+}
+
+impl State {
+    /// Runs `command` with a JSON object `body` on behalf of `caller` (already checked as an admin).
+    pub(crate) fn execute(&mut self, command: Command, body: &Map<String, Value>, caller: &Caller<'_>) -> Answer {
+        if let Some(name) = command.required_fields().iter().find(|name| field(body, name).is_none()) {
+            return Err(missing(name));
+        }
+        match command {
+            Command::DeleteGroupMsgBySender => self.delete_by_sender(body),
+            Command::CreateGroup => self.create_group(body),
+            Command::DestroyGroup => self.destroy_group(body),
+            Command::SendGroupMsg => self.send(body, caller),
+            Command::ImportGroupMsg => self.import(body),
+            Command::GroupMsgGetSimple => self.get_simple(body),
+            Command::CreateTopic => self.create_topic(body),
+            Command::GroupMsgRecall => self.recall(body),
+        }
+    }
+
+    /// An existing group (10010 when unknown or destroyed).
+    fn group_mut(&mut self, id: &str) -> Result<&mut Group, Refusal> {
+        self.groups
+            .get_mut(id)
+            .ok_or_else(|| Refusal::new(10010, format!("group {id:?} does not exist or was dissolved")))
+    }
+
+    fn group(&self, id: &str) -> Result<&Group, Refusal> {
+        self.groups.get(id).ok_or_else(|| Refusal::new(10010, format!("group {id:?} does not exist or was dissolved")))
+    }
+
+    fn delete_by_sender(&mut self, body: &Map<String, Value>) -> Answer {
+        let sender = account(body, "Sender_Account")?.unwrap_or_default();
+        let gid = group_id(body)?;
+        let group = self.group_mut(gid)?;
+        let topic = topic_id(body)?;
+        if sender.is_empty() {
+            return Err(invalid("Sender_Account", "is empty"));
+        }
+        let stores = group.kind.stores_messages();
+        let stream = group.stream_mut(topic)?;
+        if stores {
+            for m in stream.window_mut().iter_mut().filter(|m| m.from == sender) {
+                m.removed = true;
+            }
+        }
+        ok()
+    }
+
+    fn create_group(&mut self, body: &Map<String, Value>) -> Answer {
+        let kind = match field(body, "Type") {
+            Some(Value::String(t)) => GroupType::parse(t).ok_or_else(|| {
+                invalid(
+                    "Type",
+                    "must be one of Private, Public, ChatRoom, AVChatRoom, BChatRoom, Community, Work, Meeting",
+                )
+            })?,
+            _ => return Err(invalid("Type", "must be a string")),
+        };
+        let name = match field(body, "Name") {
+            Some(Value::String(n)) if n.is_empty() => return Err(invalid("Name", "is empty")),
+            Some(Value::String(n)) if n.len() > MAX_GROUP_NAME_BYTES => {
+                return Err(invalid("Name", &format!("is longer than {MAX_GROUP_NAME_BYTES} bytes")));
+            }
+            Some(Value::String(n)) => n.clone(),
+            _ => return Err(invalid("Name", "must be a string")),
+        };
+        let owner = account(body, "Owner_Account")?.map(str::to_owned);
+        let mut members = Vec::new();
+        if let Some(list) = field(body, "MemberList") {
+            let list = list.as_array().ok_or_else(|| invalid("MemberList", "must be an array"))?;
+            for item in list {
+                let item = item.as_object().ok_or_else(|| invalid("MemberList", "items must be objects"))?;
+                let member = account(item, "Member_Account")?.ok_or_else(|| missing("MemberList[].Member_Account"))?;
+                members.push(member.to_owned());
+            }
+        }
+        let support_topic = flag(body, "SupportTopic")?;
+        if support_topic && kind != GroupType::Community {
+            return Err(invalid("SupportTopic", "is only for Community groups"));
+        }
+        let id = match field(body, "GroupId") {
+            None => loop {
+                let id =
+                    format!("{}{}", kind.id_prefix(), random_suffix(if kind == GroupType::Community { 11 } else { 8 }));
+                if !self.groups.contains_key(&id) {
+                    break id;
+                }
+            },
+            Some(Value::String(id)) => {
+                check_group_id(id)?;
+                if !id.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                    return Err(Refusal::new(10015, "invalid group ID: a custom GroupId is printable ASCII"));
+                }
+                if kind == GroupType::Community && !id.starts_with("@TGS#_") {
+                    return Err(Refusal::new(10015, "invalid group ID: a custom Community GroupId starts with @TGS#_"));
+                }
+                if kind != GroupType::Community && id.starts_with("@TGS#") {
+                    return Err(Refusal::new(10015, "invalid group ID: a custom GroupId must not start with @TGS#"));
+                }
+                if self.groups.contains_key(id) {
+                    return Err(Refusal::new(10021, format!("group ID {id:?} is already used")));
+                }
+                id.clone()
+            }
+            Some(_) => return Err(invalid("GroupId", "must be a string")),
+        };
+        self.groups.insert(
+            id.clone(),
+            Group { kind, name, owner, members, support_topic, main: Stream::new(), topics: BTreeMap::new() },
+        );
+        let mut answer = Map::new();
+        answer.insert("GroupId".into(), Value::String(id));
+        Ok(answer)
+    }
+
+    fn destroy_group(&mut self, body: &Map<String, Value>) -> Answer {
+        let gid = group_id(body)?;
+        self.group(gid)?;
+        self.groups.remove(gid);
+        ok()
+    }
+
+    fn send(&mut self, body: &Map<String, Value>, caller: &Caller<'_>) -> Answer {
+        let from = account(body, "From_Account")?.unwrap_or(caller.identifier);
+        let gid = group_id(body)?;
+        let random = random_of(body, "Random")?.unwrap_or_default();
+        let content = msg_body(field(body, "MsgBody").unwrap_or(&Value::Null), "MsgBody")?;
+        let topic = topic_id(body)?;
+        let group = self.group_mut(gid)?;
+        if group.kind == GroupType::BChatRoom && !caller.admins.iter().any(|a| a == from) {
+            return Err(Refusal::new(10007, "only an App admin may post in a BChatRoom"));
+        }
+        let stores = group.kind.stores_messages();
+        let stream = group.stream_mut(topic)?;
+        let seq = stream.append(stores, from, random, caller.now, content);
+        let mut answer = Map::new();
+        answer.insert("MsgTime".into(), json!(caller.now));
+        answer.insert("MsgSeq".into(), json!(seq));
+        Ok(answer)
+    }
+
+    fn import(&mut self, body: &Map<String, Value>) -> Answer {
+        let gid = group_id(body)?;
+        let list =
+            field(body, "MsgList").and_then(Value::as_array).ok_or_else(|| invalid("MsgList", "must be an array"))?;
+        if list.is_empty() || list.len() > MAX_IMPORT {
+            return Err(invalid("MsgList", &format!("must hold 1 to {MAX_IMPORT} messages")));
+        }
+        // Check everything before changing anything: an import is all or nothing.
+        let mut items = Vec::with_capacity(list.len());
+        let mut last_time = 0;
+        for item in list {
+            let item = item.as_object().ok_or_else(|| invalid("MsgList", "items must be objects"))?;
+            let from = account(item, "From_Account")?.ok_or_else(|| missing("MsgList[].From_Account"))?;
+            let time = unsigned(item, "SendTime")?.ok_or_else(|| missing("MsgList[].SendTime"))?;
+            if time < last_time {
+                return Err(invalid("MsgList", "must be in increasing SendTime"));
+            }
+            last_time = time;
+            let random = random_of(item, "Random")?.unwrap_or_else(|| rand::rng().random());
+            let content = msg_body(field(item, "MsgBody").unwrap_or(&Value::Null), "MsgList[].MsgBody")?;
+            items.push((from, time, random, content));
+        }
+        let topic = topic_id(body)?;
+        let group = self.group_mut(gid)?;
+        if !group.kind.stores_messages() {
+            return Err(Refusal::new(10007, "AVChatRoom and BChatRoom groups keep no history to import into"));
+        }
+        let stream = group.stream_mut(topic)?;
+        let results: Vec<Value> = items
+            .into_iter()
+            .map(|(from, time, random, content)| {
+                let seq = stream.append(true, from, random, time, content);
+                json!({"Result": 0, "MsgSeq": seq, "MsgTime": time})
+            })
+            .collect();
+        let mut answer = Map::new();
+        answer.insert("ImportMsgResult".into(), Value::Array(results));
+        Ok(answer)
+    }
+
+    fn get_simple(&mut self, body: &Map<String, Value>) -> Answer {
+        let gid = group_id(body)?;
+        let number = unsigned(body, "ReqMsgNumber")?.unwrap_or_default();
+        if number == 0 || number > MAX_REQ_MSG_NUMBER {
+            return Err(invalid("ReqMsgNumber", &format!("must be 1 to {MAX_REQ_MSG_NUMBER}")));
+        }
+        let upto = unsigned(body, "ReqMsgSeq")?;
+        let with_removed = flag(body, "WithRecalledMsg")?;
+        let topic = topic_id(body)?;
+        let stream = self.group(gid)?.stream(topic)?;
+        let upto = upto.unwrap_or(u64::MAX);
+        let end = stream.messages.partition_point(|m| m.seq <= upto);
+        let mut visible = stream.messages[..end].iter().rev().filter(|m| with_removed || !m.removed);
+        let list: Vec<Value> = visible.by_ref().take(number as usize).map(Message::render).collect();
+        let finished = visible.next().is_none();
+        let mut answer = Map::new();
+        answer.insert("GroupId".into(), json!(gid));
+        answer.insert("IsFinished".into(), json!(u8::from(finished)));
+        answer.insert("RspMsgList".into(), Value::Array(list));
+        Ok(answer)
+    }
+
+    fn create_topic(&mut self, body: &Map<String, Value>) -> Answer {
+        let gid = group_id(body)?.to_owned();
+        let name = match field(body, "TopicName") {
+            Some(Value::String(n)) if n.is_empty() => return Err(invalid("TopicName", "is empty")),
+            Some(Value::String(n)) if n.len() > MAX_TOPIC_NAME_BYTES => {
+                return Err(invalid("TopicName", &format!("is longer than {MAX_TOPIC_NAME_BYTES} bytes")));
+            }
+            Some(Value::String(n)) => n.clone(),
+            _ => return Err(invalid("TopicName", "must be a string")),
+        };
+        let custom = topic_id(body)?;
+        let group = self.group_mut(&gid)?;
+        if !group.support_topic {
+            return Err(no_topic_support());
+        }
+        let prefix = format!("{gid}@TOPIC#_");
+        let id = match custom {
+            Some(id) => {
+                if id.len() <= prefix.len()
+                    || !id.starts_with(&prefix)
+                    || id.len() > crate::validate::MAX_TOPIC_ID_BYTES
+                    || id.chars().any(char::is_control)
+                {
+                    return Err(invalid("TopicId", &format!("must be {prefix:?} followed by a name")));
+                }
+                if group.topics.contains_key(id) {
+                    return Err(Refusal::new(10021, format!("topic ID {id:?} is already used")));
+                }
+                id.to_owned()
+            }
+            None => loop {
+                let id = format!("{prefix}@TOPIC#c{}", random_suffix(11));
+                if !group.topics.contains_key(&id) {
+                    break id;
+                }
+            },
+        };
+        group.topics.insert(id.clone(), Topic { name, stream: Stream::new() });
+        let mut answer = Map::new();
+        answer.insert("TopicId".into(), Value::String(id));
+        Ok(answer)
+    }
+
+    fn recall(&mut self, body: &Map<String, Value>) -> Answer {
+        let gid = group_id(body)?;
+        let list = field(body, "MsgSeqList")
+            .and_then(Value::as_array)
+            .ok_or_else(|| invalid("MsgSeqList", "must be an array"))?;
+        if list.is_empty() || list.len() > MAX_RECALL {
+            return Err(invalid("MsgSeqList", &format!("must hold 1 to {MAX_RECALL} items")));
+        }
+        let seqs = list
+            .iter()
+            .map(|item| item.as_object().and_then(|o| unsigned(o, "MsgSeq").ok().flatten()))
+            .collect::<Option<Vec<u64>>>()
+            .ok_or_else(|| invalid("MsgSeqList", "items must be {\"MsgSeq\": n}"))?;
+        let topic = topic_id(body)?;
+        let stream = self.group_mut(gid)?.stream_mut(topic)?;
+        let results: Vec<Value> = seqs
+            .into_iter()
+            .map(|seq| {
+                let code = match stream.find_mut(seq) {
+                    None => RECALL_NOT_FOUND,
+                    Some(m) if m.removed => RECALL_ALREADY_GONE,
+                    Some(m) => {
+                        m.removed = true;
+                        0
+                    }
+                };
+                json!({"MsgSeq": seq, "RetCode": code})
+            })
+            .collect();
+        let mut answer = Map::new();
+        answer.insert("RecallRetList".into(), Value::Array(results));
+        Ok(answer)
+    }
+
+    /// Every stored message of a group (or topic), oldest first, as `RspMsgList` items; deleted
+    /// and recalled ones only when `include_removed` (then with `IsPlaceMsg` 2 and an empty body).
+    pub(crate) fn messages(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        include_removed: bool,
+    ) -> Result<Vec<Value>, Refusal> {
+        check_group_id(group)?;
+        let stream = self.group(group)?.stream(topic)?;
+        Ok(stream.messages.iter().filter(|m| include_removed || !m.removed).map(Message::render).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(state: &mut State, command: Command, body: Value) -> Answer {
+        let admins = vec!["administrator".to_owned()];
+        let caller = Caller { identifier: "administrator", admins: &admins, now: 1_700_000_000 };
+        let Value::Object(body) = body else { panic!("test bodies are objects") };
+        state.execute(command, &body, &caller)
+    }
+
+    fn group(state: &mut State, kind: &str) -> String {
+        let answer = run(state, Command::CreateGroup, json!({"Type": kind, "Name": "g"})).unwrap();
+        answer["GroupId"].as_str().unwrap().to_owned()
+    }
+
+    fn send(state: &mut State, gid: &str, from: &str, topic: Option<&str>) -> u64 {
+        let mut body = json!({"GroupId": gid, "From_Account": from, "Random": 7,
+            "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]});
+        if let Some(t) = topic {
+            body["TopicId"] = json!(t);
+        }
+        run(state, Command::SendGroupMsg, body).unwrap()["MsgSeq"].as_u64().unwrap()
+    }
+
+    fn senders(state: &State, gid: &str, topic: Option<&str>) -> Vec<String> {
+        state.messages(gid, topic, false).unwrap().iter().map(|m| m["From_Account"].as_str().unwrap().into()).collect()
+    }
+
+    #[test]
+    fn server_made_ids_follow_the_type() {
+        let mut s = State::default();
+        assert!(group(&mut s, "Public").starts_with("@TGS#2"));
+        assert!(group(&mut s, "Work").starts_with("@TGS#1"));
+        let community = group(&mut s, "Community");
+        assert!(community.starts_with("@TGS#_@TGS#c"), "{community}");
+        assert!(community.len() <= 48);
+        assert_eq!(run(&mut s, Command::CreateGroup, json!({"Type": "Nope", "Name": "g"})).unwrap_err().code, 10004);
+    }
+
+    #[test]
+    fn window_is_the_1000_highest_seqs_deleted_ones_included() {
+        let mut s = State::default();
+        let g = group(&mut s, "Public");
+        send(&mut s, &g, "spammer", None); // seq 1: will fall outside the window
+        for _ in 0..999 {
+            send(&mut s, &g, "other", None);
+        }
+        send(&mut s, &g, "spammer", None); // seq 1001: the window is now 2..=1001
+        run(&mut s, Command::DeleteGroupMsgBySender, json!({"GroupId": g, "Sender_Account": "spammer"})).unwrap();
+        let left = senders(&s, &g, None);
+        assert_eq!(left.iter().filter(|f| *f == "spammer").count(), 1, "seq 1 is outside the window and survives");
+        assert_eq!(s.messages(&g, None, false).unwrap()[0]["MsgSeq"], 1);
+        assert_eq!(left.len(), 1000);
+    }
+
+    #[test]
+    fn topics_have_their_own_seqs_and_deletions() {
+        let mut s = State::default();
+        let answer = run(&mut s, Command::CreateGroup, json!({"Type": "Community", "Name": "c", "SupportTopic": 1}));
+        let g = answer.unwrap()["GroupId"].as_str().unwrap().to_owned();
+        let t = run(&mut s, Command::CreateTopic, json!({"GroupId": g, "TopicName": "news"})).unwrap()["TopicId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(t.starts_with(&format!("{g}@TOPIC#_")));
+        assert_eq!(send(&mut s, &g, "a", None), 1);
+        assert_eq!(send(&mut s, &g, "a", Some(&t)), 1);
+        assert_eq!(send(&mut s, &g, "a", Some(&t)), 2);
+        run(&mut s, Command::DeleteGroupMsgBySender, json!({"GroupId": g, "Sender_Account": "a", "TopicId": t}))
+            .unwrap();
+        assert_eq!(senders(&s, &g, Some(&t)), Vec::<String>::new());
+        assert_eq!(senders(&s, &g, None), vec!["a"]);
+        let other = format!("{g}@TOPIC#_none");
+        let err = run(
+            &mut s,
+            Command::DeleteGroupMsgBySender,
+            json!({"GroupId": g, "Sender_Account": "a", "TopicId": other}),
+        );
+        assert_eq!(err.unwrap_err().code, 10010);
+    }
+
+    #[test]
+    fn get_simple_pages_newest_first_and_hides_removed() {
+        let mut s = State::default();
+        let g = group(&mut s, "Private");
+        for from in ["a", "b", "a", "b", "a"] {
+            send(&mut s, &g, from, None);
+        }
+        run(&mut s, Command::DeleteGroupMsgBySender, json!({"GroupId": g, "Sender_Account": "b"})).unwrap();
+        let page = run(&mut s, Command::GroupMsgGetSimple, json!({"GroupId": g, "ReqMsgNumber": 2})).unwrap();
+        let seqs: Vec<u64> =
+            page["RspMsgList"].as_array().unwrap().iter().map(|m| m["MsgSeq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, [5, 3]);
+        assert_eq!(page["IsFinished"], 0);
+        let page =
+            run(&mut s, Command::GroupMsgGetSimple, json!({"GroupId": g, "ReqMsgNumber": 20, "ReqMsgSeq": 2})).unwrap();
+        assert_eq!(page["RspMsgList"].as_array().unwrap().len(), 1);
+        assert_eq!(page["IsFinished"], 1);
+        let page =
+            run(&mut s, Command::GroupMsgGetSimple, json!({"GroupId": g, "ReqMsgNumber": 20, "WithRecalledMsg": 1}))
+                .unwrap();
+        let list = page["RspMsgList"].as_array().unwrap();
+        assert_eq!(list.len(), 5);
+        assert_eq!(list[1]["IsPlaceMsg"], 2);
+        assert_eq!(list[1]["MsgBody"], json!([]));
+        assert_eq!(list[0]["IsPlaceMsg"], 0);
+    }
+
+    #[test]
+    fn recall_marks_and_reports_each_seq() {
+        let mut s = State::default();
+        let g = group(&mut s, "Public");
+        send(&mut s, &g, "a", None);
+        let answer =
+            run(&mut s, Command::GroupMsgRecall, json!({"GroupId": g, "MsgSeqList": [{"MsgSeq": 1}, {"MsgSeq": 9}]}));
+        assert_eq!(
+            answer.unwrap()["RecallRetList"],
+            json!([{"MsgSeq": 1, "RetCode": 0}, {"MsgSeq": 9, "RetCode": RECALL_NOT_FOUND}])
+        );
+        assert!(senders(&s, &g, None).is_empty());
+    }
+
+    #[test]
+    fn import_is_all_or_nothing() {
+        let mut s = State::default();
+        let g = group(&mut s, "Public");
+        let item = |t: u64| json!({"From_Account": "a", "SendTime": t, "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]});
+        let bad = run(&mut s, Command::ImportGroupMsg, json!({"GroupId": g, "MsgList": [item(5), item(4)]}));
+        assert_eq!(bad.unwrap_err().code, 10004);
+        assert!(senders(&s, &g, None).is_empty());
+        let good = run(&mut s, Command::ImportGroupMsg, json!({"GroupId": g, "MsgList": [item(4), item(5)]})).unwrap();
+        assert_eq!(good["ImportMsgResult"][1]["MsgSeq"], 2);
+    }
+}
