@@ -340,17 +340,12 @@ impl Conn {
         self.stream.write_all(&out).is_ok()
     }
 
-    /// Writes the reply; returns the HTTP status sent (None for a dropped connection) and whether
-    /// the connection stays open.
-    fn write_reply(&mut self, reply: &Reply, head: &Head, close: bool) -> (Option<u16>, bool) {
+    /// Writes the reply; returns whether the connection stays open.
+    fn write_reply(&mut self, reply: &Reply, head: &Head, close: bool) -> bool {
         match reply {
-            Reply::Envelope { json, .. } => {
-                let ok = self.write_response(200, "application/json", json, head, close);
-                (Some(200), ok && !close)
-            }
+            Reply::Envelope { json, .. } => self.write_response(200, "application/json", json, head, close) && !close,
             Reply::Raw { status, content_type, body } => {
-                let ok = self.write_response(*status, content_type, body, head, close);
-                (Some(*status), ok && !close)
+                self.write_response(*status, content_type, body, head, close) && !close
             }
             Reply::Truncated { body, promised } => {
                 let mut out = format!(
@@ -361,9 +356,9 @@ impl Conn {
                 out.extend_from_slice(body);
                 let _ = self.stream.write_all(&out);
                 let _ = self.stream.flush();
-                (Some(200), false)
+                false
             }
-            Reply::Drop => (None, false),
+            Reply::Drop => false,
         }
     }
 
@@ -407,15 +402,15 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         };
         // An unread body leaves the stream mid-request: this answer is the connection's last.
         let close = head.close || matches!(body, Body::TooLong);
-        let (reply, mut record) = shared.handle(&head.method, &head.target, &body, Instant::now());
+        let (reply, mut record) = shared.handle(&head.method, &head.target, &body);
         if shared.stopping() {
             return conn.close();
         }
-        let (status, keep_open) = conn.write_reply(&reply, &head, close);
-        record.http_status = status;
+        // Logged before writing, so that a client holding its answer finds the request in the log.
+        record.http_status = reply.http_status();
         record.finished = shared.since_start(Instant::now());
         shared.record(record);
-        if !keep_open {
+        if !conn.write_reply(&reply, &head, close) {
             return conn.close();
         }
     }

@@ -181,10 +181,14 @@ pub struct RequestRecord {
     pub http_status: Option<u16>,
     /// The fault applied, described: `"error_code:10002"`, `"delay:200ms+drop"`, …
     pub fault: Option<String>,
-    /// When the request had arrived in full, since the emulator started.
+    /// When the request was taken in (read in full, its UserSig checked), since the emulator
+    /// started. For requests that reach the rate limit this is the very instant it counted, so
+    /// the log shows exactly what the limit saw; a request with a fault is stamped before the
+    /// fault's delay (and, for a delay alone, counted by the limit when the delay ends).
     #[serde(serialize_with = "as_seconds")]
     pub arrived: Duration,
-    /// When the answer had been written (or the connection closed), since the emulator started.
+    /// When the answer was ready and handed to the connection (after any delay and the latency),
+    /// since the emulator started. The record is in the log before the client can read the answer.
     #[serde(serialize_with = "as_seconds")]
     pub finished: Duration,
     /// The request body, when it was JSON.

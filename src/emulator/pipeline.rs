@@ -31,6 +31,17 @@ pub(crate) enum Reply {
     Drop,
 }
 
+impl Reply {
+    /// The HTTP status this reply sends (None when the connection is dropped).
+    pub(crate) fn http_status(&self) -> Option<u16> {
+        match self {
+            Reply::Envelope { .. } | Reply::Truncated { .. } => Some(200),
+            Reply::Raw { status, .. } => Some(*status),
+            Reply::Drop => None,
+        }
+    }
+}
+
 /// The request body as read from the connection.
 pub(crate) enum Body {
     Bytes(Vec<u8>),
@@ -156,6 +167,22 @@ fn envelope(code: i64, info: &str, extra: &serde_json::Map<String, Value>) -> Ve
     out.into_bytes()
 }
 
+/// What a request carries, for the checks.
+struct Request<'a> {
+    method: &'a str,
+    well_formed: bool,
+    query: &'a Query,
+    body: &'a Body,
+    json: Option<&'a Value>,
+}
+
+fn outcome_reply(outcome: Result<serde_json::Map<String, Value>, Refusal>) -> Reply {
+    match outcome {
+        Ok(extra) => Reply::Envelope { code: 0, info: String::new(), json: envelope(0, "", &extra) },
+        Err(r) => refusal_reply(r),
+    }
+}
+
 fn refusal_reply(r: Refusal) -> Reply {
     let json = envelope(r.code, &r.info, &serde_json::Map::new());
     Reply::Envelope { code: r.code, info: r.info, json }
@@ -253,9 +280,26 @@ impl Shared {
         t.saturating_duration_since(self.started)
     }
 
-    /// Handles one request that arrived complete at `arrived`: faults, checks, command, latency.
-    /// Returns the reply to write and the log record (without `finished` and `http_status`).
-    pub(crate) fn handle(&self, method: &str, target: &str, body: &Body, arrived: Instant) -> (Reply, RequestRecord) {
+    /// Stamps an arrival under the limiter's lock (so stamps and the limiter's decisions come in
+    /// the same order); counts it against the limit when `count` is true. Returns the stamp and
+    /// whether the request is admitted.
+    fn stamp_arrival(&self, count: bool) -> (Instant, Result<(), Refusal>) {
+        let mut limiter = lock(&self.limiter);
+        let now = Instant::now();
+        if !count || limiter.admit(now) {
+            return (now, Ok(()));
+        }
+        let limit = limiter.per_second().unwrap_or(0.0);
+        let refusal = Refusal::new(
+            60007,
+            format!("REST API call frequency over limit: at most {limit} requests per second for this app"),
+        );
+        (now, Err(refusal))
+    }
+
+    /// Handles one request read in full: faults, checks, command, latency. Returns the reply to
+    /// write and the log record (without `finished` and `http_status`).
+    pub(crate) fn handle(&self, method: &str, target: &str, body: &Body) -> (Reply, RequestRecord) {
         let latency = self.latency();
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let query = Query::parse(query);
@@ -275,37 +319,43 @@ impl Shared {
             error_info: None,
             http_status: None,
             fault: None,
-            arrived: self.since_start(arrived),
+            arrived: Duration::ZERO,
             finished: Duration::ZERO,
             body: None,
         };
+        let request = Request { method, well_formed, query: &query, body, json: json.as_ref() };
 
-        let fault = self.faults.take(&record.service, &record.command);
-        if let Some(fault) = &fault {
-            record.fault = Some(fault.describe());
-            if let Some(delay) = fault.delay {
-                self.sleep(delay);
+        let reply = match self.faults.take(&record.service, &record.command) {
+            None => {
+                let (arrived, outcome) = self.process(&request, &record);
+                record.arrived = self.since_start(arrived);
+                outcome_reply(outcome)
             }
-        }
-        let action = fault.as_ref().map_or(Action::None, |f| f.action());
-        let reply = match action {
-            Action::Drop => Reply::Drop,
-            Action::HttpStatus(status) => Reply::Raw { status, content_type: "text/html", body: html_page(status) },
-            Action::Truncate(bytes) => {
-                let full = bytes.map_or_else(|| envelope(0, "", &serde_json::Map::new()), <[u8]>::to_vec);
-                let promised = full.len().max(2);
-                Reply::Truncated { body: full[..full.len() / 2].to_vec(), promised }
-            }
-            Action::Body(bytes) => Reply::Raw { status: 200, content_type: "application/json", body: bytes.to_vec() },
-            Action::ErrorCode(code, info) => {
-                let json = envelope(code, info, &serde_json::Map::new());
-                Reply::Envelope { code, info: info.to_owned(), json }
-            }
-            Action::None => {
-                let outcome = self.process(method, &record, well_formed, &query, body, json.as_ref());
-                match outcome {
-                    Ok(extra) => Reply::Envelope { code: 0, info: String::new(), json: envelope(0, "", &extra) },
-                    Err(r) => refusal_reply(r),
+            Some(fault) => {
+                record.arrived = self.since_start(self.stamp_arrival(false).0);
+                record.fault = Some(fault.describe());
+                if let Some(delay) = fault.delay {
+                    self.sleep(delay);
+                }
+                match fault.action() {
+                    Action::Drop => Reply::Drop,
+                    Action::HttpStatus(status) => {
+                        Reply::Raw { status, content_type: "text/html", body: html_page(status) }
+                    }
+                    Action::Truncate(bytes) => {
+                        let full = bytes.map_or_else(|| envelope(0, "", &serde_json::Map::new()), <[u8]>::to_vec);
+                        let promised = full.len().max(2);
+                        Reply::Truncated { body: full[..full.len() / 2].to_vec(), promised }
+                    }
+                    Action::Body(bytes) => {
+                        Reply::Raw { status: 200, content_type: "application/json", body: bytes.to_vec() }
+                    }
+                    Action::ErrorCode(code, info) => {
+                        let json = envelope(code, info, &serde_json::Map::new());
+                        Reply::Envelope { code, info: info.to_owned(), json }
+                    }
+                    // A delay alone: handled normally once it is over (and counted then by the limit).
+                    Action::None => outcome_reply(self.process(&request, &record).1),
                 }
             }
         };
@@ -318,16 +368,25 @@ impl Shared {
         (reply, record)
     }
 
-    /// The checks of spec §7, in order, then the command.
+    /// The checks of spec §7, in order, then the command. Returns the arrival stamp too.
     fn process(
         &self,
-        method: &str,
+        request: &Request<'_>,
         record: &RequestRecord,
-        well_formed: bool,
-        query: &Query,
-        body: &Body,
-        json: Option<&Value>,
-    ) -> Result<serde_json::Map<String, Value>, Refusal> {
+    ) -> (Instant, Result<serde_json::Map<String, Value>, Refusal>) {
+        // The checks before the rate limit depend on the request alone.
+        let identity = self.check_query_and_usersig(request, record);
+        let (arrived, admitted) = self.stamp_arrival(identity.is_ok());
+        let outcome = identity.and_then(|identifier| {
+            admitted?;
+            self.run_command(request, record, &identifier)
+        });
+        (arrived, outcome)
+    }
+
+    /// Method, query and UserSig; returns the identifier.
+    fn check_query_and_usersig(&self, request: &Request<'_>, record: &RequestRecord) -> Result<String, Refusal> {
+        let (method, query) = (request.method, request.query);
         if method != "POST" {
             return Err(Refusal::new(60002, format!("HTTP parse error: method {method} (TIM REST calls are POST)")));
         }
@@ -350,24 +409,24 @@ impl Shared {
         };
         let identifier = query.identifier.as_deref().unwrap_or("");
         self.verify_usersig(usersig, identifier)?;
-        {
-            let mut limiter = lock(&self.limiter);
-            if !limiter.admit(Instant::now()) {
-                let limit = limiter.per_second().unwrap_or(0.0);
-                return Err(Refusal::new(
-                    60007,
-                    format!("REST API call frequency over limit: at most {limit} requests per second for this app"),
-                ));
-            }
-        }
-        if !well_formed {
+        Ok(identifier.to_owned())
+    }
+
+    /// Path, admin, body, then the command itself.
+    fn run_command(
+        &self,
+        request: &Request<'_>,
+        record: &RequestRecord,
+        identifier: &str,
+    ) -> Result<serde_json::Map<String, Value>, Refusal> {
+        if !request.well_formed {
             return Err(Refusal::new(60009, "wrong resource: the path must be /v4/{service}/{command}"));
         }
         let command = Command::resolve(&record.service, &record.command)?;
         if !self.admins.iter().any(|a| a == identifier) {
             return Err(Refusal::new(10007, format!("{identifier:?} is not an App admin; this command requires one")));
         }
-        let body = match (body, json) {
+        let body = match (request.body, request.json) {
             (Body::TooLong, _) => return Err(Refusal::new(80002, "request body too long")),
             (Body::Bytes(_), None) => return Err(Refusal::new(60003, "request JSON parse error")),
             (Body::Bytes(_), Some(Value::Object(object))) => object,
