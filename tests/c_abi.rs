@@ -1,0 +1,614 @@
+//! The C ABI from C and C++: real programs, compiled with strict flags against the installed
+//! library, run against the emulator over loopback HTTP, natively and under valgrind.
+//!
+//! Once per run, `scripts/install.sh` builds `libtimrest` with a plain `cargo build --lib` (no
+//! features: what we ship, never the emulator- or pyo3-enabled build of this test) into its own
+//! target directory and installs it into a temporary prefix; the C/C++ tests and the examples are
+//! then compiled with `pkg-config --cflags --libs timrest`. `TIMREST_C_PREFIX` points at an
+//! already installed prefix instead.
+//!
+//! Each case starts its own emulator, seeds it, scripts faults, runs a program (tests/c/*.c,
+//! tests/c/*.cpp, examples/) with the expectations in environment variables, and then checks the
+//! emulator's history and request log. Every case runs twice: natively, and under
+//! `valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use timrest::emulator::{DEMO_SECRET_KEY, Emulator, EmulatorConfig, Fault, GroupSpec};
+
+const DELETE: &str = "delete_group_msg_by_sender";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The installed library and the compiled programs.
+struct Built {
+    prefix: PathBuf,
+    bin: PathBuf,
+}
+
+impl Built {
+    fn program(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+}
+
+fn built() -> &'static Built {
+    static BUILT: OnceLock<Result<Built, String>> = OnceLock::new();
+    match BUILT.get_or_init(build) {
+        Ok(built) => built,
+        Err(e) => panic!("building the C library and programs failed:\n{e}"),
+    }
+}
+
+fn run_tool(command: &mut Command) -> Result<Output, String> {
+    let shown = format!("{command:?}");
+    let output = command.output().map_err(|e| format!("{shown}: {e}"))?;
+    if output.status.success() {
+        Ok(output)
+    } else {
+        Err(format!(
+            "{shown} failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+fn build() -> Result<Built, String> {
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c_abi");
+    let prefix = match std::env::var_os("TIMREST_C_PREFIX") {
+        Some(prefix) => PathBuf::from(prefix),
+        None => {
+            let prefix = work.join("prefix");
+            // Its own target directory: the library must not be the emulator-enabled build of this
+            // test, and a nested cargo must not wait for the lock of the outer one.
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            run_tool(
+                Command::new("bash")
+                    .arg(root().join("scripts/install.sh"))
+                    .arg(&prefix)
+                    .env("CARGO", cargo)
+                    .env("CARGO_TARGET_DIR", work.join("target")),
+            )?;
+            prefix
+        }
+    };
+    let bin = work.join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
+
+    let pkg_config = |args: &[&str]| -> Result<Vec<String>, String> {
+        let out = run_tool(
+            Command::new("pkg-config").args(args).arg("timrest").env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig")),
+        )?;
+        Ok(String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect())
+    };
+    let flags = pkg_config(&["--cflags", "--libs"])?;
+    let rpath = format!("-Wl,-rpath,{}", prefix.join("lib").display());
+    let strict = ["-Wall", "-Wextra", "-Werror", "-pedantic"];
+
+    let compile = |compiler: &str, std: &str, source: &str, output: &str, libs: &[String]| -> Result<(), String> {
+        run_tool(
+            Command::new(compiler)
+                .arg(std)
+                .args(strict)
+                .arg(root().join(source))
+                .args(libs)
+                .args(["-pthread", &rpath, "-o"])
+                .arg(bin.join(output)),
+        )
+        .map(|_| ())
+    };
+    compile("gcc", "-std=c99", "tests/c/test_timrest.c", "test_timrest", &flags)?;
+    compile("g++", "-std=c++17", "tests/c/test_timrest.cpp", "test_timrest_cpp", &flags)?;
+    compile("gcc", "-std=c99", "examples/c/delete_by_sender.c", "example_c", &flags)?;
+    compile("g++", "-std=c++17", "examples/cpp/delete_by_sender.cpp", "example_cpp", &flags)?;
+    // The same example linked statically: libtimrest.a with the .pc file's Libs.private.
+    let static_flags: Vec<String> = pkg_config(&["--cflags", "--libs", "--static"])?
+        .into_iter()
+        .map(|f| if f == "-ltimrest" { "-l:libtimrest.a".to_owned() } else { f })
+        .collect();
+    compile("gcc", "-std=c99", "examples/c/delete_by_sender.c", "example_c_static", &static_flags)?;
+    Ok(Built { prefix, bin })
+}
+
+/// How a program is run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Runner {
+    Native,
+    Valgrind,
+}
+
+const RUNNERS: [Runner; 2] = [Runner::Native, Runner::Valgrind];
+
+/// Runs `program args` with `envs`; returns stdout. Fails the test on a nonzero exit, or on any
+/// valgrind error (and checks that valgrind really ran).
+fn run(runner: Runner, program: &Path, args: &[&str], envs: &[(&str, String)]) -> String {
+    let mut command = match runner {
+        Runner::Native => Command::new(program),
+        Runner::Valgrind => {
+            let mut c = Command::new("valgrind");
+            c.args(["--leak-check=full", "--errors-for-leak-kinds=definite", "--error-exitcode=1"]).arg(program);
+            c
+        }
+    };
+    command.args(args);
+    // Only what the case gives: no TIM_* of the developer's shell leaks in.
+    for name in ["TIM_SDKAPPID", "TIM_SECRET_KEY", "TIM_USERSIG", "TIM_IDENTIFIER", "TIM_REGION", "TIM_BASE_URL"] {
+        command.env_remove(name);
+    }
+    command.envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
+    let shown = format!("{runner:?} {} {}", program.display(), args.join(" "));
+    let output = command.output().unwrap_or_else(|e| panic!("{shown}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{shown} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}", output.status);
+    if runner == Runner::Valgrind {
+        assert!(stderr.contains("Memcheck"), "{shown}: valgrind did not run\n{stderr}");
+        assert!(stderr.contains("ERROR SUMMARY: 0 errors"), "{shown}: valgrind found errors\n{stderr}");
+    }
+    stdout
+}
+
+/// An emulator with no server-side rate limit (tests send in bursts), and its environment.
+struct Scene {
+    emu: Emulator,
+    group: String,
+}
+
+impl Scene {
+    /// A Public group where `spammer` posted 3 messages and `leckie` 2.
+    fn new() -> Scene {
+        let emu = Emulator::start(EmulatorConfig { rate_limit: None, ..EmulatorConfig::default() })
+            .unwrap_or_else(|e| panic!("emulator: {e}"));
+        let group = emu.create_group(&GroupSpec::new("Public")).unwrap_or_else(|e| panic!("create_group: {e}"));
+        let scene = Scene { emu, group };
+        scene.post(&[("spammer", 3), ("leckie", 2)], None);
+        scene
+    }
+
+    fn post(&self, counts: &[(&str, usize)], topic: Option<&str>) {
+        for (sender, n) in counts {
+            for i in 0..*n {
+                self.emu
+                    .send_group_msg(&self.group, sender, &format!("message {i} from {sender}"), topic)
+                    .unwrap_or_else(|e| panic!("send_group_msg: {e}"));
+            }
+        }
+    }
+
+    /// How many visible messages each sender has in the group (or topic).
+    fn history(&self, topic: Option<&str>) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for m in self.emu.messages(&self.group, topic, false).unwrap_or_else(|e| panic!("messages: {e}")) {
+            let from = m.get("From_Account").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            *counts.entry(from).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// The deletion requests the emulator saw.
+    fn deletions(&self) -> Vec<timrest::emulator::RequestRecord> {
+        self.emu.requests().into_iter().filter(|r| r.command == DELETE).collect()
+    }
+
+    /// The deletion requests, once at least `n` are in the log: a request is logged when its answer
+    /// is finished, which for a delayed answer is after the client gave up on it.
+    fn deletions_at_least(&self, n: usize) -> Vec<timrest::emulator::RequestRecord> {
+        let give_up = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let sent = self.deletions();
+            if sent.len() >= n || std::time::Instant::now() > give_up {
+                return sent;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The environment of a case: emulator, credentials, group and sender.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("TIM_BASE_URL", self.emu.base_url()),
+            ("TIM_SDKAPPID", self.emu.sdkappid().to_string()),
+            ("TIM_SECRET_KEY", DEMO_SECRET_KEY.to_owned()),
+            ("TEST_GROUP", self.group.clone()),
+            ("TEST_SENDER", "spammer".to_owned()),
+        ]
+    }
+}
+
+fn count(history: &HashMap<String, usize>, sender: &str) -> usize {
+    history.get(sender).copied().unwrap_or(0)
+}
+
+/// `random=N attempts=N` as the programs print them.
+fn reported(stdout: &str) -> (i64, u32) {
+    let line = stdout.lines().find(|l| l.starts_with("random=")).unwrap_or_else(|| panic!("no random in {stdout}"));
+    let mut fields = line.split_whitespace().map(|f| f.split_once('=').map(|(_, v)| v).unwrap_or(""));
+    let random = fields.next().and_then(|v| v.parse().ok()).unwrap_or(i64::MIN);
+    let attempts = fields.next().and_then(|v| v.parse().ok()).unwrap_or(u32::MAX);
+    (random, attempts)
+}
+
+/// One failing deletion, for every runner: `setup` scripts the scene, the C program checks the
+/// status and the error's fields, and we check the request log and that nothing was deleted.
+fn failing_case(
+    expect: &str,
+    code: i64,
+    http: u16,
+    attempts: u32,
+    setup: impl Fn(&Scene) -> Vec<(&'static str, String)>,
+) {
+    failing_case_leaving(3, expect, code, http, attempts, setup);
+}
+
+/// [`failing_case`], where `spammer` has `left` messages afterwards.
+fn failing_case_leaving(
+    left: usize,
+    expect: &str,
+    code: i64,
+    http: u16,
+    attempts: u32,
+    setup: impl Fn(&Scene) -> Vec<(&'static str, String)>,
+) {
+    for runner in RUNNERS {
+        let scene = Scene::new();
+        let mut env = scene.env();
+        env.extend(setup(&scene));
+        env.push(("TEST_EXPECT", expect.to_owned()));
+        env.push(("TEST_EXPECT_CODE", code.to_string()));
+        env.push(("TEST_EXPECT_HTTP", http.to_string()));
+        env.push(("TEST_EXPECT_ATTEMPTS", attempts.to_string()));
+        let stdout = run(runner, &built().program("test_timrest"), &["delete"], &env);
+        let (random, reported_attempts) = reported(&stdout);
+        let sent = scene.deletions_at_least(attempts as usize);
+        assert_eq!(sent.len(), attempts as usize, "{runner:?} {expect}: requests {sent:?}");
+        assert_eq!(reported_attempts, attempts);
+        // The random of the error is the one of the last request that reached the server.
+        assert_eq!(sent.last().and_then(|r| r.random).map(i64::from), Some(random), "{runner:?} {expect}");
+        let history = scene.history(None);
+        assert_eq!((count(&history, "spammer"), count(&history, "leckie")), (left, 2), "{runner:?} {expect}");
+    }
+}
+
+fn inject(scene: &Scene, fault: Fault) {
+    scene.emu.inject(DELETE, fault);
+}
+
+fn no_retries() -> Vec<(&'static str, String)> {
+    vec![("TEST_MAX_RETRIES", "0".to_owned())]
+}
+
+#[test]
+fn deletion_succeeds_and_only_the_sender_messages_go() {
+    for runner in RUNNERS {
+        let scene = Scene::new();
+        let stdout = run(runner, &built().program("test_timrest"), &["delete"], &scene.env());
+        assert!(stdout.contains("delete: ok"), "{stdout}");
+        let history = scene.history(None);
+        assert_eq!((count(&history, "spammer"), count(&history, "leckie")), (0, 2), "{runner:?}");
+        let sent = scene.deletions();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].error_code, Some(0));
+        assert_eq!(sent[0].identifier.as_deref(), Some("administrator"));
+    }
+}
+
+#[test]
+fn deletion_within_a_topic_leaves_other_topics_alone() {
+    for runner in RUNNERS {
+        let scene = Scene::new();
+        let community = scene.emu.create_group(&GroupSpec::community_with_topics()).unwrap_or_else(|e| panic!("{e}"));
+        let news = scene.emu.create_topic(&community, "news", None).unwrap_or_else(|e| panic!("{e}"));
+        let chat = scene.emu.create_topic(&community, "chat", None).unwrap_or_else(|e| panic!("{e}"));
+        let topics = Scene { emu: scene.emu, group: community };
+        topics.post(&[("spammer", 2), ("leckie", 1)], Some(&news));
+        topics.post(&[("spammer", 2)], Some(&chat));
+        let mut env = topics.env();
+        env.push(("TEST_TOPIC", news.clone()));
+        run(runner, &built().program("test_timrest"), &["delete"], &env);
+        let in_news = topics.history(Some(&news));
+        assert_eq!((count(&in_news, "spammer"), count(&in_news, "leckie")), (0, 1), "{runner:?}");
+        assert_eq!(count(&topics.history(Some(&chat)), "spammer"), 2, "{runner:?}");
+        let sent = topics.deletions();
+        let body = sent[0].body.as_ref().and_then(|b| b.get("TopicId")).and_then(|t| t.as_str());
+        assert_eq!(body, Some(news.as_str()));
+    }
+}
+
+#[test]
+fn client_from_env_reads_tim_variables() {
+    for runner in RUNNERS {
+        let scene = Scene::new();
+        run(runner, &built().program("test_timrest"), &["from_env"], &scene.env());
+        assert_eq!(count(&scene.history(None), "spammer"), 0, "{runner:?}");
+    }
+}
+
+// One test per status of the table that the server side produces. Where the emulator reaches the
+// status by itself (unknown group, non-admin, wrong key, expired UserSig), no fault is scripted.
+
+#[test]
+fn status_group_not_found_from_an_unknown_group() {
+    failing_case("group_not_found", 10010, 0, 1, |_| vec![("TEST_GROUP", "@TGS#NOSUCHGROUP".to_owned())]);
+}
+
+#[test]
+fn status_permission_denied_for_an_identifier_that_is_not_admin() {
+    failing_case("permission_denied", 10007, 0, 1, |_| vec![("TEST_IDENTIFIER", "leckie".to_owned())]);
+}
+
+#[test]
+fn status_auth_for_a_wrong_secret_key() {
+    failing_case("auth", 70009, 0, 1, |_| vec![("TIM_SECRET_KEY", "0123456789abcdef-not-the-key".to_owned())]);
+}
+
+#[test]
+fn status_usersig_expired_for_an_old_ready_usersig() {
+    // Signed 1000 s ago, valid 300 s; with a ready UserSig the client cannot re-sign.
+    failing_case("usersig_expired", 70001, 0, 1, |_| vec![("TEST_USERSIG_AGE", "1000".to_owned())]);
+}
+
+#[test]
+fn status_server_after_the_retries_ran_out() {
+    failing_case("server", 10002, 0, 2, |s| {
+        inject(s, Fault::error_code(10002).times(2));
+        vec![("TEST_MAX_RETRIES", "1".to_owned())]
+    });
+}
+
+#[test]
+fn status_rate_limited() {
+    failing_case("rate_limited", 60007, 0, 1, |s| {
+        inject(s, Fault::error_code(60007));
+        no_retries()
+    });
+}
+
+#[test]
+fn status_invalid_command() {
+    failing_case("invalid_command", 10003, 0, 1, |s| {
+        inject(s, Fault::error_code(10003));
+        vec![]
+    });
+}
+
+#[test]
+fn status_invalid_parameter() {
+    failing_case("invalid_parameter", 10004, 0, 1, |s| {
+        inject(s, Fault::error_code(10004));
+        vec![]
+    });
+}
+
+#[test]
+fn status_invalid_group_id() {
+    failing_case("invalid_group_id", 10015, 0, 1, |s| {
+        inject(s, Fault::error_code(10015));
+        vec![]
+    });
+}
+
+#[test]
+fn status_api_for_an_unclassified_code() {
+    failing_case("api", 12345, 0, 1, |s| {
+        inject(s, Fault::error_code(12345));
+        vec![]
+    });
+}
+
+#[test]
+fn status_transport_for_a_502_page() {
+    failing_case("transport", 0, 502, 1, |s| {
+        inject(s, Fault::http_status(502));
+        no_retries()
+    });
+}
+
+#[test]
+fn status_protocol_for_a_body_that_is_not_the_envelope() {
+    failing_case("protocol", 0, 0, 1, |s| {
+        inject(s, Fault::body("<html>not the envelope</html>"));
+        vec![]
+    });
+}
+
+#[test]
+fn status_timeout_when_the_server_does_not_answer_in_time() {
+    // The answer comes 4 s late; the client waits 500 ms per attempt. The server still carries the
+    // deletion out: a timeout says nothing about whether the request took effect.
+    failing_case_leaving(0, "timeout", 0, 0, 1, |s| {
+        inject(s, Fault::delay(Duration::from_secs(4)));
+        let mut env = no_retries();
+        env.push(("TEST_TIMEOUT_MS", "500".to_owned()));
+        env
+    });
+}
+
+/// A case of the C program that must send nothing at all.
+fn local_case(name: &str) {
+    for runner in RUNNERS {
+        let scene = Scene::new();
+        let stdout = run(runner, &built().program("test_timrest"), &[name], &scene.env());
+        assert!(stdout.contains(&format!("{name}: ok")), "{stdout}");
+        assert!(scene.deletions().is_empty(), "{runner:?} {name}: {:?}", scene.deletions());
+        assert_eq!(count(&scene.history(None), "spammer"), 3);
+    }
+}
+
+#[test]
+fn status_config_for_bad_settings() {
+    local_case("config");
+}
+
+#[test]
+fn status_invalid_argument_before_sending() {
+    local_case("invalid_argument");
+}
+
+#[test]
+fn status_null_argument_and_free_null() {
+    local_case("null_arguments");
+}
+
+#[test]
+fn status_invalid_utf8() {
+    local_case("invalid_utf8");
+}
+
+#[test]
+fn usersig_into_a_buffer_and_buffer_too_small() {
+    for runner in RUNNERS {
+        let scene = Scene::new();
+        run(runner, &built().program("test_timrest"), &["usersig"], &scene.env());
+        // The client authenticated with the generated UserSig deleted the messages.
+        assert_eq!(count(&scene.history(None), "spammer"), 0, "{runner:?}");
+        assert_eq!(scene.deletions().len(), 1);
+    }
+}
+
+#[test]
+fn version_function_and_macros_agree_with_cargo_toml() {
+    let scene = Scene::new();
+    let mut env = scene.env();
+    env.push(("TEST_CARGO_VERSION", env!("CARGO_PKG_VERSION").to_owned()));
+    for runner in RUNNERS {
+        let stdout = run(runner, &built().program("test_timrest"), &["version"], &env);
+        assert!(stdout.contains(&format!("version={}", env!("CARGO_PKG_VERSION"))), "{stdout}");
+    }
+}
+
+/// A scene where spammer0 … spammer7 posted 2 messages each.
+fn threads_scene() -> Scene {
+    let scene = Scene::new();
+    let senders: Vec<String> = (0..8).map(|i| format!("spammer{i}")).collect();
+    let counts: Vec<(&str, usize)> = senders.iter().map(|s| (s.as_str(), 2)).collect();
+    scene.post(&counts, None);
+    scene
+}
+
+fn assert_threads_done(scene: &Scene, runner: Runner, requests: usize) {
+    let history = scene.history(None);
+    for i in 0..8 {
+        assert_eq!(count(&history, &format!("spammer{i}")), 0, "{runner:?}: spammer{i} {history:?}");
+    }
+    assert_eq!((count(&history, "spammer"), count(&history, "leckie")), (3, 2), "{runner:?}");
+    assert_eq!(scene.deletions().len(), requests, "{runner:?}");
+    assert!(scene.deletions().iter().all(|r| r.error_code == Some(0)));
+}
+
+#[test]
+fn eight_pthreads_share_one_client() {
+    for runner in RUNNERS {
+        let scene = threads_scene();
+        run(runner, &built().program("test_timrest"), &["threads"], &scene.env());
+        assert_threads_done(&scene, runner, 16);
+    }
+}
+
+#[test]
+fn cpp_unique_ptr_and_exceptions() {
+    for runner in RUNNERS {
+        let scene = Scene::new();
+        let program = built().program("test_timrest_cpp");
+        run(runner, &program, &["ok"], &scene.env());
+        assert_eq!(count(&scene.history(None), "spammer"), 0, "{runner:?}");
+        let stdout = run(runner, &program, &["errors"], &scene.env());
+        let (random, attempts) = reported(&stdout);
+        let sent = scene.deletions();
+        assert_eq!((sent.len(), attempts), (2, 1), "{runner:?}");
+        assert_eq!(sent[1].error_code, Some(10010));
+        assert_eq!(sent[1].random.map(i64::from), Some(random));
+    }
+}
+
+#[test]
+fn cpp_eight_threads_share_one_client() {
+    for runner in RUNNERS {
+        let scene = threads_scene();
+        run(runner, &built().program("test_timrest_cpp"), &["threads"], &scene.env());
+        assert_threads_done(&scene, runner, 8);
+    }
+}
+
+#[test]
+fn examples_build_against_the_installed_library_and_delete() {
+    for program in ["example_c", "example_cpp", "example_c_static"] {
+        for runner in RUNNERS {
+            let scene = Scene::new();
+            let group = scene.group.clone();
+            let stdout = run(runner, &built().program(program), &[&group, "spammer"], &scene.env());
+            assert!(stdout.contains("deleted the messages of spammer"), "{program}: {stdout}");
+            let history = scene.history(None);
+            assert_eq!((count(&history, "spammer"), count(&history, "leckie")), (0, 2), "{program} {runner:?}");
+        }
+    }
+}
+
+#[test]
+fn examples_report_failures_with_exit_status_1() {
+    let scene = Scene::new();
+    for program in ["example_c", "example_cpp"] {
+        let output = Command::new(built().program(program))
+            .args(["@TGS#NOSUCHGROUP", "spammer"])
+            .envs(scene.env())
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{program}: {stderr}");
+        assert!(stderr.contains("group_not_found") && stderr.contains("10010"), "{program}: {stderr}");
+    }
+}
+
+#[test]
+fn installed_library_has_no_python_and_exports_only_timrest_symbols() {
+    let lib = built().prefix.join("lib/libtimrest.so");
+    let nm = run_tool(Command::new("nm").arg("-D").arg(&lib)).unwrap_or_else(|e| panic!("{e}"));
+    let symbols = String::from_utf8_lossy(&nm.stdout);
+    let mut exported = 0;
+    for line in symbols.lines() {
+        let name = line.split_whitespace().last().unwrap_or_default();
+        assert!(!name.starts_with("Py") && !name.starts_with("_Py"), "python symbol in libtimrest.so: {line}");
+        if line.split_whitespace().nth(1) == Some("T") {
+            exported += 1;
+            assert!(name.starts_with("timrest_"), "exported symbol outside the timrest_ namespace: {line}");
+        }
+    }
+    assert!(exported >= 30, "only {exported} exported functions");
+    let readelf = run_tool(Command::new("readelf").arg("-d").arg(&lib)).unwrap_or_else(|e| panic!("{e}"));
+    let dynamic = String::from_utf8_lossy(&readelf.stdout);
+    assert!(dynamic.contains("NEEDED"), "{dynamic}");
+    assert!(!dynamic.to_lowercase().contains("python"), "libtimrest.so links libpython:\n{dynamic}");
+    let ldd = run_tool(Command::new("ldd").arg(&lib)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!String::from_utf8_lossy(&ldd.stdout).to_lowercase().contains("python"));
+    // Every function the header declares is exported by the library.
+    let header = std::fs::read_to_string(built().prefix.join("include/timrest.h")).unwrap_or_default();
+    for line in header.lines().filter(|l| !l.starts_with([' ', '#', '/', '*', '}']) && l.contains('(')) {
+        let name = line.split('(').next().unwrap_or_default().split([' ', '*']).next_back().unwrap_or_default();
+        assert!(symbols.contains(&format!(" T {name}\n")), "{name} is declared but not exported");
+    }
+}
+
+#[test]
+fn installed_pkg_config_file_and_header() {
+    let prefix = &built().prefix;
+    let version = run_tool(
+        Command::new("pkg-config")
+            .args(["--modversion", "timrest"])
+            .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), env!("CARGO_PKG_VERSION"));
+    for file in ["include/timrest.h", "lib/libtimrest.so", "lib/libtimrest.a", "lib/pkgconfig/timrest.pc"] {
+        assert!(prefix.join(file).is_file(), "{file} is not installed");
+    }
+    let installed = std::fs::read(prefix.join("include/timrest.h")).unwrap_or_default();
+    let committed = std::fs::read(root().join("include/timrest.h")).unwrap_or_default();
+    assert_eq!(installed, committed, "the installed header is not the committed one");
+}
