@@ -255,10 +255,10 @@ impl Client {
                 Credentials::Signer(signer) => signer.current(crate::usersig::unix_now()),
                 Credentials::UserSig(sig) => sig.expose().to_owned(),
             };
-            let url = request_url(&cfg.base_url, service, command, cfg.sdkappid, &cfg.identifier, &usersig, random);
+            let url = request_url(&cfg.base_url, service, command, cfg.sdkappid, &cfg.identifier, random);
             attempts += 1;
             let attempt_start = Instant::now();
-            let outcome = inner.attempt(&url, &body, attempt_timeout);
+            let outcome = wire::with_usersig(&usersig, || inner.attempt(&url, &body, attempt_timeout));
             let attempt_elapsed = attempt_start.elapsed();
 
             let error = match outcome {
@@ -435,22 +435,16 @@ pub fn redact_usersig(text: &str) -> String {
     out
 }
 
-/// `{base_url}/v4/{service}/{command}?sdkappid=…&identifier=…&usersig=…&random=…&contenttype=json`.
-fn request_url(
-    base_url: &str,
-    service: &str,
-    command: &str,
-    sdkappid: u64,
-    identifier: &str,
-    usersig: &str,
-    random: u32,
-) -> String {
+/// `{base_url}/v4/{service}/{command}?sdkappid=…&identifier=…&usersig=…&random=…&contenttype=json`,
+/// with a placeholder where the UserSig goes: the real one is put in on the wire only
+/// (see [`wire`]), so the URL that ureq handles, logs or quotes in errors never holds it.
+fn request_url(base_url: &str, service: &str, command: &str, sdkappid: u64, identifier: &str, random: u32) -> String {
     format!(
-        "{base_url}/v4/{}/{}?sdkappid={sdkappid}&identifier={}&usersig={}&random={random}&contenttype=json",
+        "{base_url}/v4/{}/{}?sdkappid={sdkappid}&identifier={}&{}random={random}&contenttype=json",
         percent_encode(service),
         percent_encode(command),
         percent_encode(identifier),
-        percent_encode(usersig),
+        wire::PLACEHOLDER,
     )
 }
 
@@ -564,7 +558,7 @@ fn build_agent(config: &Config) -> Result<ureq::Agent> {
         .max_idle_connections(256)
         .max_idle_connections_per_host(256)
         .build();
-    Ok(agent_config.new_agent())
+    Ok(wire::agent(agent_config))
 }
 
 /// The proxy from `HTTPS_PROXY` or `ALL_PROXY` (either case), unless `NO_PROXY` names the host
@@ -607,6 +601,129 @@ fn no_proxy_matches(no_proxy: &str, authority: &str) -> bool {
             e => host == e,
         }
     })
+}
+
+/// Puts the UserSig into the request line on its way to the socket, and nowhere else.
+///
+/// ureq logs request URLs (in full at `trace` level) and quotes them in some errors; a UserSig
+/// in the URL would end up in log files. So the URL handed to ureq carries [`PLACEHOLDER`], and
+/// the agent's connector chain ends in [`InjectUserSig`], a transport wrapper that replaces the
+/// placeholder in the request line (and only there) with the attempt's UserSig just before the
+/// bytes are sent, below ureq's logging, above TLS. The UserSig of the attempt is handed over in
+/// a thread-local variable for the duration of the blocking call ([`with_usersig`]); without
+/// one, the placeholder goes out as is and the server refuses it (it never sees a wrong secret).
+mod wire {
+    use std::cell::RefCell;
+
+    use ureq::unversioned::resolver::DefaultResolver;
+    use ureq::unversioned::transport::{
+        Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+    };
+
+    /// The query parameter as ureq sees it (a syntactically valid value that is not a UserSig).
+    pub(super) const PLACEHOLDER: &str = "usersig=timrest-usersig-placeholder&";
+
+    thread_local! {
+        static CURRENT: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `f` (one blocking request) with `usersig` as the UserSig to put on the wire.
+    pub(super) fn with_usersig<R>(usersig: &str, f: impl FnOnce() -> R) -> R {
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                CURRENT.with(|c| c.borrow_mut().take());
+            }
+        }
+        CURRENT.with(|c| *c.borrow_mut() = Some(format!("usersig={}&", super::percent_encode(usersig))));
+        let _reset = Reset;
+        f()
+    }
+
+    /// An agent whose connections put the UserSig in.
+    pub(super) fn agent(config: ureq::config::Config) -> ureq::Agent {
+        ureq::Agent::with_parts(config, DefaultConnector::new().chain(InjectUserSig), DefaultResolver::default())
+    }
+
+    /// The last link of the connector chain: wraps each connection in [`Injecting`].
+    #[derive(Debug)]
+    pub(super) struct InjectUserSig;
+
+    impl Connector<Box<dyn Transport>> for InjectUserSig {
+        type Out = Injecting;
+
+        fn connect(
+            &self,
+            _: &ConnectionDetails,
+            chained: Option<Box<dyn Transport>>,
+        ) -> Result<Option<Injecting>, ureq::Error> {
+            Ok(chained.map(|inner| Injecting { inner }))
+        }
+    }
+
+    /// A connection that replaces the placeholder in outgoing request lines.
+    #[derive(Debug)]
+    pub(super) struct Injecting {
+        inner: Box<dyn Transport>,
+    }
+
+    impl Transport for Injecting {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            self.inner.buffers()
+        }
+
+        fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+            let amount = CURRENT.with(|c| match c.borrow().as_deref() {
+                Some(value) => substitute(self.inner.buffers().output(), amount, value.as_bytes()),
+                None => amount,
+            });
+            self.inner.transmit_output(amount, timeout)
+        }
+
+        fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+            self.inner.maybe_await_input(timeout)
+        }
+
+        fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+            self.inner.await_input(timeout)
+        }
+
+        fn is_open(&mut self) -> bool {
+            self.inner.is_open()
+        }
+
+        fn is_tls(&self) -> bool {
+            self.inner.is_tls()
+        }
+    }
+
+    /// Replaces [`PLACEHOLDER`] in the request line at the start of `buf[..amount]` by `value`,
+    /// moving the rest; returns the new amount. Leaves the buffer alone when it does not start
+    /// with a request line holding the placeholder, or has no room.
+    pub(super) fn substitute(buf: &mut [u8], amount: usize, value: &[u8]) -> usize {
+        let amount = amount.min(buf.len());
+        // A request line ends in " HTTP/1.1\r\n"; our JSON bodies never hold a raw CR LF.
+        let Some(line_end) = find(&buf[..amount], b"\r\n") else {
+            return amount;
+        };
+        if !buf[..line_end].ends_with(b" HTTP/1.1") {
+            return amount;
+        }
+        let Some(at) = find(&buf[..line_end], PLACEHOLDER.as_bytes()) else {
+            return amount;
+        };
+        let new_amount = amount - PLACEHOLDER.len() + value.len();
+        if new_amount > buf.len() {
+            return amount;
+        }
+        buf.copy_within(at + PLACEHOLDER.len()..amount, at + value.len());
+        buf[at..at + value.len()].copy_from_slice(value);
+        new_amount
+    }
+
+    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        haystack.windows(needle.len()).position(|w| w == needle)
+    }
 }
 
 impl fmt::Debug for Client {
@@ -654,12 +771,44 @@ mod tests {
 
     #[test]
     fn urls_carry_every_parameter_and_encode_the_identifier() {
-        let url = request_url("https://h", "group_open_http_svc", "cmd", 1400000000, "a b&c", "eJy*-_", 42);
+        let url = request_url("https://h", "group_open_http_svc", "cmd", 1400000000, "a b&c", 42);
         assert_eq!(
             url,
-            "https://h/v4/group_open_http_svc/cmd?sdkappid=1400000000&identifier=a%20b%26c&usersig=eJy*-_&random=42&contenttype=json"
+            "https://h/v4/group_open_http_svc/cmd?sdkappid=1400000000&identifier=a%20b%26c\
+             &usersig=timrest-usersig-placeholder&random=42&contenttype=json"
         );
         assert_eq!(percent_encode("é/%?"), "%C3%A9%2F%25%3F");
+    }
+
+    #[test]
+    fn the_usersig_goes_into_the_request_line_only() {
+        let head =
+            format!("POST /v4/s/c?a=1&{}random=2 HTTP/1.1\r\nX: {}\r\n\r\n", wire::PLACEHOLDER, wire::PLACEHOLDER);
+        let expected = head.replacen(wire::PLACEHOLDER, "usersig=eJy*-_&", 1);
+        let mut buf = head.clone().into_bytes();
+        buf.resize(1000, 0);
+        let n = wire::substitute(&mut buf, head.len(), b"usersig=eJy*-_&");
+        assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), expected);
+        // A longer UserSig moves the rest of the head along.
+        let long = format!("usersig={}&", "x".repeat(300));
+        let mut buf = head.clone().into_bytes();
+        buf.resize(1000, 0);
+        let n = wire::substitute(&mut buf, head.len(), long.as_bytes());
+        assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), head.replacen(wire::PLACEHOLDER, &long, 1));
+        // No room: left alone (the server then refuses the placeholder).
+        let mut tight = head.clone().into_bytes();
+        assert_eq!(wire::substitute(&mut tight, head.len(), long.as_bytes()), head.len());
+        assert_eq!(tight, head.as_bytes());
+        // A body that happens to hold the placeholder is not touched, whatever its lines.
+        for body in [
+            serde_json::json!({ "text": wire::PLACEHOLDER }).to_string(),
+            serde_json::json!({ "text": format!("{} HTTP/1.1\r\n", wire::PLACEHOLDER) }).to_string(),
+        ] {
+            let mut buf = body.clone().into_bytes();
+            buf.resize(1000, 0);
+            assert_eq!(wire::substitute(&mut buf, body.len(), b"usersig=S&"), body.len());
+            assert_eq!(&buf[..body.len()], body.as_bytes());
+        }
     }
 
     #[test]
