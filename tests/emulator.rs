@@ -789,3 +789,58 @@ fn shutdown_closes_open_connections_and_frees_the_port() {
     let again = Emulator::start(EmulatorConfig { port, ..EmulatorConfig::default() });
     assert!(again.is_ok(), "{again:?}");
 }
+
+// ---------------------------------------------------------------- the standalone binary
+
+#[test]
+fn the_binary_prints_one_line_serves_and_stops_when_stdin_closes() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_timrest-emulator"))
+        .args(["--port", "0", "--rate-limit", "off", "--admin", "ops", "--latency-ms", "0", "--seed-demo"])
+        .arg("--stop-on-stdin-eof")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let base_url = line.trim().strip_prefix("timrest-emulator listening on ").expect(&line).to_owned();
+    assert!(base_url.starts_with("http://127.0.0.1:"), "{base_url}");
+
+    // The seeded Work group has a custom ID; `ops` is the only admin.
+    let call = |identifier: &str| -> Value {
+        let url = format!(
+            "{base_url}/v4/group_open_http_svc/{DELETE}?sdkappid={DEMO_SDKAPPID}&identifier={identifier}&usersig={}&random=1&contenttype=json",
+            sig(identifier)
+        );
+        serde_json::from_str(&post(&agent(), &url, br#"{"GroupId":"demo-work","Sender_Account":"spammer"}"#).1).unwrap()
+    };
+    assert_ok(&call("ops"));
+    assert_fail(&call(ADMIN), 10007);
+
+    drop(child.stdin.take()); // EOF on stdin: the emulator stops
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "", "exactly one line on stdout");
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(stderr.contains("demo-work"), "{stderr}");
+}
+
+#[test]
+fn the_binary_refuses_bad_arguments() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_timrest-emulator"))
+        .args(["--secret-key", "do-not-echo-me", "--rate-limit", "fast"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--rate-limit"), "{stderr}");
+    assert!(!stderr.contains("do-not-echo-me"), "the secret key is never echoed: {stderr}");
+}
