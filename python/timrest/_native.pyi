@@ -2,6 +2,20 @@
 
 from typing import Any, Final, Optional, final
 
+__all__ = [
+    "__version__",
+    "Client",
+    "CallInfo",
+    "Emulator",
+    "DEMO_SDKAPPID",
+    "DEMO_SECRET_KEY",
+    "gen_usersig",
+    "inspect_usersig",
+    "verify_usersig",
+    "error_kinds",
+    "defaults",
+]
+
 __version__: Final[str]
 DEMO_SDKAPPID: Final[int]
 DEMO_SECRET_KEY: Final[str]
@@ -85,6 +99,8 @@ class Emulator:
     def base_url(self) -> str: ...
     @property
     def port(self) -> int: ...
+    @property
+    def running(self) -> bool: ...
     def create_group(
         self,
         group_type: str,
@@ -94,7 +110,7 @@ class Emulator:
         members: list[str],
         support_topic: bool,
     ) -> str: ...
-    def create_topic(self, group_id: str, name: str) -> str: ...
+    def create_topic(self, group_id: str, name: str, topic_id: Optional[str] = None) -> str: ...
     def destroy_group(self, group_id: str) -> None: ...
     def send_group_msg(self, group_id: str, sender: str, text: str, topic_id: Optional[str]) -> int: ...
     def messages(self, group_id: str, topic_id: Optional[str], include_deleted: bool) -> list[dict[str, Any]]: ...

@@ -75,6 +75,11 @@ class Emulator:
         """Stops serving (idempotent). Requests after this fail to connect."""
         self._native.shutdown()
 
+    @property
+    def running(self) -> bool:
+        """Whether it still serves."""
+        return self._native.running
+
     def __repr__(self) -> str:
         return f"Emulator(base_url={self.base_url!r}, sdkappid={self.sdkappid!r}, admins={self.admins!r})"
 
@@ -123,9 +128,10 @@ class Emulator:
         ``AVChatRoom``, ``BChatRoom``, ``Community``); returns its ID (server-made unless given)."""
         return self._native.create_group(type, group_id, name, owner, list(members), support_topic)
 
-    def create_topic(self, group_id: str, name: str) -> str:
-        """Creates a topic in a Community group made with ``support_topic=True``; returns its ID."""
-        return self._native.create_topic(group_id, name)
+    def create_topic(self, group_id: str, name: str, topic_id: Optional[str] = None) -> str:
+        """Creates a topic in a Community group made with ``support_topic=True``; returns its ID
+        (server-made unless ``topic_id`` is given: the group ID, ``@TOPIC#_`` and a name)."""
+        return self._native.create_topic(group_id, name, topic_id)
 
     def destroy_group(self, group_id: str) -> None:
         """Dissolves a group: later calls on it answer 10010."""

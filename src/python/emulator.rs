@@ -1,6 +1,233 @@
-//! placeholder until timrest::emulator lands
-use pyo3::prelude::*;
+//! `timrest._native.Emulator`: the Rust TIM server emulator, served in this process.
+//!
+//! `timrest.testing.Emulator` is the public, documented wrapper. Every method releases the GIL:
+//! the server's threads never need it, and a method waiting on the emulator's state must not
+//! hold up the Python threads of a test.
 
-/// placeholder
+use std::net::IpAddr;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use super::errors::IntoPyResult;
+use super::json;
+use crate::emulator::{DEMO_SDKAPPID, DEMO_SECRET_KEY, Emulator, EmulatorConfig, Fault, GroupSpec};
+
+/// The native emulator. Started on construction; `shutdown()` stops it (dropping it does too).
 #[pyclass(frozen, module = "timrest._native", name = "Emulator")]
-pub(crate) struct PyEmulator {}
+pub(crate) struct PyEmulator {
+    /// `None` once shut down.
+    inner: RwLock<Option<Emulator>>,
+    /// Kept to answer `base_url` and `port` after shutdown as before it.
+    base_url: String,
+    port: u16,
+}
+
+fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| PyValueError::new_err(format!("{name} must be a number of seconds >= 0, not {value}")))
+}
+
+fn stopped() -> PyErr {
+    PyValueError::new_err("the emulator was shut down")
+}
+
+impl PyEmulator {
+    /// Runs `f` on the running emulator with the GIL released.
+    fn with<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&Emulator) -> T + Send) -> PyResult<T> {
+        py.detach(|| {
+            let guard = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            guard.as_ref().map(f)
+        })
+        .ok_or_else(stopped)
+    }
+}
+
+#[pymethods]
+impl PyEmulator {
+    #[new]
+    #[pyo3(signature = (
+        *, sdkappid=DEMO_SDKAPPID, secret_key=DEMO_SECRET_KEY.to_owned(), admins=vec!["administrator".to_owned()],
+        rate_limit=Some(100.0), latency=0.0, host="127.0.0.1", port=0,
+    ))]
+    #[pyo3(text_signature = "(*, sdkappid=1400000000, secret_key=..., admins=..., rate_limit=100.0, \\
+        latency=0.0, host='127.0.0.1', port=0)")]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        sdkappid: u64,
+        secret_key: String,
+        admins: Vec<String>,
+        rate_limit: Option<f64>,
+        latency: f64,
+        host: &str,
+        port: u16,
+    ) -> PyResult<PyEmulator> {
+        let host: IpAddr =
+            host.parse().map_err(|_| PyValueError::new_err(format!("host {host:?} is not an IP address")))?;
+        if rate_limit.is_some_and(|r| r.is_nan() || r < 0.0) {
+            return Err(PyValueError::new_err("rate_limit must be a number >= 0 (or None: no limit)"));
+        }
+        let config = EmulatorConfig {
+            sdkappid,
+            secret_key,
+            admins,
+            rate_limit,
+            latency: seconds("latency", latency)?,
+            host,
+            port,
+        };
+        let emulator = py.detach(|| Emulator::start(config)).map_err(|e| PyOSError::new_err(e.to_string()))?;
+        let (base_url, port) = (emulator.base_url(), emulator.port());
+        Ok(PyEmulator { inner: RwLock::new(Some(emulator)), base_url, port })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    #[getter]
+    fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The port it listens on.
+    #[getter]
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether it still serves.
+    #[getter]
+    fn running(&self) -> bool {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// Creates a group; returns its ID. Raises the API's typed error (e.g. 10021 for a used ID).
+    #[allow(clippy::too_many_arguments)]
+    fn create_group(
+        &self,
+        py: Python<'_>,
+        group_type: String,
+        group_id: Option<String>,
+        name: String,
+        owner: Option<String>,
+        members: Vec<String>,
+        support_topic: bool,
+    ) -> PyResult<String> {
+        let spec = GroupSpec { group_type, group_id, name, owner, members, support_topic };
+        self.with(py, |emu| emu.create_group(&spec))?.into_py_result(py)
+    }
+
+    /// Creates a topic in a topic-enabled Community group; returns its ID.
+    #[pyo3(signature = (group_id, name, topic_id=None))]
+    fn create_topic(&self, py: Python<'_>, group_id: &str, name: &str, topic_id: Option<&str>) -> PyResult<String> {
+        self.with(py, |emu| emu.create_topic(group_id, name, topic_id))?.into_py_result(py)
+    }
+
+    /// Dissolves a group.
+    fn destroy_group(&self, py: Python<'_>, group_id: &str) -> PyResult<()> {
+        self.with(py, |emu| emu.destroy_group(group_id))?.into_py_result(py)
+    }
+
+    /// Posts a text message; returns its `MsgSeq`.
+    fn send_group_msg(
+        &self,
+        py: Python<'_>,
+        group_id: &str,
+        sender: &str,
+        text: &str,
+        topic_id: Option<&str>,
+    ) -> PyResult<u64> {
+        self.with(py, |emu| emu.send_group_msg(group_id, sender, text, topic_id))?.into_py_result(py)
+    }
+
+    /// The stored messages, oldest first, as dicts.
+    fn messages<'py>(
+        &self,
+        py: Python<'py>,
+        group_id: &str,
+        topic_id: Option<&str>,
+        include_deleted: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let messages = self.with(py, |emu| emu.messages(group_id, topic_id, include_deleted))?.into_py_result(py)?;
+        json::to_py(py, &serde_json::Value::Array(messages))
+    }
+
+    /// Scripts a fault for the next `times` requests of `command`.
+    #[allow(clippy::too_many_arguments)]
+    fn inject(
+        &self,
+        py: Python<'_>,
+        command: &str,
+        times: u32,
+        error_code: Option<i64>,
+        error_info: Option<String>,
+        http_status: Option<u16>,
+        delay: Option<f64>,
+        drop: bool,
+        body: Option<Vec<u8>>,
+        truncate: bool,
+    ) -> PyResult<()> {
+        if http_status.is_some_and(|s| !(100..=999).contains(&s)) {
+            return Err(PyValueError::new_err("http_status must be between 100 and 999"));
+        }
+        let delay = delay.map(|d| seconds("delay", d)).transpose()?;
+        let fault = Fault { times, error_code, error_info, http_status, delay, drop, body, truncate };
+        self.with(py, |emu| emu.inject(command, fault))
+    }
+
+    /// Forgets every fault not yet used.
+    fn clear_faults(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, Emulator::clear_faults)
+    }
+
+    /// Changes the delay before every answer.
+    fn set_latency(&self, py: Python<'_>, seconds: f64) -> PyResult<()> {
+        let latency = self::seconds("latency", seconds)?;
+        self.with(py, |emu| emu.set_latency(latency))
+    }
+
+    /// Changes the rate limit (None: no limit).
+    fn set_rate_limit(&self, py: Python<'_>, per_second: Option<f64>) -> PyResult<()> {
+        self.with(py, |emu| emu.set_rate_limit(per_second))
+    }
+
+    /// The request log, oldest first, as dicts.
+    fn requests<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let records = self.with(py, |emu| emu.requests())?;
+        let list = PyList::empty(py);
+        for record in records {
+            let value = serde_json::to_value(&record).map_err(|e| PyValueError::new_err(e.to_string()))?;
+            list.append(json::to_py(py, &value)?)?;
+        }
+        Ok(list)
+    }
+
+    /// Empties the request log.
+    fn clear_requests(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, Emulator::clear_requests)
+    }
+
+    /// Stops serving and joins the server's threads (idempotent).
+    fn shutdown(&self, py: Python<'_>) {
+        py.detach(|| {
+            let emulator = self.inner.write().unwrap_or_else(|p| p.into_inner()).take();
+            drop(emulator);
+        });
+    }
+
+    fn __repr__(&self) -> String {
+        format!("_native.Emulator(base_url={:?}, running={})", self.base_url, self.running())
+    }
+}
+
+impl Drop for PyEmulator {
+    fn drop(&mut self) {
+        let emulator = self.inner.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(emulator) = emulator {
+            // Joining the server's threads may take a moment: let other Python threads run meanwhile.
+            Python::attach(|py| py.detach(|| drop(emulator)));
+        }
+    }
+}

@@ -125,8 +125,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyClient>()?;
     m.add_class::<client::PyCallInfo>()?;
     m.add_class::<emulator::PyEmulator>()?;
-    m.add("DEMO_SDKAPPID", 1400000000u64)?;
-    m.add("DEMO_SECRET_KEY", "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e")?;
+    m.add("DEMO_SDKAPPID", crate::emulator::DEMO_SDKAPPID)?;
+    m.add("DEMO_SECRET_KEY", crate::emulator::DEMO_SECRET_KEY)?;
     m.add_function(wrap_pyfunction!(gen_usersig, m)?)?;
     m.add_function(wrap_pyfunction!(inspect_usersig, m)?)?;
     m.add_function(wrap_pyfunction!(verify_usersig, m)?)?;

@@ -63,9 +63,10 @@ def test_public_names() -> None:
         assert hasattr(timrest, name), name
     for name in exc.__all__:
         assert getattr(timrest, name) is getattr(exc, name), name
-    import timrest.testing
+    from timrest import testing
 
-    assert timrest.testing.Emulator.__module__ == "timrest.testing"
+    assert testing.Emulator.__module__ == "timrest.testing"
+    assert {"Emulator", "DEMO_SDKAPPID", "DEMO_SECRET_KEY"} <= set(testing.__all__)
 
 
 def test_every_row_of_the_code_table_has_its_class() -> None:
