@@ -766,6 +766,15 @@ fn the_log_has_every_field_and_never_the_usersig() {
     assert!(as_dict["arrived"].is_f64() && as_dict["finished"].is_f64(), "{as_dict}");
     emu.clear_requests();
     assert!(emu.requests().is_empty());
+    // A bounded log keeps the latest requests.
+    emu.set_log_capacity(2);
+    for random in [1, 2, 3] {
+        post(&agent(), &url(&emu, DELETE, ADMIN, random), &serde_json::to_vec(&body).unwrap());
+    }
+    assert_eq!(emu.requests().iter().map(|r| r.random).collect::<Vec<_>>(), [Some(2), Some(3)]);
+    emu.set_log_capacity(0);
+    post(&agent(), &url(&emu, DELETE, ADMIN, 4), &serde_json::to_vec(&body).unwrap());
+    assert!(emu.requests().is_empty());
 }
 
 #[test]

@@ -48,7 +48,8 @@
 //! - `group_msg_get_simple` lists newest first; `IsPlaceMsg` is 2 for deleted and recalled messages.
 //!   `group_msg_recall` answers `RetCode` 10030 for a `MsgSeq` with no stored message, 10031 for
 //!   one already deleted or recalled.
-//! - The log keeps the latest 100 000 requests. Bytes that are not HTTP get a 400 page and are not logged.
+//! - The log keeps the latest 100 000 requests ([`Emulator::set_log_capacity`] changes that).
+//!   Bytes that are not HTTP get a 400 page and are not logged.
 
 mod faults;
 mod http;
@@ -207,6 +208,7 @@ pub struct Emulator {
     shared: Arc<Shared>,
     server: Mutex<http::Server>,
     base_url: String,
+    port: u16,
 }
 
 impl fmt::Debug for Emulator {
@@ -239,7 +241,7 @@ impl Emulator {
             IpAddr::V6(ip) => format!("[{ip}]"),
         };
         let base_url = format!("http://{host}:{}", addr.port());
-        Ok(Emulator { shared, server: Mutex::new(server), base_url })
+        Ok(Emulator { shared, server: Mutex::new(server), base_url, port: addr.port() })
     }
 
     /// `http://127.0.0.1:PORT` (the address to give a client as its base URL).
@@ -249,7 +251,7 @@ impl Emulator {
 
     /// The port it listens on.
     pub fn port(&self) -> u16 {
-        self.server.lock().unwrap_or_else(|p| p.into_inner()).addr().port()
+        self.port
     }
 
     /// The app's SDKAppID.
@@ -353,9 +355,16 @@ impl Emulator {
         self.shared.set_rate_limit(per_second);
     }
 
-    /// The request log, in arrival order (the latest 100 000 requests).
+    /// The request log, in arrival order (the latest 100 000 requests, or as set by
+    /// [`Emulator::set_log_capacity`]). A request is in the log before its client can read the answer.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.requests()
+    }
+
+    /// How many requests the log keeps (the latest ones; default 100 000, 0 keeps none).
+    /// Long benchmarks against an in-process emulator may want less memory spent on it.
+    pub fn set_log_capacity(&self, capacity: usize) {
+        self.shared.set_log_capacity(capacity);
     }
 
     /// Empties the request log.

@@ -14,7 +14,7 @@ use super::faults::{Action, FaultBook};
 use super::limiter::Limiter;
 use super::state::{Caller, Command, Refusal, State};
 
-/// Requests kept in the log; older ones are dropped first.
+/// Requests kept in the log by default; older ones are dropped first.
 pub(crate) const MAX_LOG_RECORDS: usize = 100_000;
 /// Verified UserSigs remembered (then the memory is cleared and refilled).
 const MAX_CACHED_SIGS: usize = 4096;
@@ -60,6 +60,7 @@ pub(crate) struct Shared {
     pub(crate) faults: FaultBook,
     state: Mutex<State>,
     log: Mutex<VecDeque<RequestRecord>>,
+    log_capacity: std::sync::atomic::AtomicUsize,
     next_id: AtomicU64,
     /// SHA-256 of (identifier, UserSig) → when it expires. Holds no UserSig.
     verified: Mutex<HashMap<[u8; 32], u64>>,
@@ -210,6 +211,7 @@ impl Shared {
             faults: FaultBook::default(),
             state: Mutex::new(State::default()),
             log: Mutex::new(VecDeque::new()),
+            log_capacity: std::sync::atomic::AtomicUsize::new(MAX_LOG_RECORDS),
             next_id: AtomicU64::new(0),
             verified: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
@@ -467,11 +469,22 @@ impl Shared {
     }
 
     pub(crate) fn record(&self, record: RequestRecord) {
+        let capacity = self.log_capacity.load(Ordering::Relaxed);
         let mut log = lock(&self.log);
-        if log.len() >= MAX_LOG_RECORDS {
+        while log.len() >= capacity.max(1) {
             log.pop_front();
         }
-        log.push_back(record);
+        if capacity > 0 {
+            log.push_back(record);
+        }
+    }
+
+    pub(crate) fn set_log_capacity(&self, capacity: usize) {
+        self.log_capacity.store(capacity, Ordering::Relaxed);
+        let mut log = lock(&self.log);
+        while log.len() > capacity {
+            log.pop_front();
+        }
     }
 
     pub(crate) fn requests(&self) -> Vec<RequestRecord> {
