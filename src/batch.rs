@@ -23,7 +23,7 @@
 
 use std::ops::ControlFlow;
 use std::sync::Mutex;
-use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use crate::client::{CallInfo, Client, DeleteBySender};
@@ -173,7 +173,8 @@ impl Client {
         let mut state = Collector { outcomes: Vec::new(), progress: Progress { done: 0, ok: 0, failed: 0, total } };
         let mut stop = false;
 
-        let (work_tx, work_rx) = mpsc::sync_channel::<(usize, BatchItem)>(options.concurrency);
+        // A rendezvous channel: an item leaves the input only when a worker is waiting for it.
+        let (work_tx, work_rx) = mpsc::sync_channel::<(usize, BatchItem)>(0);
         let (done_tx, done_rx) = mpsc::channel::<ItemOutcome>();
         let work_rx = Mutex::new(work_rx);
         std::thread::scope(|scope| {
@@ -186,28 +187,23 @@ impl Client {
             let mut in_flight = 0usize;
             let mut index = 0usize;
             'schedule: while !stop {
-                let Some(item) = items.next() else { break };
-                let mut job = (index, item.into());
-                index += 1;
-                loop {
-                    match work_tx.try_send(job) {
-                        Ok(()) => {
-                            in_flight += 1;
-                            break;
-                        }
-                        Err(TrySendError::Full(back)) => job = back,
-                        Err(TrySendError::Disconnected(_)) => break 'schedule, // workers gone: cannot happen
-                    }
-                    // Every worker is busy: wait for one to finish (or for the tick).
+                // Wait until a worker is free, so that an item leaves the input only when it can start.
+                while in_flight >= options.concurrency {
                     let got = done_rx.recv_timeout(PROGRESS_TICK);
                     in_flight -= usize::from(got.is_ok());
                     if state.take(got, options, &mut progress) {
-                        // Asked to stop while this item waited for a worker: it is not scheduled.
                         stop = true;
                         break 'schedule;
                     }
                 }
-                // Drain what else has finished, without waiting.
+                let Some(item) = items.next() else { break };
+                // A worker is free (or about to take the lock): this blocks only for a moment.
+                if work_tx.send((index, item.into())).is_err() {
+                    break; // every worker is gone: cannot happen while the scope lives
+                }
+                index += 1;
+                in_flight += 1;
+                // Record what else has finished, without waiting.
                 while let Ok(outcome) = done_rx.try_recv() {
                     in_flight -= 1;
                     stop |= state.take(Ok(outcome), options, &mut progress);
