@@ -148,9 +148,9 @@ def test_threads_share_one_client_and_their_calls_overlap(emu: Emulator) -> None
 
 
 def test_client_limiter_spaces_requests(emu: Emulator) -> None:
-    """A client limit of 4/s keeps a burst of calls under the emulator's 5/s window: no 60007."""
+    """A client limit of 3/s keeps a burst of calls under the emulator's 5/s window: no 60007."""
     emu.set_rate_limit(5.0)
-    client = emu.client(rate_limit=4.0, max_retries=0)
+    client = emu.client(rate_limit=3.0, max_retries=0)
     gid = emu.create_group("Public")
     for _ in range(8):
         client.delete_group_msg_by_sender(gid, "leckie")
