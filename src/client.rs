@@ -628,15 +628,18 @@ mod wire {
     }
 
     /// Runs `f` (one blocking request) with `usersig` as the UserSig to put on the wire.
+    /// Restores what was there before (a logger that itself makes a call, on this thread, while
+    /// ureq logs, must not take the outer request's UserSig away).
     pub(super) fn with_usersig<R>(usersig: &str, f: impl FnOnce() -> R) -> R {
-        struct Reset;
-        impl Drop for Reset {
+        struct Restore(Option<String>);
+        impl Drop for Restore {
             fn drop(&mut self) {
-                CURRENT.with(|c| c.borrow_mut().take());
+                let previous = self.0.take();
+                CURRENT.with(|c| *c.borrow_mut() = previous);
             }
         }
-        CURRENT.with(|c| *c.borrow_mut() = Some(format!("usersig={}&", super::percent_encode(usersig))));
-        let _reset = Reset;
+        let value = format!("usersig={}&", super::percent_encode(usersig));
+        let _restore = Restore(CURRENT.with(|c| c.borrow_mut().replace(value)));
         f()
     }
 

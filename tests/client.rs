@@ -734,6 +734,16 @@ fn debug_shows_who_and_where() {
 }
 
 #[test]
+fn https_to_a_plain_http_server_fails_in_the_tls_handshake_and_sends_nothing() {
+    let emu = emulator();
+    let url = emu.base_url().replace("http://", "https://");
+    let c = builder(&emu).base_url(url).max_retries(0).build().unwrap();
+    let e = c.delete_group_msg_by_sender("@TGS#x", "s").unwrap_err();
+    assert_eq!((e.kind(), e.code(), e.http_status()), (ErrorKind::Transport, None, None), "{e}");
+    assert!(logged(&emu, DELETE).is_empty(), "no request reached the server in plain text: {:?}", emu.requests());
+}
+
+#[test]
 fn regions_and_base_urls() {
     let b = || Client::builder().sdkappid(DEMO_SDKAPPID).secret_key(CANARY_KEY);
     assert_eq!(b().build().unwrap().config().base_url, "https://console.tim.qq.com");
@@ -757,7 +767,7 @@ fn from_env_reads_the_tim_variables() {
     let emu = emulator();
     let gid = group(&emu, "Public");
     post(&emu, &gid, None, &["spam", "ham"]);
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "from_env_reads_the_tim_variables", "--quiet", "--test-threads=1"])
         .env("TIMREST_TEST_FROM_ENV_GROUP", &gid)
         .env("TIM_SDKAPPID", DEMO_SDKAPPID.to_string())
@@ -766,9 +776,14 @@ fn from_env_reads_the_tim_variables() {
         .env("TIM_BASE_URL", emu.base_url())
         .env_remove("TIM_USERSIG")
         .env_remove("TIM_REGION")
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert!(
+        child.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
     assert_eq!(senders(&emu, &gid, None), ["ham"]);
     assert_eq!(logged(&emu, DELETE)[0].identifier.as_deref(), Some("administrator"));
 }
