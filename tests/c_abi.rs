@@ -613,3 +613,45 @@ fn installed_pkg_config_file_and_header() {
     let committed = std::fs::read(root().join("include/timrest.h")).unwrap_or_default();
     assert_eq!(installed, committed, "the installed header is not the committed one");
 }
+
+/// The statuses the cases above reach from C, by name. `panic` cannot be reached from C without a
+/// bug; the panic guard is tested in Rust (src/ffi/boundary.rs).
+const REACHED_FROM_C: &[&str] = &[
+    "ok",                // deletion_succeeds_and_only_the_sender_messages_go, and most cases
+    "null_argument",     // status_null_argument_and_free_null
+    "invalid_utf8",      // status_invalid_utf8
+    "buffer_too_small",  // usersig_into_a_buffer_and_buffer_too_small
+    "config",            // status_config_for_bad_settings
+    "invalid_argument",  // status_invalid_argument_before_sending
+    "transport",         // status_transport_for_a_502_page
+    "timeout",           // status_timeout_when_the_server_does_not_answer_in_time
+    "protocol",          // status_protocol_for_a_body_that_is_not_the_envelope
+    "api",               // status_api_for_an_unclassified_code
+    "server",            // status_server_after_the_retries_ran_out
+    "rate_limited",      // status_rate_limited
+    "auth",              // status_auth_for_a_wrong_secret_key
+    "usersig_expired",   // status_usersig_expired_for_an_old_ready_usersig
+    "permission_denied", // status_permission_denied_for_an_identifier_that_is_not_admin
+    "invalid_command",   // status_invalid_command
+    "invalid_parameter", // status_invalid_parameter
+    "group_not_found",   // status_group_not_found_from_an_unknown_group
+    "invalid_group_id",  // status_invalid_group_id
+];
+
+#[test]
+fn every_status_of_the_library_is_reached_by_a_c_case() {
+    // Enumerate the statuses the library knows, through its C function, as a C program would.
+    let mut known = Vec::new();
+    for value in 0..1000u32 {
+        let name = unsafe { std::ffi::CStr::from_ptr(timrest::ffi::status::timrest_status_name(value)) };
+        let name = name.to_string_lossy().into_owned();
+        if name != "unknown" {
+            known.push(name);
+        }
+    }
+    let mut expected: Vec<String> = REACHED_FROM_C.iter().map(|s| s.to_string()).collect();
+    expected.push("panic".to_owned());
+    known.sort();
+    expected.sort();
+    assert_eq!(known, expected, "a status was added or removed: give it a C case");
+}
