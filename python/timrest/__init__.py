@@ -21,13 +21,16 @@ a secret. :mod:`timrest.testing` has a local emulator of the TIM server for test
 from __future__ import annotations
 
 from ._native import (
+    BatchReport,
     CallInfo,
     Client,
+    ItemResult,
     __version__,
     gen_usersig,
     inspect_usersig,
     verify_usersig,
 )
+from ._progress import Progress
 from .exceptions import (
     ApiError,
     AuthError,
@@ -52,6 +55,9 @@ __all__ = [
     "__version__",
     "Client",
     "CallInfo",
+    "BatchReport",
+    "ItemResult",
+    "Progress",
     "gen_usersig",
     "inspect_usersig",
     "verify_usersig",

@@ -192,6 +192,29 @@ impl PyClient {
         py.detach(|| client.delete_by_sender(&request)).into_py_result(py).map(PyCallInfo::from)
     }
 
+    /// Deletes by sender for every item of `items` (any iterable of `(group_id, sender)` or
+    /// `(group_id, sender, topic_id)`, read lazily), `concurrency` at a time, sharing this client's
+    /// rate limiter and retries. Failures do not stop the batch unless `stop_on_error`.
+    /// `progress`: True for a bar (tqdm when installed, a counter on stderr otherwise), or a
+    /// callable taking a `timrest.Progress`. Ctrl-C stops scheduling, lets in-flight items finish,
+    /// and returns the partial report with `interrupted` set.
+    #[pyo3(signature = (items, *, concurrency=16, progress=None, stop_on_error=false))]
+    #[pyo3(text_signature = "(self, items, *, concurrency=16, progress=False, stop_on_error=False)")]
+    fn delete_many(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyAny>,
+        concurrency: usize,
+        progress: Option<&Bound<'_, PyAny>>,
+        stop_on_error: bool,
+    ) -> PyResult<super::batch::PyBatchReport> {
+        let reporter = match progress {
+            Some(p) => Some(py.import("timrest._progress")?.call_method1("reporter", (p,))?).filter(|r| !r.is_none()),
+            None => None,
+        };
+        super::batch::delete_many(py, &self.inner, items, concurrency, stop_on_error, reporter)
+    }
+
     /// Any REST command: `POST /v4/{service}/{command}` with `body` (a JSON-able dict). Returns the
     /// whole answer as a dict; a nonzero `ErrorCode` raises the typed exception.
     #[pyo3(signature = (service, command, body=None))]

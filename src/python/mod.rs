@@ -6,6 +6,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod batch;
 mod client;
 mod emulator;
 mod errors;
@@ -124,6 +125,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<client::PyClient>()?;
     m.add_class::<client::PyCallInfo>()?;
+    m.add_class::<batch::PyBatchReport>()?;
+    m.add_class::<batch::PyItemResult>()?;
     m.add_class::<emulator::PyEmulator>()?;
     m.add("DEMO_SDKAPPID", crate::emulator::DEMO_SDKAPPID)?;
     m.add("DEMO_SECRET_KEY", crate::emulator::DEMO_SECRET_KEY)?;

@@ -1,0 +1,87 @@
+"""Progress display for ``Client.delete_many`` (called from the native batch on the calling thread)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, NamedTuple, Optional, Protocol, Union
+
+
+class Progress(NamedTuple):
+    """Where a batch stands: items finished, succeeded, failed, and the total when known."""
+
+    done: int
+    ok: int
+    failed: int
+    total: Optional[int]
+
+
+ProgressArg = Union[bool, None, Callable[[Progress], Any]]
+
+
+class Reporter(Protocol):
+    def update(self, done: int, ok: int, failed: int, total: Optional[int]) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Callback:
+    def __init__(self, callback: Callable[[Progress], Any]) -> None:
+        self._callback = callback
+
+    def update(self, done: int, ok: int, failed: int, total: Optional[int]) -> None:
+        self._callback(Progress(done, ok, failed, total))
+
+    def close(self) -> None:
+        pass
+
+
+class _Counter:
+    """A one-line counter on stderr, rewritten in place."""
+
+    def __init__(self) -> None:
+        self._shown = False
+
+    def update(self, done: int, ok: int, failed: int, total: Optional[int]) -> None:
+        of = f"/{total}" if total is not None else ""
+        sys.stderr.write(f"\rtimrest: {done}{of} done ({ok} ok, {failed} failed)")
+        sys.stderr.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+class _Bar:
+    """A tqdm bar (the notebook widget in Jupyter, through tqdm.auto)."""
+
+    def __init__(self, tqdm: Any) -> None:
+        self._tqdm = tqdm
+        self._bar: Any = None
+        self._done = 0
+
+    def update(self, done: int, ok: int, failed: int, total: Optional[int]) -> None:
+        if self._bar is None:
+            self._bar = self._tqdm(total=total, unit="item", desc="delete_many")
+        self._bar.update(done - self._done)
+        self._done = done
+        self._bar.set_postfix(ok=ok, failed=failed, refresh=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def reporter(progress: ProgressArg) -> Optional[Reporter]:
+    """What shows progress for ``progress`` (False/None: nothing)."""
+    if progress is None or progress is False:
+        return None
+    if progress is True:
+        try:
+            from tqdm.auto import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        except ImportError:
+            return _Counter()
+        return _Bar(tqdm)
+    if callable(progress):
+        return _Callback(progress)
+    raise TypeError("progress must be True, False, None or a callable taking a timrest.Progress")

@@ -1,0 +1,282 @@
+//! `Client.delete_many` for Python: the Rust batch (`crate::batch`) over any Python iterable.
+//!
+//! The batch runs with the GIL released. The calling thread re-attaches only for a moment: to
+//! pull the next item from the Python iterable (lazily: one item when a worker is free), and to
+//! report progress and check for Ctrl-C (after each finished item, and every
+//! `crate::batch::PROGRESS_TICK` otherwise). Ctrl-C stops scheduling; in-flight items finish and
+//! the partial report is returned with `interrupted` set.
+
+use std::ops::ControlFlow;
+use std::sync::Mutex;
+
+use pyo3::exceptions::PyKeyboardInterrupt;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyIterator, PyList, PyString};
+
+use super::errors::to_py_err;
+use crate::batch::{BatchItem, BatchOptions, ItemOutcome, Progress};
+use crate::client::DeleteBySender;
+
+/// The outcome of one item of `Client.delete_many`.
+#[pyclass(frozen, module = "timrest._native", name = "ItemResult")]
+pub(crate) struct PyItemResult {
+    /// Position in the input, from 0.
+    #[pyo3(get)]
+    index: usize,
+    /// The group (None when the input item could not be read).
+    #[pyo3(get)]
+    group_id: Option<String>,
+    /// The sender (None when the input item could not be read).
+    #[pyo3(get)]
+    sender: Option<String>,
+    /// The topic, if any.
+    #[pyo3(get)]
+    topic_id: Option<String>,
+    /// The typed exception (a `timrest.TimError`), or None when the deletion succeeded.
+    #[pyo3(get)]
+    error: Option<Py<PyAny>>,
+    /// The `random` of the last attempt (None when nothing was sent).
+    #[pyo3(get)]
+    random: Option<u32>,
+    /// Requests sent for this item.
+    #[pyo3(get)]
+    attempts: u32,
+    /// Seconds spent on this item, waits and retries included.
+    #[pyo3(get)]
+    elapsed: f64,
+}
+
+#[pymethods]
+impl PyItemResult {
+    /// True when the deletion succeeded.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let error = match &self.error {
+            Some(e) => e.bind(py).get_type().name()?.to_string(),
+            None => "None".to_owned(),
+        };
+        Ok(format!(
+            "ItemResult(index={}, group_id={:?}, sender={:?}, topic_id={:?}, error={error}, attempts={})",
+            self.index, self.group_id, self.sender, self.topic_id, self.attempts
+        ))
+    }
+}
+
+impl PyItemResult {
+    fn new(py: Python<'_>, outcome: &ItemOutcome) -> PyItemResult {
+        let request = outcome.request.as_ref();
+        let (error, random) = match &outcome.result {
+            Ok(info) => (None, Some(info.random)),
+            Err(e) => (Some(to_py_err(py, e).into_value(py).into_any()), e.random()),
+        };
+        PyItemResult {
+            index: outcome.index,
+            group_id: request.map(|r| r.group_id.clone()),
+            sender: request.map(|r| r.sender.clone()),
+            topic_id: request.and_then(|r| r.topic_id.clone()),
+            error,
+            random,
+            attempts: outcome.attempts(),
+            elapsed: outcome.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// A flat dict of scalars (a row for `pandas.DataFrame`).
+    fn record<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let row = PyDict::new(py);
+        row.set_item("index", self.index)?;
+        row.set_item("group_id", &self.group_id)?;
+        row.set_item("sender", &self.sender)?;
+        row.set_item("topic_id", &self.topic_id)?;
+        row.set_item("ok", self.error.is_none())?;
+        match &self.error {
+            Some(e) => {
+                let e = e.bind(py);
+                row.set_item("error", e.get_type().name()?)?;
+                row.set_item("kind", e.getattr("kind")?)?;
+                row.set_item("code", e.getattr("code")?)?;
+                row.set_item("message", e.str()?)?;
+            }
+            None => {
+                for key in ["error", "kind", "code", "message"] {
+                    row.set_item(key, py.None())?;
+                }
+            }
+        }
+        row.set_item("random", self.random)?;
+        row.set_item("attempts", self.attempts)?;
+        row.set_item("elapsed", self.elapsed)?;
+        Ok(row)
+    }
+}
+
+/// What `Client.delete_many` did: every scheduled item in input order, and totals.
+#[pyclass(frozen, module = "timrest._native", name = "BatchReport")]
+pub(crate) struct PyBatchReport {
+    /// One `ItemResult` per scheduled item, in input order.
+    #[pyo3(get)]
+    results: Py<PyList>,
+    /// Items that succeeded.
+    #[pyo3(get)]
+    ok: usize,
+    /// Items that failed.
+    #[pyo3(get)]
+    failed: usize,
+    /// Seconds the whole batch took.
+    #[pyo3(get)]
+    elapsed: f64,
+    /// True when the batch stopped before its input ran out (`stop_on_error`, or Ctrl-C).
+    #[pyo3(get)]
+    stopped_early: bool,
+    /// True when Ctrl-C stopped the batch.
+    #[pyo3(get)]
+    interrupted: bool,
+}
+
+#[pymethods]
+impl PyBatchReport {
+    /// One flat dict per item (`index`, `group_id`, `sender`, `topic_id`, `ok`, `error` (the class
+    /// name), `kind`, `code`, `message`, `random`, `attempts`, `elapsed`): `pandas.DataFrame` takes it as is.
+    fn to_records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let rows = PyList::empty(py);
+        for item in self.results.bind(py).iter() {
+            rows.append(item.cast::<PyItemResult>()?.get().record(py)?)?;
+        }
+        Ok(rows)
+    }
+
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.results.bind(py).len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "BatchReport(ok={}, failed={}, elapsed={:.3}, stopped_early={}, interrupted={})",
+            self.ok,
+            self.failed,
+            self.elapsed,
+            if self.stopped_early { "True" } else { "False" },
+            if self.interrupted { "True" } else { "False" }
+        )
+    }
+}
+
+/// One Python item as a request: `(group_id, sender)` or `(group_id, sender, topic_id or None)`.
+fn read_item(item: &Bound<'_, PyAny>) -> crate::Result<DeleteBySender> {
+    let shape = || crate::Error::invalid_argument("an item must be (group_id, sender) or (group_id, sender, topic_id)");
+    if item.is_instance_of::<PyString>() {
+        return Err(shape());
+    }
+    let parts: Vec<Option<String>> = item.extract().map_err(|_| shape())?;
+    match parts.as_slice() {
+        [Some(g), Some(s)] | [Some(g), Some(s), None] => Ok(DeleteBySender::new(g.clone(), s.clone())),
+        [Some(g), Some(s), Some(t)] => Ok(DeleteBySender::new(g.clone(), s.clone()).topic(t.clone())),
+        _ => Err(shape()),
+    }
+}
+
+/// Pulls items from a Python iterator, attaching to the interpreter for each one.
+struct PyItems<'a> {
+    iter: Py<PyIterator>,
+    remaining: Option<usize>,
+    /// The first exception the iterable raised (the batch then sees the end of its input).
+    error: &'a Mutex<Option<PyErr>>,
+}
+
+impl Iterator for PyItems<'_> {
+    type Item = BatchItem;
+
+    fn next(&mut self) -> Option<BatchItem> {
+        let item = Python::attach(|py| match self.iter.bind(py).clone().next()? {
+            Ok(obj) => Some(BatchItem(read_item(&obj))),
+            Err(e) => {
+                *self.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                None
+            }
+        });
+        match item {
+            Some(_) => self.remaining = self.remaining.map(|n| n.saturating_sub(1)),
+            None => self.remaining = Some(0),
+        }
+        item
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self.remaining {
+            Some(n) => (n, Some(n)),
+            None => (0, None),
+        }
+    }
+}
+
+/// Runs the batch. `reporter` is what `timrest._progress.reporter(progress)` made: None, or an
+/// object with `update(done, ok, failed, total)` and `close()`.
+pub(crate) fn delete_many(
+    py: Python<'_>,
+    client: &crate::Client,
+    items: &Bound<'_, PyAny>,
+    concurrency: usize,
+    stop_on_error: bool,
+    reporter: Option<Bound<'_, PyAny>>,
+) -> PyResult<PyBatchReport> {
+    let remaining = items.len().ok();
+    let iter = items.try_iter()?.unbind();
+    let reporter = reporter.map(Bound::unbind);
+    let options = BatchOptions { concurrency, stop_on_error };
+    let input_error: Mutex<Option<PyErr>> = Mutex::new(None);
+    let mut callback_error: Option<PyErr> = None;
+    let mut interrupted = false;
+    let mut last_done = None;
+
+    let outcome = py.detach(|| {
+        let input = PyItems { iter, remaining, error: &input_error };
+        client.delete_many(input, &options, |p: &Progress| {
+            Python::attach(|py| {
+                let mut result = py.check_signals();
+                if result.is_ok() && last_done != Some(p.done) {
+                    last_done = Some(p.done);
+                    if let Some(r) = &reporter {
+                        result = r.bind(py).call_method1("update", (p.done, p.ok, p.failed, p.total)).map(|_| ());
+                    }
+                }
+                match result {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        if e.is_instance_of::<PyKeyboardInterrupt>(py) {
+                            interrupted = true;
+                        } else if callback_error.is_none() {
+                            callback_error = Some(e);
+                        }
+                        ControlFlow::Break(())
+                    }
+                }
+            })
+        })
+    });
+    if let Some(r) = &reporter {
+        r.bind(py).call_method0("close")?;
+    }
+    let report = outcome.map_err(|e| to_py_err(py, &e))?;
+    if let Some(e) = callback_error {
+        return Err(e);
+    }
+    if let Some(e) = input_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let results = PyList::empty(py);
+    for outcome in &report.results {
+        results.append(Py::new(py, PyItemResult::new(py, outcome))?)?;
+    }
+    Ok(PyBatchReport {
+        results: results.unbind(),
+        ok: report.ok(),
+        failed: report.failed(),
+        elapsed: report.elapsed.as_secs_f64(),
+        stopped_early: report.stopped_early,
+        interrupted,
+    })
+}
