@@ -105,16 +105,18 @@ fn build() -> Result<Built, String> {
         )
         .map(|_| ())
     };
-    compile("gcc", "-std=c99", "tests/c/test_timrest.c", "test_timrest", &flags)?;
-    compile("g++", "-std=c++17", "tests/c/test_timrest.cpp", "test_timrest_cpp", &flags)?;
-    compile("gcc", "-std=c99", "examples/c/delete_by_sender.c", "example_c", &flags)?;
-    compile("g++", "-std=c++17", "examples/cpp/delete_by_sender.cpp", "example_cpp", &flags)?;
+    let cc = std::env::var("CC").unwrap_or_else(|_| "gcc".to_owned());
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "g++".to_owned());
+    compile(&cc, "-std=c99", "tests/c/test_timrest.c", "test_timrest", &flags)?;
+    compile(&cxx, "-std=c++17", "tests/c/test_timrest.cpp", "test_timrest_cpp", &flags)?;
+    compile(&cc, "-std=c99", "examples/c/delete_by_sender.c", "example_c", &flags)?;
+    compile(&cxx, "-std=c++17", "examples/cpp/delete_by_sender.cpp", "example_cpp", &flags)?;
     // The same example linked statically: libtimrest.a with the .pc file's Libs.private.
     let static_flags: Vec<String> = pkg_config(&["--cflags", "--libs", "--static"])?
         .into_iter()
         .map(|f| if f == "-ltimrest" { "-l:libtimrest.a".to_owned() } else { f })
         .collect();
-    compile("gcc", "-std=c99", "examples/c/delete_by_sender.c", "example_c_static", &static_flags)?;
+    compile(&cc, "-std=c99", "examples/c/delete_by_sender.c", "example_c_static", &static_flags)?;
     Ok(Built { prefix, bin })
 }
 

@@ -6,7 +6,9 @@
  *   ./delete_by_sender '@TGS#2C5SZEAEF' spammer
  *
  * Settings come from the environment: TIM_SDKAPPID, TIM_SECRET_KEY (or TIM_USERSIG),
- * TIM_IDENTIFIER (default administrator), TIM_REGION or TIM_BASE_URL.
+ * TIM_IDENTIFIER (default administrator), TIM_REGION or TIM_BASE_URL. To try it without an
+ * account, run `timrest-emulator` (or `timrest emulator`) and set TIM_BASE_URL to the address it
+ * prints, with the demo SDKAppID 1400000000 and the demo key.
  */
 #include <stdio.h>
 
