@@ -37,6 +37,16 @@ def main() -> None:
         assert seq == 1
         client: timrest.Client = emu.client(usersig=usersig, rate_limit=None)
         print(purge(client, [(gid, "spammer", topic), ("@TGS#MISSING", "spammer", None)]))
+
+        def show(p: timrest.Progress) -> None:
+            print(f"{p.done}/{p.total}: {p.ok} ok, {p.failed} failed")
+
+        report: timrest.BatchReport = client.delete_many([(gid, "spammer"), (gid, "nobody", topic)], progress=show)
+        for item in report.results:
+            error: Optional[timrest.TimError] = item.error
+            print(item.index, item.group_id, item.ok, type(error).__name__ if error else "-", item.elapsed >= 0)
+        rows: list[dict[str, object]] = report.to_records()
+        assert len(rows) == 2
         print(len(emu.requests()), "requests;", client)
 
 
