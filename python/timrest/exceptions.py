@@ -174,9 +174,8 @@ class PermissionDeniedError(ApiError):
 
 
 class InvalidRequestError(ApiError):
-    """Fix the request: the parent of :class:`InvalidCommandError` and :class:`InvalidParameterError`."""
-
-    default_kind = "invalid_parameter"
+    """Fix the request: the parent of :class:`InvalidCommandError` and :class:`InvalidParameterError`
+    (not a kind of its own: it is never raised itself)."""
 
 
 class InvalidCommandError(InvalidRequestError):
