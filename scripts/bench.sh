@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Benchmarks of timrest against what users would otherwise use (design §9; docs/benchmarks.md).
+#
+#   bash scripts/bench.sh [--quick]
+#
+# 1. bench/.venv: requests, the official tls-sig-api-v2 signer, timsdk (PyPI), and timrest built
+#    from this tree with `pip install .` (maturin, features python + emulator).
+# 2. cargo: the release `timrest-emulator` binary and the `clients` bench (Rust core, raw floor,
+#    Rust delete_many, throughput clients); then plain `cargo build --release`, the C library the
+#    C program links (built last: maturin and feature builds write target/release/libtimrest.so too,
+#    so the library is copied to target/bench/ right after the plain build).
+# 3. bench/run.py: starts the emulator as its own process, runs every client against it, prints
+#    the table and writes it to target/bench/results.md (and the raw figures to results.json).
+#
+# Figures only: nothing here is a pass/fail test. --quick runs fewer calls (a smoke run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for tool in cargo cc python3; do
+    command -v "$tool" >/dev/null || { echo "bench: '$tool' is required" >&2; exit 1; }
+done
+
+venv=bench/.venv
+python="${PYTHON:-python3}"
+target="${CARGO_TARGET_DIR:-target}"
+out="$target/bench"
+mkdir -p "$out"
+packages=(
+    "maturin>=1.9.4,<2"
+    "requests>=2.31,<3"
+    "tls-sig-api-v2==1.1"
+    "timsdk==1.1.12"
+)
+
+if [ ! -x "$venv/bin/python" ]; then
+    echo "bench: creating $venv"
+    "$python" -m venv "$venv"
+fi
+stamp="$venv/.bench-packages"
+if [ "$(cat "$stamp" 2>/dev/null)" != "${packages[*]}" ]; then
+    echo "bench: installing ${packages[*]}"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${packages[@]}"
+    echo "${packages[*]}" >"$stamp"
+fi
+
+echo "bench: building timrest into $venv (pip install .)"
+# `pip wheel` then install the wheel: the same build as `pip install .`, and the wheel is kept for its size.
+rm -rf "$out/wheel"
+"$venv/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-build-isolation --no-deps \
+    -w "$out/wheel" .
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall \
+    "$out"/wheel/timrest-*.whl
+
+echo "bench: building the emulator and the Rust clients (release)"
+cargo build --quiet --release --features emulator --bin timrest-emulator
+clients="$(cargo bench --quiet --no-run --bench clients --message-format=json |
+    "$venv/bin/python" -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "clients" and m.get("executable"):
+        print(m["executable"])')"
+
+echo "bench: building the C library (plain cargo build --release) and the C program"
+cargo build --quiet --release
+mkdir -p "$out/lib"
+cp "$target/release/libtimrest.so" "$out/lib/"
+cc -std=c11 -O2 -Wall -Wextra -Werror -pedantic -I include bench/c/per_call.c \
+    -L "$out/lib" -ltimrest -Wl,-rpath,"$(cd "$out/lib" && pwd)" -o "$out/per_call"
+
+"$venv/bin/python" bench/run.py \
+    --emulator "$target/release/timrest-emulator" \
+    --clients "$clients" \
+    --c-program "$out/per_call" \
+    --wheel-dir "$out/wheel" \
+    --out "$out" "$@"
