@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Rust unit, property, doc and integration tests (the integration tests talk HTTP to the emulator).
+# Rust unit, property, doc and integration tests. The integration tests talk HTTP to the emulator;
+# tests/c_abi.rs builds a plain `release` libtimrest (no emulator, no pyo3), installs it into a
+# temporary prefix and runs the C99 and C++17 programs against it, natively and under valgrind.
+# (scripts/test-c.sh runs only the C tests, against the `dist` build we ship.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --features emulator
