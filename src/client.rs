@@ -328,12 +328,19 @@ impl Inner {
                     format!("HTTP 200 with a body over {limit} bytes; that is not the TIM envelope"),
                 ),
                 e if is_timeout(&e) => from_ureq(e, timeout, connect_timeout),
+                // The connection ended (reset, or closed) before the whole body arrived: ureq
+                // reports both as "peer disconnected" (UnexpectedEof). A network failure, as
+                // for a dropped connection: transport, retried (design §3: "reset").
+                ureq::Error::Io(io) => Error::new(
+                    ErrorKind::Transport,
+                    format!(
+                        "HTTP 200, then the connection broke before the whole body arrived: {}",
+                        redact_usersig(&io.to_string())
+                    ),
+                ),
                 e => Error::new(
                     ErrorKind::Protocol,
-                    format!(
-                        "HTTP 200 with a body that could not be read in full (truncated?): {}",
-                        redact_usersig(&e.to_string())
-                    ),
+                    format!("HTTP 200 with a body that could not be read: {}", redact_usersig(&e.to_string())),
                 ),
             }),
             // Not 200 anyway: report the status, without a quote of the body.

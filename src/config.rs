@@ -218,7 +218,10 @@ fn redact_userinfo(url: &str) -> String {
 }
 
 /// Collects settings for a [`Client`](crate::Client). Defaults are in [`Defaults`].
-#[derive(Debug, Clone, Default)]
+///
+/// Its `Debug` shows no secret: the key and UserSig are redacted, and so are credentials in the
+/// proxy and base URLs.
+#[derive(Clone, Default)]
 pub struct ClientBuilder {
     sdkappid: Option<u64>,
     secret_key: Option<Secret>,
@@ -235,6 +238,29 @@ pub struct ClientBuilder {
     proxy: Option<String>,
     ca_pem: Option<Vec<u8>>,
     platform_verifier: bool,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = |u: &Option<String>| u.as_deref().map(|u| crate::client::redact_usersig(&redact_userinfo(u)));
+        f.debug_struct("ClientBuilder")
+            .field("sdkappid", &self.sdkappid)
+            .field("secret_key", &self.secret_key)
+            .field("usersig", &self.usersig)
+            .field("identifier", &self.identifier)
+            .field("region", &self.region)
+            .field("base_url", &url(&self.base_url))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("deadline", &self.deadline)
+            .field("max_retries", &self.max_retries)
+            .field("rate_limit", &self.rate_limit)
+            .field("usersig_ttl", &self.usersig_ttl)
+            .field("proxy", &url(&self.proxy))
+            .field("ca_pem", &self.ca_pem.as_ref().map(|pem| format!("<{} bytes>", pem.len())))
+            .field("platform_verifier", &self.platform_verifier)
+            .finish()
+    }
 }
 
 impl ClientBuilder {
@@ -439,20 +465,22 @@ impl ClientBuilder {
 /// Checks a base URL: `https://` anywhere, `http://` only on loopback. Returns it without trailing `/`.
 pub(crate) fn check_base_url(url: &str) -> Result<String> {
     let url = url.trim().trim_end_matches('/');
+    // Messages quote the URL without credentials or a UserSig that may have been pasted into it.
+    let shown = crate::client::redact_usersig(&redact_userinfo(url));
     let (scheme, rest) =
-        url.split_once("://").ok_or_else(|| Error::config(format!("base_url {url:?} has no scheme (https://…)")))?;
+        url.split_once("://").ok_or_else(|| Error::config(format!("base_url {shown:?} has no scheme (https://…)")))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.is_empty() || authority.contains('@') {
-        return Err(Error::config(format!("base_url {url:?} has no host (or carries credentials)")));
+        return Err(Error::config(format!("base_url {shown:?} has no host (or carries credentials)")));
     }
     if rest.contains(['?', '#']) {
-        return Err(Error::config(format!("base_url {url:?} must not have a query or fragment")));
+        return Err(Error::config(format!("base_url {shown:?} must not have a query or fragment")));
     }
     match scheme.to_ascii_lowercase().as_str() {
         "https" => Ok(url.to_owned()),
         "http" if is_loopback(authority) => Ok(url.to_owned()),
         "http" => Err(Error::config(format!(
-            "base_url {url:?}: plain http:// is allowed only for loopback hosts; the UserSig must travel over TLS"
+            "base_url {shown:?}: plain http:// is allowed only for loopback hosts; the UserSig must travel over TLS"
         ))),
         other => Err(Error::config(format!("base_url scheme {other:?} is not http or https"))),
     }
@@ -546,6 +574,12 @@ mod tests {
         assert!(dbg.contains("socks5://<redacted>@proxy.local:1080") && !dbg.contains("hunter2"), "{dbg}");
         assert_eq!(redact_userinfo("http://p.local:3128"), "http://p.local:3128");
         assert_eq!(redact_userinfo("u:p@h:1"), "<redacted>@h:1");
+        let b = base().proxy("socks5://user:hunter2@proxy.local:1080").base_url("https://u:hunter3@h/?usersig=eJx");
+        let dbg = format!("{b:?}");
+        assert!(dbg.contains("socks5://<redacted>@proxy.local:1080"), "{dbg}");
+        assert!(!dbg.contains("hunter") && !dbg.contains("eJx") && !dbg.contains("\"k\""), "{dbg}");
+        let e = b.into_config().unwrap_err().to_string();
+        assert!(!e.contains("hunter3") && !e.contains("eJx"), "{e}");
     }
 
     #[test]

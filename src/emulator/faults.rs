@@ -7,11 +7,16 @@ use std::time::Duration;
 /// A scripted fault for the next `times` requests of one command (see [`Emulator::inject`]).
 ///
 /// The optional `delay` comes first. Then the first of these that is set decides the answer:
-/// `drop` (close the connection without answering), `http_status` (that status with an HTML
-/// page, like a gateway's 502), `truncate` (HTTP 200 whose `Content-Length` promises more than is
-/// sent — half of `body`, or half of an OK envelope — then the connection closes), `body`
-/// (HTTP 200 with exactly these bytes), `error_code` (the TIM envelope with that code and
-/// `error_info`). A fault with only a `delay` then answers normally. `error_info` alone does nothing.
+/// `drop` (close the connection without answering), `reset` (HTTP 200 headers and half of the
+/// body, then a TCP reset), `http_status` (that status with an HTML page, like a gateway's 502),
+/// `truncate` (HTTP 200 whose `Content-Length` promises more than is sent — half of `body`, or
+/// half of an OK envelope — then the connection closes), `body` (HTTP 200 with exactly these
+/// bytes), `error_code` (the TIM envelope with that code and `error_info`). A fault with only a
+/// `delay` (or `slow_body`) then answers normally. `error_info` alone does nothing.
+///
+/// `slow_body` changes how an answer that is sent in full (normal, `http_status`, `body`,
+/// `error_code`) is written: the head at once, then the body one byte at a time with this pause
+/// before each byte — a server that starts answering and then stalls.
 ///
 /// [`Emulator::inject`]: super::Emulator::inject
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +37,10 @@ pub struct Fault {
     pub body: Option<Vec<u8>>,
     /// Answer HTTP 200 with a body cut short of its `Content-Length`, then close.
     pub truncate: bool,
+    /// Answer HTTP 200 headers and half of an OK envelope, then reset the connection (TCP RST).
+    pub reset: bool,
+    /// Send the answer's head at once, then its body one byte at a time, this long before each byte.
+    pub slow_body: Option<Duration>,
 }
 
 impl Default for Fault {
@@ -45,6 +54,8 @@ impl Default for Fault {
             drop: false,
             body: None,
             truncate: false,
+            reset: false,
+            slow_body: None,
         }
     }
 }
@@ -80,6 +91,16 @@ impl Fault {
         Fault { truncate: true, ..Fault::default() }
     }
 
+    /// A fault answering HTTP 200 headers and half a body, then a TCP reset, once.
+    pub fn reset() -> Fault {
+        Fault { reset: true, ..Fault::default() }
+    }
+
+    /// A fault answering normally, but with the body trickled one byte per `pause`, once.
+    pub fn slow_body(pause: Duration) -> Fault {
+        Fault { slow_body: Some(pause), ..Fault::default() }
+    }
+
     /// The same fault for the next `times` matching requests.
     pub fn times(mut self, times: u32) -> Fault {
         self.times = times;
@@ -94,11 +115,15 @@ impl Fault {
         }
         match self.action() {
             Action::Drop => parts.push("drop".into()),
+            Action::Reset => parts.push("reset".into()),
             Action::HttpStatus(s) => parts.push(format!("http_status:{s}")),
             Action::Truncate(_) => parts.push("truncate".into()),
             Action::Body(_) => parts.push("body".into()),
             Action::ErrorCode(code, _) => parts.push(format!("error_code:{code}")),
             Action::None => {}
+        }
+        if let Some(pause) = self.slow_body {
+            parts.push(format!("slow_body:{}ms", pause.as_millis()));
         }
         if parts.is_empty() { "none".into() } else { parts.join("+") }
     }
@@ -107,6 +132,8 @@ impl Fault {
     pub(crate) fn action(&self) -> Action<'_> {
         if self.drop {
             Action::Drop
+        } else if self.reset {
+            Action::Reset
         } else if let Some(status) = self.http_status {
             Action::HttpStatus(status)
         } else if self.truncate {
@@ -124,6 +151,7 @@ impl Fault {
 /// What a fault does after its delay.
 pub(crate) enum Action<'a> {
     Drop,
+    Reset,
     HttpStatus(u16),
     Truncate(Option<&'a [u8]>),
     Body(&'a [u8]),
@@ -221,5 +249,9 @@ mod tests {
         assert_eq!(Fault { drop: false, http_status: None, ..all.clone() }.describe(), "truncate");
         assert_eq!(Fault { drop: false, http_status: None, truncate: false, ..all }.describe(), "body");
         assert_eq!(Fault { error_info: Some("x".into()), ..Fault::default() }.describe(), "none");
+        assert_eq!(Fault { reset: true, ..Fault::http_status(502) }.describe(), "reset");
+        let slow = Fault { slow_body: Some(Duration::from_millis(50)), ..Fault::error_code(10002) };
+        assert_eq!(slow.describe(), "error_code:10002+slow_body:50ms");
+        assert_eq!(Fault::slow_body(Duration::from_secs(1)).describe(), "slow_body:1000ms");
     }
 }

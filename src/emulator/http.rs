@@ -24,6 +24,8 @@ pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Connections served at once; more are closed as soon as they are accepted.
 pub(crate) const MAX_CONNECTIONS: usize = 1024;
 const MAX_HEADERS: usize = 64;
+/// How long a `reset` fault waits between the half body and the reset.
+const RESET_PAUSE: Duration = Duration::from_millis(100);
 const STACK_SIZE: usize = 512 * 1024;
 
 type Registry = Arc<Mutex<HashMap<u64, (TcpStream, JoinHandle<()>)>>>;
@@ -341,7 +343,7 @@ impl Conn {
     }
 
     /// Writes the reply; returns whether the connection stays open.
-    fn write_reply(&mut self, reply: &Reply, head: &Head, close: bool) -> bool {
+    fn write_reply(&mut self, reply: &Reply, head: &Head, close: bool, shared: &Shared) -> bool {
         match reply {
             Reply::Envelope { json, .. } => self.write_response(200, "application/json", json, head, close) && !close,
             Reply::Raw { status, content_type, body } => {
@@ -357,6 +359,43 @@ impl Conn {
                 let _ = self.stream.write_all(&out);
                 let _ = self.stream.flush();
                 false
+            }
+            Reply::Reset { body, promised } => {
+                let mut out = format!(
+                    "HTTP/1.1 200 OK\r\nServer: timrest-emulator\r\nContent-Type: application/json; charset=utf-8\r\n\
+                     Content-Length: {promised}\r\n\r\n"
+                )
+                .into_bytes();
+                out.extend_from_slice(body);
+                let _ = self.stream.write_all(&out);
+                let _ = self.stream.flush();
+                // Let the client read the head and start on the body, then reset.
+                shared.sleep(RESET_PAUSE);
+                reset_on_close(&self.stream);
+                false
+            }
+            Reply::Trickled { status, content_type, body, pause } => {
+                let mut out = format!(
+                    "HTTP/1.1 {status} {}\r\nServer: timrest-emulator\r\nContent-Type: {content_type}; charset=utf-8\r\n\
+                     Content-Length: {}\r\n",
+                    reason(*status),
+                    body.len()
+                )
+                .into_bytes();
+                if close {
+                    out.extend_from_slice(b"Connection: close\r\n");
+                }
+                out.extend_from_slice(b"\r\n");
+                if self.stream.write_all(&out).is_err() {
+                    return false;
+                }
+                for byte in body {
+                    // Stop when the emulator stops or the client went away.
+                    if !shared.sleep(*pause) || self.stream.write_all(&[*byte]).is_err() {
+                        return false;
+                    }
+                }
+                !close
             }
             Reply::Drop => false,
         }
@@ -410,11 +449,38 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         record.http_status = reply.http_status();
         record.finished = shared.since_start(Instant::now());
         shared.record(record);
-        if !conn.write_reply(&reply, &head, close) {
+        if !conn.write_reply(&reply, &head, close, shared) {
+            if let Reply::Reset { .. } = reply {
+                // No FIN: the last close of the socket sends the reset (SO_LINGER 0).
+                return;
+            }
             return conn.close();
         }
     }
 }
+
+/// Makes the last close of `stream` send a TCP reset (RST) instead of a FIN: `SO_LINGER` on,
+/// with a zero timeout.
+#[cfg(unix)]
+fn reset_on_close(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: the descriptor is open (owned by `stream`), and the option value points to a live
+    // `linger` of the size passed.
+    let _ = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast::<libc::c_void>(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+}
+
+/// Elsewhere, a plain close (the client then sees the body cut short, as with `truncate`).
+#[cfg(not(unix))]
+fn reset_on_close(_: &TcpStream) {}
 
 /// The reason phrase of a status.
 pub(crate) fn reason(status: u16) -> &'static str {

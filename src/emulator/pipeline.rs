@@ -27,6 +27,10 @@ pub(crate) enum Reply {
     Raw { status: u16, content_type: &'static str, body: Vec<u8> },
     /// HTTP 200 announcing `promised` bytes, sending `body` (fewer), then closing.
     Truncated { body: Vec<u8>, promised: usize },
+    /// HTTP 200 announcing `promised` bytes, sending `body` (fewer), then a TCP reset.
+    Reset { body: Vec<u8>, promised: usize },
+    /// Any status: the head at once, then the body one byte per `pause`.
+    Trickled { status: u16, content_type: &'static str, body: Vec<u8>, pause: Duration },
     /// Close the connection without a word.
     Drop,
 }
@@ -35,8 +39,8 @@ impl Reply {
     /// The HTTP status this reply sends (None when the connection is dropped).
     pub(crate) fn http_status(&self) -> Option<u16> {
         match self {
-            Reply::Envelope { .. } | Reply::Truncated { .. } => Some(200),
-            Reply::Raw { status, .. } => Some(*status),
+            Reply::Envelope { .. } | Reply::Truncated { .. } | Reply::Reset { .. } => Some(200),
+            Reply::Raw { status, .. } | Reply::Trickled { status, .. } => Some(*status),
             Reply::Drop => None,
         }
     }
@@ -327,6 +331,7 @@ impl Shared {
         };
         let request = Request { method, well_formed, query: &query, body, json: json.as_ref() };
 
+        let mut slow_body = None;
         let reply = match self.faults.take(&record.service, &record.command) {
             None => {
                 let (arrived, outcome) = self.process(&request, &record);
@@ -336,11 +341,16 @@ impl Shared {
             Some(fault) => {
                 record.arrived = self.since_start(self.stamp_arrival(false).0);
                 record.fault = Some(fault.describe());
+                slow_body = fault.slow_body;
                 if let Some(delay) = fault.delay {
                     self.sleep(delay);
                 }
                 match fault.action() {
                     Action::Drop => Reply::Drop,
+                    Action::Reset => {
+                        let full = envelope(0, "", &serde_json::Map::new());
+                        Reply::Reset { body: full[..full.len() / 2].to_vec(), promised: full.len() }
+                    }
                     Action::HttpStatus(status) => {
                         Reply::Raw { status, content_type: "text/html", body: html_page(status) }
                     }
@@ -365,6 +375,15 @@ impl Shared {
             record.error_code = Some(*code);
             record.error_info = Some(info.clone());
         }
+        let reply = match (slow_body, reply) {
+            (Some(pause), Reply::Envelope { json, .. }) => {
+                Reply::Trickled { status: 200, content_type: "application/json", body: json, pause }
+            }
+            (Some(pause), Reply::Raw { status, content_type, body }) => {
+                Reply::Trickled { status, content_type, body, pause }
+            }
+            (_, reply) => reply,
+        };
         record.body = json;
         self.sleep(latency);
         (reply, record)

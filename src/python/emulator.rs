@@ -173,7 +173,8 @@ impl PyEmulator {
             return Err(PyValueError::new_err("http_status must be between 100 and 999"));
         }
         let delay = delay.map(|d| seconds("delay", d)).transpose()?;
-        let fault = Fault { times, error_code, error_info, http_status, delay, drop, body, truncate };
+        let fault =
+            Fault { times, error_code, error_info, http_status, delay, drop, body, truncate, ..Fault::default() };
         self.with(py, |emu| emu.inject(command, fault))
     }
 
