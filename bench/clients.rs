@@ -225,12 +225,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// client's limiter at `rate`/s. The Python row uses this until `timrest.Client.delete_many` exists.
 fn bulk(url: &str, groups: &str, per_group: &str, concurrency: &str, rate: &str) -> Result<(), BoxError> {
     let (per_group, concurrency, rate): (usize, usize, f64) = (per_group.parse()?, concurrency.parse()?, rate.parse()?);
-    let client = Client::builder()
-        .sdkappid(SDKAPPID)
-        .secret_key(SECRET_KEY)
-        .base_url(url)
-        .rate_limit(Some(rate))
-        .build()?;
+    let client =
+        Client::builder().sdkappid(SDKAPPID).secret_key(SECRET_KEY).base_url(url).rate_limit(Some(rate)).build()?;
     let items: Vec<DeleteBySender> = groups
         .split(',')
         .flat_map(|g| (0..per_group).map(move |i| DeleteBySender::new(g, format!("user{i:04}"))))

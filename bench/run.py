@@ -216,16 +216,20 @@ def throughput(args: argparse.Namespace, emu: Emulator) -> list[dict[str, Any]]:
 
 
 def footprint(args: argparse.Namespace, emu: Emulator) -> dict[str, Any]:
-    wheels = glob.glob(os.path.join(args.wheel_dir, "timrest-*.whl"))
-    wheel: dict[str, Any] = {}
-    if wheels:
+    def wheel_size(directory: str | None) -> dict[str, Any]:
+        wheels = glob.glob(os.path.join(directory, "timrest-*.whl")) if directory else []
+        if not wheels:
+            return {}
         with zipfile.ZipFile(wheels[0]) as z:
             native = [i for i in z.infolist() if i.filename.endswith((".so", ".pyd"))]
-            wheel = {
+            return {
                 "file": os.path.basename(wheels[0]),
                 "bytes": os.path.getsize(wheels[0]),
                 "native_bytes": sum(i.file_size for i in native),
             }
+
+    wheel = wheel_size(args.wheel_dir)
+    dist_wheel = wheel_size(args.dist_wheel_dir)
     imports = {}
     for module in ("timrest", "requests", "timsdk"):
         runs = [run_json([sys.executable, PY_CLIENTS, "import", module]) for _ in range(args.import_runs)]
@@ -247,7 +251,7 @@ def footprint(args: argparse.Namespace, emu: Emulator) -> dict[str, Any]:
         result = run_json(cmd)
         memory[name] = {"rss_kib": result["rss_kib"], "hwm_kib": result["hwm_kib"]}
         log(f"footprint: {name}: {result['rss_kib'] / 1024:.1f} MiB resident after {args.memory_calls} calls")
-    return {"wheel": wheel, "imports": imports, "memory": memory}
+    return {"wheel": wheel, "dist_wheel": dist_wheel, "imports": imports, "memory": memory}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,8 +373,16 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
         if w:
             lines.append(
                 f"- wheel `{w['file']}`: {w['bytes'] / 1e6:.2f} MB ({w['native_bytes'] / 1e6:.2f} MB native library "
-                "unpacked); built by `pip wheel .` (maturin, release profile)"
+                "unpacked); built by `pip wheel .` (maturin, `release` profile: line tables kept)"
             )
+        d = fp.get("dist_wheel")
+        if d:
+            lines.append(
+                f"- wheel as shipped (`maturin build --profile dist`: thin LTO, no debug info): {d['bytes'] / 1e6:.2f} MB "
+                f"({d['native_bytes'] / 1e6:.2f} MB native library unpacked)"
+            )
+        else:
+            lines.append("- the `dist`-profile wheel was not built (BENCH_DIST_WHEEL=0)")
         lines += [
             "",
             f"| | import ms | RSS after import MiB | RSS after {args.memory_calls} calls MiB | peak RSS MiB |",
@@ -425,7 +437,8 @@ def main() -> None:
     p.add_argument("--emulator", required=True, help="the release timrest-emulator binary")
     p.add_argument("--clients", required=True, help="the bench/clients.rs executable")
     p.add_argument("--c-program", required=True, help="bench/c/per_call.c, built")
-    p.add_argument("--wheel-dir", required=True)
+    p.add_argument("--wheel-dir", required=True, help="the wheel pip built (release profile)")
+    p.add_argument("--dist-wheel-dir", help="the dist-profile wheel, when built")
     p.add_argument("--out", required=True, help="directory for results.md and results.json")
     p.add_argument("--quick", action="store_true", help="a smoke run: few calls, one round")
     p.add_argument("--sections", default="per-call,bulk,throughput,footprint")

@@ -12,7 +12,8 @@
 # 3. bench/run.py: starts the emulator as its own process, runs every client against it, prints
 #    the table and writes it to target/bench/results.md (and the raw figures to results.json).
 #
-# Figures only: nothing here is a pass/fail test. --quick runs fewer calls (a smoke run).
+# Figures only: nothing here is a pass/fail test. --quick runs fewer calls (a smoke run);
+# --sections per-call,bulk,throughput,footprint picks sections. BENCH_DIST_WHEEL=0: see below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +53,14 @@ rm -rf "$out/wheel"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall \
     "$out"/wheel/timrest-*.whl
 
+# The wheel as shipped (`dist` profile: thin LTO, no debug info), for its size only. It compiles
+# the dependencies once more (a minute or two); BENCH_DIST_WHEEL=0 skips it.
+rm -rf "$out/wheel-dist"
+if [ "${BENCH_DIST_WHEEL:-1}" = 1 ]; then
+    echo "bench: building the dist-profile wheel (for its size)"
+    "$venv/bin/maturin" build --quiet --profile dist --out "$out/wheel-dist"
+fi
+
 echo "bench: building the emulator and the Rust clients (release)"
 cargo build --quiet --release --features emulator --bin timrest-emulator
 clients="$(cargo bench --quiet --no-run --bench clients --message-format=json |
@@ -72,5 +81,5 @@ cc -std=c11 -O2 -Wall -Wextra -Werror -pedantic -I include bench/c/per_call.c \
     --emulator "$target/release/timrest-emulator" \
     --clients "$clients" \
     --c-program "$out/per_call" \
-    --wheel-dir "$out/wheel" \
+    --wheel-dir "$out/wheel" --dist-wheel-dir "$out/wheel-dist" \
     --out "$out" "$@"

@@ -622,7 +622,7 @@ fn no_proxy_matches(no_proxy: &str, authority: &str) -> bool {
 mod wire {
     use std::cell::RefCell;
 
-    use ureq::unversioned::resolver::DefaultResolver;
+    use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
     use ureq::unversioned::transport::{
         Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
     };
@@ -652,7 +652,43 @@ mod wire {
 
     /// An agent whose connections put the UserSig in.
     pub(super) fn agent(config: ureq::config::Config) -> ureq::Agent {
-        ureq::Agent::with_parts(config, DefaultConnector::new().chain(InjectUserSig), DefaultResolver::default())
+        ureq::Agent::with_parts(config, DefaultConnector::new().chain(InjectUserSig), CachingResolver::default())
+    }
+
+    /// How long [`CachingResolver`] reuses an answer.
+    const RESOLVE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+    /// ureq resolves the host before every request, even one that then goes out on a pooled
+    /// connection, and with a timeout set (ours always are) it resolves on a new thread: one
+    /// thread spawned and joined per call, about half of a call's CPU time on loopback
+    /// (docs/benchmarks.md). This keeps the last successful answer for [`RESOLVE_TTL`]; failures
+    /// are not kept.
+    #[derive(Debug, Default)]
+    pub(super) struct CachingResolver {
+        inner: DefaultResolver,
+        /// `scheme://authority`, when it was resolved, and the addresses.
+        last: std::sync::Mutex<Option<(String, std::time::Instant, ResolvedSocketAddrs)>>,
+    }
+
+    impl Resolver for CachingResolver {
+        fn resolve(
+            &self,
+            uri: &ureq::http::Uri,
+            config: &ureq::config::Config,
+            timeout: NextTimeout,
+        ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+            let key = format!("{}://{}", uri.scheme_str().unwrap_or(""), uri.authority().map_or("", |a| a.as_str()));
+            let now = std::time::Instant::now();
+            let lock = || self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some((k, at, addrs)) = lock().as_ref() {
+                if *k == key && now.duration_since(*at) < RESOLVE_TTL {
+                    return Ok(addrs.clone());
+                }
+            }
+            let addrs = self.inner.resolve(uri, config, timeout)?;
+            *lock() = Some((key, now, addrs.clone()));
+            Ok(addrs)
+        }
     }
 
     /// The last link of the connector chain: wraps each connection in [`Injecting`].
