@@ -108,6 +108,8 @@ fn build() -> Result<Built, String> {
     let cc = std::env::var("CC").unwrap_or_else(|_| "gcc".to_owned());
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "g++".to_owned());
     compile(&cc, "-std=c99", "tests/c/test_timrest.c", "test_timrest", &flags)?;
+    // tests/c/faults.rs: the fault matrix, bad inputs and concurrency from C.
+    compile(&cc, "-std=c99", "tests/c/faults.c", "faults", &flags)?;
     compile(&cxx, "-std=c++17", "tests/c/test_timrest.cpp", "test_timrest_cpp", &flags)?;
     compile(&cc, "-std=c99", "examples/c/delete_by_sender.c", "example_c", &flags)?;
     compile(&cxx, "-std=c++17", "examples/cpp/delete_by_sender.cpp", "example_cpp", &flags)?;
@@ -141,6 +143,10 @@ fn run(runner: Runner, program: &Path, args: &[&str], envs: &[(&str, String)]) -
         }
     };
     command.args(args);
+    // cargo runs tests with LD_LIBRARY_PATH holding its target directories, where a
+    // libtimrest.so of another build (debug, emulator feature, maybe stale) sits: it would win
+    // over the programs' RUNPATH. The programs must load the installed library.
+    command.env_remove("LD_LIBRARY_PATH");
     // Only what the case gives: no TIM_* of the developer's shell leaks in.
     for name in ["TIM_SDKAPPID", "TIM_SECRET_KEY", "TIM_USERSIG", "TIM_IDENTIFIER", "TIM_REGION", "TIM_BASE_URL"] {
         command.env_remove(name);
@@ -657,3 +663,7 @@ fn every_status_of_the_library_is_reached_by_a_c_case() {
     expected.sort();
     assert_eq!(known, expected, "a status was added or removed: give it a C case");
 }
+
+// The fault matrix, bad inputs and concurrency from C (tests/c/faults.c), in their own file.
+#[path = "c/faults.rs"]
+mod faults;
