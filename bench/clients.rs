@@ -4,7 +4,7 @@
 //! `bench/run.py` turns them into the table.
 //!
 //! ```text
-//! cargo bench --bench clients -- per-call core|floor URL GROUP SENDER N WARMUP
+//! cargo bench --bench clients -- per-call core|floor|floor-split URL GROUP SENDER N WARMUP
 //! cargo bench --bench clients -- bulk URL GROUPS(comma-separated) SENDERS_PER_GROUP CONCURRENCY RATE
 //! cargo bench --bench clients -- throughput URL GROUP SENDER THREADS SECONDS
 //! ```
@@ -102,6 +102,12 @@ fn per_call(which: &str, url: &str, group: &str, sender: &str, n: &str, warmup: 
             let mut floor = Floor::connect(url, group, sender)?;
             Box::new(move || floor.call())
         }
+        // Diagnostic: the floor writing the head and the body with two writes, as ureq does.
+        "floor-split" => {
+            let mut floor = Floor::connect(url, group, sender)?;
+            floor.split = true;
+            Box::new(move || floor.call())
+        }
         other => return Err(format!("unknown client {other:?}").into()),
     };
     for _ in 0..warmup {
@@ -136,6 +142,9 @@ struct Floor {
     request: Vec<u8>,
     buf: Vec<u8>,
     random: u32,
+    /// Write the head and the body separately (two `send`s, as ureq does).
+    split: bool,
+    body_len: usize,
 }
 
 impl Floor {
@@ -155,7 +164,16 @@ impl Floor {
         )
         .into_bytes();
         tail.extend_from_slice(&body);
-        Ok(Floor { stream, head, tail, request: Vec::new(), buf: vec![0; 64 * 1024], random: 0x9E37_79B9 })
+        Ok(Floor {
+            stream,
+            head,
+            tail,
+            request: Vec::new(),
+            buf: vec![0; 64 * 1024],
+            random: 0x9E37_79B9,
+            split: false,
+            body_len: body.len(),
+        })
     }
 
     fn call(&mut self) -> Result<(), BoxError> {
@@ -167,7 +185,13 @@ impl Floor {
         self.request.extend_from_slice(&self.head);
         write!(self.request, "{}", self.random)?;
         self.request.extend_from_slice(&self.tail);
-        self.stream.write_all(&self.request)?;
+        if self.split {
+            let at = self.request.len() - self.body_len;
+            self.stream.write_all(&self.request[..at])?;
+            self.stream.write_all(&self.request[at..])?;
+        } else {
+            self.stream.write_all(&self.request)?;
+        }
         let body = read_answer(&mut self.stream, &mut self.buf)?;
         if !contains(body, b"\"ErrorCode\":0") {
             return Err(format!("not a success: {}", String::from_utf8_lossy(body)).into());

@@ -458,9 +458,14 @@ fn request_url(base_url: &str, service: &str, command: &str, sdkappid: u64, iden
 /// Percent-encodes everything but RFC 3986's unreserved characters (`A-Za-z0-9-._~`) and `*`
 /// (which UserSigs use and URLs allow).
 fn percent_encode(s: &str) -> String {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~*".contains(&b);
+    // UserSigs are URL-safe base64 (`*-_`): one scan and one copy, on every request.
+    if s.bytes().all(unreserved) {
+        return s.to_owned();
+    }
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~*".contains(&b) {
+        if unreserved(b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
