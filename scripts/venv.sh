@@ -15,6 +15,13 @@ tools=(
   "pytest>=8"
   "mypy>=1.10"
   "tls-sig-api-v2==1.1"   # the official UserSig signer, for the interop tests
+  # The progress bar, and running examples/python/cleanup.ipynb in a real kernel (tests/python/test_notebook.py):
+  # ipywidgets gives tqdm.auto its notebook widget; pandas (the heaviest, ~70 MB with numpy) shows the report as a table.
+  "tqdm>=4.66"
+  "nbclient>=0.10"
+  "ipykernel>=6.29"
+  "ipywidgets>=8.1"
+  "pandas>=2"
 )
 
 if [ ! -x "$venv/bin/python" ]; then

@@ -1,6 +1,6 @@
 """Type stubs of the compiled module ``timrest._native`` (checked by ``mypy.stubtest``)."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, Optional, Union, final
 
 from ._progress import ProgressArg
@@ -78,6 +78,7 @@ class BatchReport:
     def interrupted(self) -> bool: ...
     def to_records(self) -> list[dict[str, Any]]: ...
     def __len__(self) -> int: ...
+    def _repr_html_(self) -> str: ...
 
 @final
 class Client:
@@ -108,7 +109,7 @@ class Client:
     def delete_by_sender(self, group_id: str, sender: str, topic_id: Optional[str] = None) -> CallInfo: ...
     def delete_many(
         self,
-        items: Iterable[Union[tuple[str, str], tuple[str, str, Optional[str]]]],
+        items: Iterable[Union[tuple[str, str], tuple[str, str, Optional[str]], Mapping[str, Optional[str]]]],
         *,
         concurrency: int = 16,
         progress: ProgressArg = False,

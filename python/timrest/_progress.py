@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
-from typing import Any, Callable, NamedTuple, Optional, Protocol, Union
+from typing import Any, Callable, NamedTuple, Optional, Protocol, Union, cast
 
 
 class Progress(NamedTuple):
@@ -15,7 +16,7 @@ class Progress(NamedTuple):
     total: Optional[int]
 
 
-ProgressArg = Union[bool, None, Callable[[Progress], Any]]
+ProgressArg = Union[bool, None, Callable[[Progress], Any], Callable[[int, Optional[int]], Any]]
 
 
 class Reporter(Protocol):
@@ -24,6 +25,8 @@ class Reporter(Protocol):
 
 
 class _Callback:
+    """Calls ``f(Progress(done, ok, failed, total))``."""
+
     def __init__(self, callback: Callable[[Progress], Any]) -> None:
         self._callback = callback
 
@@ -32,6 +35,28 @@ class _Callback:
 
     def close(self) -> None:
         pass
+
+
+class _DoneTotalCallback:
+    """Calls ``f(done, total)``."""
+
+    def __init__(self, callback: Callable[[int, Optional[int]], Any]) -> None:
+        self._callback = callback
+
+    def update(self, done: int, ok: int, failed: int, total: Optional[int]) -> None:
+        self._callback(done, total)
+
+    def close(self) -> None:
+        pass
+
+
+def _takes_two_positional(callback: Callable[..., Any]) -> bool:
+    """Whether ``callback(done, total)`` fits its signature (False when it cannot be inspected)."""
+    try:
+        inspect.signature(callback).bind(0, None)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 class _Counter:
@@ -73,7 +98,9 @@ class _Bar:
 
 
 def reporter(progress: ProgressArg) -> Optional[Reporter]:
-    """What shows progress for ``progress`` (False/None: nothing)."""
+    """What shows progress for ``progress``: False/None, nothing; True, a tqdm bar when tqdm is
+    installed (``tqdm.auto``: the widget in Jupyter), else a counter on stderr; a callable taking two
+    positional arguments, ``f(done, total)``; any other callable, ``f(Progress(...))``."""
     if progress is None or progress is False:
         return None
     if progress is True:
@@ -83,5 +110,7 @@ def reporter(progress: ProgressArg) -> Optional[Reporter]:
             return _Counter()
         return _Bar(tqdm)
     if callable(progress):
-        return _Callback(progress)
-    raise TypeError("progress must be True, False, None or a callable taking a timrest.Progress")
+        if _takes_two_positional(progress):
+            return _DoneTotalCallback(cast(Callable[[int, Optional[int]], Any], progress))
+        return _Callback(cast(Callable[[Progress], Any], progress))
+    raise TypeError("progress must be True, False, None, a callable f(done, total) or f(progress: timrest.Progress)")

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyIterator, PyList, PyString};
+use pyo3::types::{PyDict, PyIterator, PyList, PyMapping, PyString};
 
 use super::errors::to_py_err;
 use crate::batch::{BatchItem, BatchOptions, ItemOutcome, Progress};
@@ -153,6 +153,71 @@ impl PyBatchReport {
         self.results.bind(py).len()
     }
 
+    /// The summary Jupyter shows for a report: totals, failures counted by error class, and the
+    /// first failed items (the whole table is `pandas.DataFrame(report.to_records())`).
+    fn _repr_html_(&self, py: Python<'_>) -> PyResult<String> {
+        let mut by_class: Vec<(String, usize)> = Vec::new();
+        let mut first_failures = String::new();
+        let mut shown = 0usize;
+        for item in self.results.bind(py).iter() {
+            let item = item.cast::<PyItemResult>()?;
+            let item = item.get();
+            let Some(error) = &item.error else { continue };
+            let error = error.bind(py);
+            let class = error.get_type().name()?.to_string();
+            match by_class.iter_mut().find(|(c, _)| *c == class) {
+                Some((_, n)) => *n += 1,
+                None => by_class.push((class.clone(), 1)),
+            }
+            if shown < HTML_FAILURES_SHOWN {
+                shown += 1;
+                let cell = |v: &Option<String>| v.as_deref().map(html_escape).unwrap_or_default();
+                let code: Option<i64> = error.getattr("code")?.extract()?;
+                first_failures.push_str(&format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    item.index,
+                    cell(&item.group_id),
+                    cell(&item.sender),
+                    cell(&item.topic_id),
+                    html_escape(&class),
+                    code.map(|c| c.to_string()).unwrap_or_default(),
+                    html_escape(&error.str()?.to_string()),
+                ));
+            }
+        }
+        let total = self.ok + self.failed;
+        let mut html = format!(
+            "<div class=\"timrest-report\"><p><b>timrest BatchReport</b>: {total} item{} in {:.2} s \
+             &mdash; <b>{}</b> ok, <b>{}</b> failed",
+            if total == 1 { "" } else { "s" },
+            self.elapsed,
+            self.ok,
+            self.failed
+        );
+        if self.interrupted {
+            html.push_str(" &mdash; <b>interrupted</b> (Ctrl-C): the rest of the input was not scheduled");
+        } else if self.stopped_early {
+            html.push_str(" &mdash; <b>stopped early</b>: the rest of the input was not scheduled");
+        }
+        html.push_str("</p>");
+        if !by_class.is_empty() {
+            html.push_str("<table><thead><tr><th>error</th><th>items</th></tr></thead><tbody>");
+            for (class, n) in &by_class {
+                html.push_str(&format!("<tr><td>{}</td><td>{n}</td></tr>", html_escape(class)));
+            }
+            html.push_str("</tbody></table>");
+            html.push_str(&format!(
+                "<p>First {shown} of {} failure{}:</p><table><thead><tr><th>index</th><th>group_id</th>\
+                 <th>sender</th><th>topic_id</th><th>error</th><th>code</th><th>message</th></tr></thead>\
+                 <tbody>{first_failures}</tbody></table>",
+                self.failed,
+                if self.failed == 1 { "" } else { "s" },
+            ));
+        }
+        html.push_str("</div>");
+        Ok(html)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "BatchReport(ok={}, failed={}, elapsed={:.3}, stopped_early={}, interrupted={})",
@@ -165,17 +230,84 @@ impl PyBatchReport {
     }
 }
 
-/// One Python item as a request: `(group_id, sender)` or `(group_id, sender, topic_id or None)`.
+/// Failed items listed by `BatchReport._repr_html_` (the rest are counted).
+const HTML_FAILURES_SHOWN: usize = 10;
+
+/// Text made safe for HTML element content and attribute values.
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// What every malformed item is told.
+const ITEM_SHAPE: &str = "an item must be (group_id, sender), (group_id, sender, topic_id) \
+    or a dict with the keys group_id, sender and optionally topic_id";
+
+/// One Python item as a request: `(group_id, sender)`, `(group_id, sender, topic_id or None)`, or a
+/// mapping `{"group_id": ..., "sender": ..., "topic_id": ... (optional)}`.
 fn read_item(item: &Bound<'_, PyAny>) -> crate::Result<DeleteBySender> {
-    let shape = || crate::Error::invalid_argument("an item must be (group_id, sender) or (group_id, sender, topic_id)");
+    let shape = || crate::Error::invalid_argument(ITEM_SHAPE);
     if item.is_instance_of::<PyString>() {
         return Err(shape());
+    }
+    if let Ok(mapping) = item.cast::<PyMapping>() {
+        return read_mapping(mapping);
     }
     let parts: Vec<Option<String>> = item.extract().map_err(|_| shape())?;
     match parts.as_slice() {
         [Some(g), Some(s)] | [Some(g), Some(s), None] => Ok(DeleteBySender::new(g.clone(), s.clone())),
         [Some(g), Some(s), Some(t)] => Ok(DeleteBySender::new(g.clone(), s.clone()).topic(t.clone())),
         _ => Err(shape()),
+    }
+}
+
+/// A mapping item. Unknown keys are refused rather than ignored: a misspelt `topic_id` would
+/// otherwise widen a deletion from one topic to the whole group.
+fn read_mapping(mapping: &Bound<'_, PyMapping>) -> crate::Result<DeleteBySender> {
+    let shape = || crate::Error::invalid_argument(ITEM_SHAPE);
+    let (mut group_id, mut sender, mut topic_id) = (None, None, None);
+    for pair in mapping.items().map_err(|_| shape())?.iter() {
+        let (key, value): (String, Bound<'_, PyAny>) = pair.extract().map_err(|_| shape())?;
+        let text = |value: &Bound<'_, PyAny>| -> crate::Result<Option<String>> {
+            if value.is_none() {
+                return Ok(None);
+            }
+            value
+                .extract::<String>()
+                .map(Some)
+                .map_err(|_| crate::Error::invalid_argument(format!("the item's {key:?} must be a string")))
+        };
+        match key.as_str() {
+            "group_id" => group_id = text(&value)?,
+            "sender" => sender = text(&value)?,
+            "topic_id" => topic_id = text(&value)?,
+            _ => {
+                return Err(crate::Error::invalid_argument(format!(
+                    "unknown key {key:?} in an item (the keys are group_id, sender and topic_id)"
+                )));
+            }
+        }
+    }
+    match (group_id, sender) {
+        (Some(g), Some(s)) => {
+            let request = DeleteBySender::new(g, s);
+            Ok(match topic_id {
+                Some(t) => request.topic(t),
+                None => request,
+            })
+        }
+        (None, _) => Err(crate::Error::invalid_argument("the item has no \"group_id\"")),
+        (_, None) => Err(crate::Error::invalid_argument("the item has no \"sender\"")),
     }
 }
 

@@ -192,12 +192,20 @@ impl PyClient {
         py.detach(|| client.delete_by_sender(&request)).into_py_result(py).map(PyCallInfo::from)
     }
 
-    /// Deletes by sender for every item of `items` (any iterable of `(group_id, sender)` or
-    /// `(group_id, sender, topic_id)`, read lazily), `concurrency` at a time, sharing this client's
-    /// rate limiter and retries. Failures do not stop the batch unless `stop_on_error`.
-    /// `progress`: True for a bar (tqdm when installed, a counter on stderr otherwise), or a
-    /// callable taking a `timrest.Progress`. Ctrl-C stops scheduling, lets in-flight items finish,
-    /// and returns the partial report with `interrupted` set.
+    /// Deletes by sender for every item of `items`, `concurrency` at a time, sharing this client's
+    /// rate limiter and retries, and returns a `BatchReport` (one `ItemResult` per item, in input order).
+    ///
+    /// `items`: any iterable, read lazily (one item when a worker is free), of `(group_id, sender)`,
+    /// `(group_id, sender, topic_id)` or dicts `{"group_id": ..., "sender": ..., "topic_id": ...}`
+    /// (`topic_id` optional; other keys are refused). A malformed item fails alone, with
+    /// `InvalidArgumentError`. Failures do not stop the batch unless `stop_on_error`.
+    /// `progress`: True for a bar (`tqdm.auto` when tqdm is installed: the widget in Jupyter; a
+    /// counter on stderr otherwise), or a callable: `f(done, total)` when it takes two positional
+    /// arguments (`total` is None when `items` has no `len()`), else `f(timrest.Progress(done, ok,
+    /// failed, total))`.
+    /// Ctrl-C (KeyboardInterrupt) stops scheduling new items and lets the in-flight ones finish;
+    /// `delete_many` then returns normally with the partial report, whose `interrupted` (and
+    /// `stopped_early`) is True, rather than raising: check `report.interrupted`.
     #[pyo3(signature = (items, *, concurrency=16, progress=None, stop_on_error=false))]
     #[pyo3(text_signature = "(self, items, *, concurrency=16, progress=False, stop_on_error=False)")]
     fn delete_many(

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
 import timrest
-from timrest.testing import Emulator
+from timrest.testing import DEMO_SDKAPPID, DEMO_SECRET_KEY, Emulator
 
 DELETE = "delete_group_msg_by_sender"
 
@@ -95,14 +100,38 @@ def test_progress_callable_sees_every_item(emu: Emulator, client: timrest.Client
 
 
 def test_progress_true_without_tqdm_prints_a_counter(
-    emu: Emulator, client: timrest.Client, capsys: pytest.CaptureFixture[str]
+    emu: Emulator, client: timrest.Client, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(ImportError):  # tqdm is not a dependency: the venv does not install it
-        import tqdm  # noqa: F401
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # as if tqdm were not installed: importing it fails
+    with pytest.raises(ImportError):
+        import tqdm.auto  # noqa: F401
     groups = seeded(emu, 3)
     client.delete_many([(g, "spammer") for g in groups], progress=True)
     err = capsys.readouterr().err
     assert "timrest: 3/3 done (3 ok, 0 failed)" in err and err.endswith("\n")
+
+
+def test_progress_true_with_tqdm_shows_a_bar(
+    emu: Emulator, client: timrest.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tqdm
+
+    groups = seeded(emu, 4)
+    report = client.delete_many([(g, "spammer") for g in groups] + [("@TGS#MISSING", "x")], progress=True)
+    assert (report.ok, report.failed) == (4, 1)
+    err = capsys.readouterr().err
+    assert tqdm.__version__ and "delete_many: 100%" in err and "5/5" in err  # the bar's own rendering
+    assert "failed=1" in err and "ok=4" in err  # the postfix
+
+
+def test_progress_callable_with_done_and_total(emu: Emulator, client: timrest.Client) -> None:
+    groups = seeded(emu, 3)
+    calls: list[tuple[int, Optional[int]]] = []
+    client.delete_many([(g, "spammer") for g in groups], progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (3, 3) and [d for d, _ in calls] == sorted({d for d, _ in calls})
+    calls.clear()
+    client.delete_many(((g, "nobody") for g in groups), progress=lambda done, total=None: calls.append((done, total)))
+    assert calls[-1] == (3, None)  # a generator has no len()
 
 
 def test_a_failing_progress_callable_stops_the_batch_and_raises(emu: Emulator, client: timrest.Client) -> None:
@@ -136,3 +165,188 @@ def test_ctrl_c_stops_scheduling_and_returns_the_partial_report(emu: Emulator, c
 def test_bad_concurrency_is_invalid_argument(client: timrest.Client) -> None:
     with pytest.raises(timrest.InvalidArgumentError):
         client.delete_many([("g", "s")], concurrency=0)
+
+
+def max_overlap(log: list[dict[str, Any]]) -> int:
+    """The most requests the emulator was serving at one instant, from the log's arrival and finish times."""
+    events = sorted([(r["arrived"], 1) for r in log] + [(r["finished"], -1) for r in log])
+    now = peak = 0
+    for _, step in events:  # at equal times a finish (-1) sorts before an arrival (+1)
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+def test_bulk_deletion_reaches_the_quota_without_a_single_rejection() -> None:
+    # A far server (150 ms a request) that allows 100 requests/s; the client keeps a margin at 95/s.
+    with Emulator(rate_limit=None) as emu:
+        groups = seeded(emu, 100)
+        emu.set_rate_limit(100.0)
+        emu.set_latency(0.15)
+        emu.clear_requests()
+        client = emu.client(rate_limit=95.0, deadline=120.0)
+        items = ((groups[i % 100], "spammer" if i < 100 else f"user{i}") for i in range(500))
+        report = client.delete_many(items, concurrency=32)
+
+        assert (report.ok, report.failed, len(report)) == (500, 0, 500), next(
+            (r for r in report.results if not r.ok), None
+        )
+        assert not report.stopped_early and [r.index for r in report.results] == list(range(500))
+        deletes = [r for r in emu.requests() if r["command"] == DELETE]
+        assert len(deletes) == 500  # one request per item: nothing needed a retry
+        assert [r["error_code"] for r in deletes].count(60007) == 0
+        assert all(r["error_code"] == 0 for r in deletes)
+        assert max_overlap(deletes) >= 4  # many requests were in flight at once
+        assert all([m["From_Account"] for m in emu.messages(g)] == ["alice"] for g in groups)
+
+
+def test_missing_groups_fail_alone_and_the_rest_is_deleted(emu: Emulator, client: timrest.Client) -> None:
+    groups = seeded(emu, 6)
+    emu.create_group("Public", group_id="dissolved-one", members=("spammer",))
+    emu.destroy_group("dissolved-one")
+    items: list[Any] = [(g, "spammer") for g in groups]
+    items.insert(2, ("@TGS#2NOSUCHGRP", "spammer"))
+    items.append(("dissolved-one", "spammer"))
+    report = client.delete_many(items, concurrency=4)
+    assert (report.ok, report.failed) == (6, 2)
+    failed = [r for r in report.results if not r.ok]
+    assert [r.index for r in failed] == [2, 7]
+    for r in failed:
+        assert isinstance(r.error, timrest.GroupNotFoundError) and r.error.code == 10010 and r.attempts == 1
+    assert all([m["From_Account"] for m in emu.messages(g)] == ["alice"] for g in groups)
+
+
+def test_stop_on_error_stops_after_the_first_failure(emu: Emulator, client: timrest.Client) -> None:
+    groups = seeded(emu, 5)
+    items = [("@TGS#2NOSUCHGRP", "spammer")] + [(g, "spammer") for g in groups]
+    report = client.delete_many(items, concurrency=1, stop_on_error=True)
+    assert report.stopped_early and not report.interrupted and len(report) == 1
+    assert isinstance(report.results[0].error, timrest.GroupNotFoundError)
+    assert all(len(emu.messages(g)) == 2 for g in groups)  # untouched
+    # Without stop_on_error the same batch goes on past the failure.
+    assert client.delete_many(items, concurrency=1).ok == 5
+
+
+def test_a_generator_is_pulled_only_as_workers_free_up(emu: Emulator, client: timrest.Client) -> None:
+    groups = seeded(emu, 40)
+    concurrency = 3
+    done = [0]
+    done_when_pulled: list[int] = []
+
+    def items() -> Iterator[tuple[str, str]]:
+        for gid in groups:
+            done_when_pulled.append(done[0])
+            yield (gid, "spammer")
+
+    def progress(p: timrest.Progress) -> None:
+        done[0] = p.done
+
+    report = client.delete_many(items(), concurrency=concurrency, progress=progress)
+    assert report.ok == 40
+    # Item k leaves the generator only once fewer than `concurrency` items are in flight,
+    # i.e. after at least k - concurrency + 1 have finished (and were reported to progress).
+    for k, finished in enumerate(done_when_pulled):
+        assert finished >= k - concurrency + 1, (k, finished)
+
+
+def test_dict_items(emu: Emulator, client: timrest.Client) -> None:
+    gid = emu.create_group("Community", members=("spammer",), support_topic=True)
+    topic = emu.create_topic(gid, "news")
+    emu.send_group_msg(gid, "spammer", "spam in the topic", topic_id=topic)
+    emu.send_group_msg(gid, "spammer", "spam outside")
+    (plain,) = seeded(emu, 1)
+    items: list[Any] = [
+        {"group_id": gid, "sender": "spammer", "topic_id": topic},
+        {"group_id": plain, "sender": "spammer", "topic_id": None},
+        {"group_id": gid, "sender": "spammer", "topic": topic},  # misspelt key: refused, not widened
+        {"group_id": gid},
+        {"sender": "spammer"},
+        {"group_id": gid, "sender": 7},
+    ]
+    report = client.delete_many(items)
+    assert [r.ok for r in report.results] == [True, True, False, False, False, False]
+    assert report.results[0].topic_id == topic and report.results[1].topic_id is None
+    assert emu.messages(gid, topic_id=topic) == []
+    assert [m["MsgBody"][0]["MsgContent"]["Text"] for m in emu.messages(gid)] == ["spam outside"]
+    assert [m["From_Account"] for m in emu.messages(plain)] == ["alice"]
+    messages = [str(r.error) for r in report.results[2:]]
+    assert "unknown key" in messages[0] and "topic" in messages[0]
+    assert "sender" in messages[1] and "group_id" in messages[2] and "string" in messages[3]
+    for r in report.results[2:]:
+        assert isinstance(r.error, timrest.InvalidArgumentError) and r.attempts == 0
+    assert len([r for r in emu.requests() if r["command"] == DELETE]) == 2
+
+
+def test_records_make_a_dataframe_and_the_report_renders_as_html(emu: Emulator, client: timrest.Client) -> None:
+    import pandas
+
+    groups = seeded(emu, 3)
+    items = [(g, "spammer") for g in groups] + [("<b>nope</b>", "spammer"), ("@TGS#MISSING", "x")]
+    report = client.delete_many(items)
+    frame = pandas.DataFrame(report.to_records())
+    assert list(frame["group_id"]) == [i[0] for i in items]
+    assert list(frame["ok"]) == [True, True, True, False, False]
+    assert frame["attempts"].sum() == 5 and (frame["elapsed"] > 0).all()
+    assert list(frame.loc[~frame["ok"], "error"]) == ["GroupNotFoundError"] * 2
+    html = report._repr_html_()
+    assert "<b>3</b> ok, <b>2</b> failed" in html and "5 items" in html
+    assert "<td>GroupNotFoundError</td><td>2</td>" in html
+    assert "&lt;b&gt;nope&lt;/b&gt;" in html and "<b>nope</b>" not in html  # escaped
+
+
+CTRL_C_CHILD = """
+import json, signal, sys
+import timrest
+
+# As in an interactive shell (a shell's background jobs start with SIGINT ignored).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+groups = json.loads(sys.stdin.readline())
+client = timrest.Client.from_env()
+report = client.delete_many([(g, "spammer") for g in groups], concurrency=int(sys.argv[1]))
+print(report)
+print(json.dumps({"interrupted": report.interrupted, "stopped_early": report.stopped_early,
+                  "ok": report.ok, "failed": report.failed, "randoms": [r.random for r in report.results]}))
+"""
+
+
+def test_ctrl_c_in_a_real_process_lets_in_flight_requests_finish(emu: Emulator, client: timrest.Client) -> None:
+    groups = seeded(emu, 60)
+    emu.set_latency(1.0)  # long enough that "in flight" is unambiguous on a loaded machine
+    emu.clear_requests()
+    concurrency = 3
+    env = dict(
+        os.environ, TIM_SDKAPPID=str(DEMO_SDKAPPID), TIM_SECRET_KEY=DEMO_SECRET_KEY, TIM_BASE_URL=emu.base_url
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_CHILD, str(concurrency)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert child.stdin is not None
+        child.stdin.write(json.dumps(groups) + "\n")
+        child.stdin.flush()
+        deadline = time.monotonic() + 120
+        while len([r for r in emu.requests() if r["command"] == DELETE]) < 2 * concurrency:
+            assert child.poll() is None and time.monotonic() < deadline, "the batch did not get going"
+            time.sleep(0.05)
+        # A request of our own marks "now" in the emulator's clock: the interrupt follows its answer.
+        client.call("group_open_http_svc", "group_msg_get_simple", {"GroupId": groups[0], "ReqMsgNumber": 1})
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("BatchReport(") and "interrupted=True" in lines[0]
+    result = json.loads(lines[-1])
+    assert result["interrupted"] and result["stopped_early"]
+    assert 2 * concurrency <= len(result["randoms"]) < len(groups)
+    assert result["ok"] == len(result["randoms"]) and result["failed"] == 0  # in-flight requests finished well
+    log = emu.requests()
+    (marker,) = [r for r in log if r["command"] == "group_msg_get_simple"]
+    deletes = [r for r in log if r["command"] == DELETE]
+    assert sorted(r["random"] for r in deletes) == sorted(result["randoms"])  # every request sent is reported
+    after = [r for r in deletes if r["arrived"] > marker["finished"]]
+    assert len(after) <= concurrency, "only requests already handed to a worker may arrive after the interrupt"
