@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
-# Runs the demo on the embedded emulator: a group before and after one sender's messages are deleted.
+# The demo: installs timrest into ./.venv (scripts/venv.sh: builds the wheel with maturin), then runs
+# `timrest demo`, which starts the TIM emulator in-process, seeds groups, deletes one sender's
+# messages from all of them over real HTTP, and shows the history before and after.
+#
+#   TIMREST_VENV=path   use another virtualenv (default: .venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo run --quiet --features emulator --example demo
+bash scripts/venv.sh
+"${TIMREST_VENV:-.venv}/bin/timrest" demo

@@ -1,0 +1,335 @@
+"""The `timrest` command, run as the installed console script (and `python -m timrest`) in subprocesses,
+against `timrest emulator` started as a subprocess too; seeding and inspection go through REST calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+import timrest
+
+TIMREST = str(Path(sys.executable).with_name("timrest"))  # the console script the wheel installed
+SDKAPPID = 1400000123
+KEY = "cli-test-key-0f3a9c2b7d1e"  # not the demo key: the emulator subprocess is told it
+SVC = "group_open_http_svc"
+
+
+def run(*args: str, env: Optional[dict[str, str]] = None, stdin: Optional[str] = None,
+        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Runs `timrest ARGS` with a clean TIM_* environment plus `env`."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TIM_")}
+    base.update(env or {})
+    return subprocess.run([TIMREST, *args], input=stdin, capture_output=True, text=True, env=base,
+                          timeout=timeout, check=False)
+
+
+class EmulatorProcess:
+    """`timrest emulator` in a subprocess; its base URL is the first line it prints."""
+
+    def __init__(self, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [TIMREST, "emulator", "--port", "0", "--sdkappid", str(SDKAPPID), "--secret-key", KEY,
+             "--admin", "administrator", "--admin", "ops", *extra],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        self.base_url = self.proc.stdout.readline().strip()
+        assert self.base_url.startswith("http://127.0.0.1:"), self.proc.stderr and self.proc.stderr.read()
+        self.client = timrest.Client(SDKAPPID, secret_key=KEY, base_url=self.base_url, rate_limit=None)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The TIM_* environment of a client of this emulator."""
+        return {"TIM_SDKAPPID": str(SDKAPPID), "TIM_SECRET_KEY": KEY, "TIM_BASE_URL": self.base_url, **extra}
+
+    def create_group(self, group_type: str = "Public", **fields: Any) -> str:
+        answer = self.client.call(SVC, "create_group", {"Type": group_type, "Name": "g", **fields})
+        return str(answer["GroupId"])
+
+    def post(self, gid: str, sender: str, text: str, topic_id: Optional[str] = None) -> None:
+        body: dict[str, Any] = {
+            "GroupId": gid, "From_Account": sender, "Random": len(text),
+            "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}],
+        }
+        if topic_id:
+            body["TopicId"] = topic_id
+        self.client.call(SVC, "send_group_msg", body)
+
+    def senders(self, gid: str, topic_id: Optional[str] = None) -> list[str]:
+        body: dict[str, Any] = {"GroupId": gid, "ReqMsgNumber": 20}
+        if topic_id:
+            body["TopicId"] = topic_id
+        answer = self.client.call(SVC, "group_msg_get_simple", body)
+        return sorted(m["From_Account"] for m in answer["RspMsgList"])
+
+    def stop(self) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=60)
+        return self.proc.returncode, err
+
+
+@pytest.fixture
+def server() -> Iterator[EmulatorProcess]:
+    emulator = EmulatorProcess("--rate-limit", "off")
+    try:
+        yield emulator
+    finally:
+        status, err = emulator.stop()
+    assert status == 0 and "stopped" in err, err
+
+
+def one_line_error(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("timrest: error: "), stderr
+    return lines[0]
+
+
+# -- delete-batch --------------------------------------------------------------------------------
+
+
+def test_delete_batch_on_a_csv(server: EmulatorProcess, tmp_path: Path) -> None:
+    groups = [server.create_group() for _ in range(4)]
+    for gid in groups:
+        server.post(gid, "spammer", "buy now")
+        server.post(gid, "alice", "hello")
+    community = server.create_group("Community", SupportTopic=1)
+    topic = str(server.client.call(SVC, "create_topic", {"GroupId": community, "TopicName": "news"})["TopicId"])
+    server.post(community, "spammer", "in the topic", topic_id=topic)
+    server.post(community, "spammer", "outside the topic")
+    rows = ["group_id,sender,topic_id", *(f"{g},spammer," for g in groups[:2]), "", "# a comment",
+            f"{community},spammer,{topic}", "@TGS#NOSUCHGROUP,spammer", f"{groups[2]},spammer", "only-one-field",
+            f'"{groups[3]}", "spammer"']
+    batch = tmp_path / "spam.csv"
+    batch.write_text("\n".join(rows) + "\n")
+    report = tmp_path / "report.jsonl"
+
+    done = run("delete-batch", str(batch), "--report", str(report), "--concurrency", "3", env=server.env())
+
+    assert done.returncode == 1, done.stderr  # some items failed
+    assert done.stdout == ""
+    summary = done.stderr.strip().splitlines()[-1]
+    assert summary.startswith("timrest: 5 ok, 2 failed of 7 items") and "GroupNotFoundError: 1" in summary
+    records = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [r["line"] for r in records] == [2, 3, 6, 7, 8, 9, 10]
+    assert [r["ok"] for r in records] == [True, True, True, False, True, False, True]
+    assert records[2]["topic_id"] == topic and records[0]["topic_id"] is None
+    assert (records[3]["error"], records[3]["code"], records[3]["attempts"]) == ("GroupNotFoundError", 10010, 1)
+    assert records[5]["error"] == "InvalidArgumentError" and records[5]["message"].startswith("line 9:")
+    assert all(isinstance(r["random"], int) for r in records if r["ok"])
+    assert all(server.senders(g) == ["alice"] for g in groups)
+    assert server.senders(community, topic) == [] and server.senders(community) == ["spammer"]
+    assert KEY not in done.stderr + report.read_text()
+
+
+def test_delete_batch_json_lines_from_stdin_all_ok(server: EmulatorProcess) -> None:
+    groups = [server.create_group() for _ in range(3)]
+    for gid in groups:
+        server.post(gid, "spammer", "buy now")
+    lines = [json.dumps({"group_id": groups[0], "sender": "spammer"}), json.dumps([groups[1], "spammer"]),
+             json.dumps({"group": groups[2], "sender": "spammer", "topic_id": None})]
+
+    done = run("delete-batch", "-", "--progress", env=server.env(), stdin="\n".join(lines) + "\n")
+
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]  # the report goes to stdout
+    assert [(r["index"], r["line"], r["group_id"], r["ok"]) for r in records] == [
+        (i, i + 1, g, True) for i, g in enumerate(groups)
+    ]
+    assert "delete_many" in done.stderr and "3item" in done.stderr.replace(" ", "")  # tqdm's bar on stderr
+    assert all(server.senders(g) == [] for g in groups)
+
+
+def test_delete_batch_stop_on_error(server: EmulatorProcess) -> None:
+    gid = server.create_group()
+    server.post(gid, "spammer", "buy now")
+    done = run("delete-batch", "-", "--stop-on-error", "--concurrency", "1", env=server.env(),
+               stdin=f"@TGS#NOSUCHGROUP,spammer\n{gid},spammer\n")
+    assert done.returncode == 1
+    assert len(done.stdout.splitlines()) == 1 and "--stop-on-error" in done.stderr
+    assert server.senders(gid) == ["spammer"]  # never scheduled
+
+
+CTRL_C_CLI = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "  # as in an interactive shell
+    "from timrest.cli import main; sys.exit(main())"
+)
+
+
+def test_ctrl_c_writes_the_partial_report(tmp_path: Path) -> None:
+    server = EmulatorProcess("--rate-limit", "off", "--latency", "1.0")
+    try:
+        with ThreadPoolExecutor(8) as pool:  # every call takes a second: seed in parallel
+            groups = list(pool.map(lambda _: server.create_group(), range(16)))
+            list(pool.map(lambda g: server.post(g, "spammer", "buy now"), groups))
+        batch = tmp_path / "batch.csv"
+        batch.write_text("".join(f"{g},spammer\n" for g in groups))
+        base = {k: v for k, v in os.environ.items() if not k.startswith("TIM_")}
+        child = subprocess.Popen(
+            [sys.executable, "-c", CTRL_C_CLI, "delete-batch", str(batch), "--concurrency", "2", "--progress"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**base, **server.env()},
+        )
+        assert child.stderr is not None
+        # The bar appears once the first items are in flight: that is when to press Ctrl-C.
+        seen = b""
+        deadline = time.monotonic() + 120
+        while b"delete_many" not in seen:
+            ready, _, _ = select.select([child.stderr], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready, "no progress shown in time"
+            chunk = os.read(child.stderr.fileno(), 4096)
+            assert chunk, "the batch ended before it showed progress"
+            seen += chunk
+        child.send_signal(signal.SIGINT)
+        out, rest = child.communicate(timeout=120)
+        err = seen.decode() + rest
+        assert child.returncode == 130, err
+        assert "interrupted" in err
+        records = [json.loads(line) for line in out.splitlines()]
+        assert 2 <= len(records) < len(groups) and all(r["ok"] for r in records)  # in-flight items finished
+        assert [r["group_id"] for r in records] == groups[: len(records)]
+        with ThreadPoolExecutor(8) as pool:
+            spam_left = list(pool.map(server.senders, groups))
+        assert spam_left == [[]] * len(records) + [["spammer"]] * (len(groups) - len(records))  # nothing more sent
+    finally:
+        status, _ = server.stop()
+    assert status == 0
+
+
+# -- delete ----------------------------------------------------------------------------------------
+
+
+def test_delete_one(server: EmulatorProcess) -> None:
+    gid = server.create_group()
+    server.post(gid, "spammer", "buy now")
+    server.post(gid, "alice", "hi")
+    done = run("delete", "--group", gid, "--sender", "spammer", env=server.env())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"ok: deleted what 'spammer' posted in {gid} (random ")
+    assert server.senders(gid) == ["alice"]
+
+    missing = run("delete", "--group", "@TGS#NOSUCHGROUP", "--sender", "spammer", env=server.env())
+    assert missing.returncode == 1 and missing.stdout == ""
+    line = one_line_error(missing.stderr)
+    assert "GroupNotFoundError" in line and "10010" in line and "random=" in line and KEY not in line
+
+
+def test_flags_override_the_environment(server: EmulatorProcess) -> None:
+    gid = server.create_group()
+    wrong = server.env(TIM_SECRET_KEY="not-the-key", TIM_IDENTIFIER="nobody")
+    refused = run("delete", "--group", gid, "--sender", "x", env=wrong)
+    assert refused.returncode == 1 and "AuthError" in one_line_error(refused.stderr)
+    assert "not-the-key" not in refused.stderr
+
+    fixed = run("delete", "--group", gid, "--sender", "x", "--secret-key", KEY, "--identifier", "ops", env=wrong)
+    assert fixed.returncode == 0, fixed.stderr
+    # A UserSig flag replaces the key from the environment (both at once would be a config error).
+    usersig = timrest.gen_usersig(SDKAPPID, KEY, "administrator", 3600)
+    by_sig = run("delete", "--group", gid, "--sender", "x", "--usersig", usersig, env=server.env())
+    assert by_sig.returncode == 0, by_sig.stderr
+    everything_by_flags = run("delete", "--group", gid, "--sender", "x", "--sdkappid", str(SDKAPPID),
+                              "--secret-key", KEY, "--base-url", server.base_url, "--rate-limit", "off",
+                              "--timeout", "5", "--deadline", "20", "--max-retries", "1")
+    assert everything_by_flags.returncode == 0, everything_by_flags.stderr
+
+
+# -- usersig ---------------------------------------------------------------------------------------
+
+
+def test_usersig_gen_inspect_verify_round_trip() -> None:
+    keys = ["--sdkappid", str(SDKAPPID), "--secret-key", KEY, "--identifier", "ops"]
+    gen = run("usersig", "gen", *keys, "--expire", "3600", "--now", "1700000000")
+    assert gen.returncode == 0, gen.stderr
+    usersig = gen.stdout.strip()
+    assert usersig == timrest.gen_usersig(SDKAPPID, KEY, "ops", 3600, now=1700000000)
+
+    inspect = run("usersig", "inspect", "--json", usersig)
+    assert inspect.returncode == 0
+    assert json.loads(inspect.stdout) == {"identifier": "ops", "sdkappid": SDKAPPID, "time": 1700000000,
+                                          "expire": 3600, "expires_at": 1700003600}
+    human = run("usersig", "inspect", env={"TIM_USERSIG": usersig})  # from the environment
+    assert "identifier  ops" in human.stdout and "2023-11-14 23:13:20 UTC" in human.stdout
+    assert "expired" in human.stdout
+
+    valid = run("usersig", "verify", usersig, *keys, "--now", "1700000100")
+    assert valid.returncode == 0 and valid.stdout.startswith("valid: a UserSig for 'ops'")
+    from_stdin = run("usersig", "verify", "-", *keys, "--now", "1700000100", stdin=usersig + "\n")
+    assert from_stdin.returncode == 0
+    expired = run("usersig", "verify", usersig, *keys, "--now", "1700003601")
+    assert expired.returncode == 1 and "UserSigExpiredError" in one_line_error(expired.stderr)
+    wrong_key = run("usersig", "verify", usersig, "--sdkappid", str(SDKAPPID), "--secret-key", "other-key",
+                    "--identifier", "ops", "--now", "1700000100")
+    assert wrong_key.returncode == 1 and "AuthError" in one_line_error(wrong_key.stderr)
+    assert "other-key" not in wrong_key.stderr and KEY not in wrong_key.stderr
+    garbage = run("usersig", "inspect", "not*a*usersig")
+    assert garbage.returncode == 1 and "not a UserSig" in one_line_error(garbage.stderr)
+
+
+# -- usage, help, demo ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["bogus"],
+        ["delete", "--group", "g"],  # no --sender
+        ["delete", "--group", "g", "--sender", "s"],  # no sdkappid or key anywhere
+        ["delete", "--group", "g", "--sender", "s", "--sdkappid", "1", "--secret-key", "k", "--rate-limit", "fast"],
+        ["delete", "--group", "", "--sender", "s", "--sdkappid", "1", "--secret-key", "k"],  # caught before sending
+        ["delete", "--group", "g", "--sender", "s", "--sdkappid", "1", "--secret-key", "k", "--region", "mars"],
+        ["delete", "--group", "g", "--sender", "s", "--sdkappid", "1", "--secret-key", "k",
+         "--base-url", "http://example.com"],  # plain http off loopback
+        ["delete-batch", "/no/such/file.csv", "--sdkappid", "1", "--secret-key", "k"],
+        ["delete-batch", "-", "--concurrency", "0"],
+        ["usersig", "gen"],  # no sdkappid, no key
+        ["usersig", "verify", "--sdkappid", "1", "--secret-key", "k"],  # no UserSig
+        ["emulator", "--port", "70000"],
+    ],
+)
+def test_bad_usage_exits_2(args: list[str]) -> None:
+    done = run(*args, stdin="")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stdout == "" and "error" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_bad_environment_is_a_config_error() -> None:
+    done = run("delete", "--group", "g", "--sender", "s", env={"TIM_SDKAPPID": "abc", "TIM_SECRET_KEY": "k"})
+    assert done.returncode == 2 and "TIM_SDKAPPID" in one_line_error(done.stderr)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["delete"], ["delete-batch"], ["usersig"], ["usersig", "gen"], ["usersig", "inspect"],
+     ["usersig", "verify"], ["emulator"], ["demo"]],
+)
+def test_help_everywhere(command: list[str]) -> None:
+    done = run(*command, "--help")
+    assert done.returncode == 0 and done.stdout.startswith("usage: timrest")
+
+
+def test_python_dash_m_and_version() -> None:
+    done = subprocess.run([sys.executable, "-m", "timrest", "--version"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == f"timrest {timrest.__version__}"
+
+
+def test_demo() -> None:
+    done = run("demo")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    before, after = out.split("\nBefore: ")[1].split("\nAfter: ")
+    assert before.startswith("13 messages in 3 groups, 5 from 'spammer42'") and before.count("<- spam") == 5
+    assert after.startswith("8 messages in 3 groups, 0 from 'spammer42'") and "<- spam" not in after
+    assert "GroupNotFoundError (10010)" in out and "3 ok, 1 failed" in out
+    assert "Done: 5 messages from 'spammer42' deleted, 0 left; the 8 from everyone else untouched." in out
