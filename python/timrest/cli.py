@@ -43,6 +43,8 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 PROG = "timrest"
+#: What ``Client.delete_many`` accepts: one worker thread per request in flight.
+MAX_CONCURRENCY = 1024
 
 
 class CliError(Exception):
@@ -63,6 +65,13 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _concurrency(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_CONCURRENCY}, not {value}")
     return value
 
 
@@ -158,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser(
         "delete-batch", parents=[client], help="many deletions from a CSV or JSON-lines file",
-        description="Delete for every line of FILE, CONCURRENCY at a time within the client's rate limit. "
+        description="Delete by sender for every item of FILE, --concurrency at a time, within the client's rate limit. "
         "FILE ('-' for stdin) holds CSV rows 'group,sender[,topic]' (an optional header row names the columns "
         "group_id, sender, topic_id) or JSON lines ({\"group_id\": ..., \"sender\": ..., \"topic_id\": ...} or "
         "[group, sender, topic]). Blank lines and lines starting with '#' are skipped. It is read lazily. "
@@ -170,8 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("auto", "csv", "jsonl"), default="auto",
                    help="how FILE is written (default auto: JSON lines when the first item starts with '{' or '[')")
     p.add_argument("--report", metavar="OUT", help="write the JSON-lines report to OUT instead of stdout")
-    p.add_argument("--concurrency", type=_positive_int, default=16, metavar="N",
-                   help="requests in flight at most (default 16)")
+    p.add_argument("--concurrency", type=_concurrency, default=16, metavar="N",
+                   help=f"requests in flight at most (default 16, at most {MAX_CONCURRENCY})")
     p.add_argument("--stop-on-error", action="store_true", help="stop scheduling after the first failure")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar on stderr (tqdm when installed, else a counter); default: when stderr is a terminal")
@@ -781,9 +790,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except CliError as e:
         print(f"{PROG}: error: {_one_line(str(e))}", file=sys.stderr)
         return e.status
-    except ConfigError as e:
+    except (ConfigError, InvalidArgumentError) as e:
         print(f"{PROG}: error: {_describe(e)}", file=sys.stderr)
         return EXIT_USAGE
+    except UnicodeDecodeError as e:
+        print(f"{PROG}: error: the input is not UTF-8 text ({e.reason} at byte {e.start})", file=sys.stderr)
+        return EXIT_USAGE
+    except TimError as e:
+        print(f"{PROG}: error: {_describe(e)}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

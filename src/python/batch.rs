@@ -132,7 +132,8 @@ pub(crate) struct PyBatchReport {
     /// True when the batch stopped before its input ran out (`stop_on_error`, or Ctrl-C).
     #[pyo3(get)]
     stopped_early: bool,
-    /// True when Ctrl-C stopped the batch.
+    /// True when Ctrl-C (KeyboardInterrupt) stopped the batch: `delete_many` caught it, let the
+    /// in-flight items finish, and returned this partial report instead of raising.
     #[pyo3(get)]
     interrupted: bool,
 }
@@ -229,6 +230,10 @@ impl PyBatchReport {
         )
     }
 }
+
+/// The most worker threads one `delete_many` starts: far beyond any quota's need (100 to 200
+/// requests/s at a few seconds each), and far below what would fail to spawn.
+const MAX_CONCURRENCY: usize = 1024;
 
 /// Failed items listed by `BatchReport._repr_html_` (the rest are counted).
 const HTML_FAILURES_SHOWN: usize = 10;
@@ -355,6 +360,10 @@ pub(crate) fn delete_many(
     stop_on_error: bool,
     reporter: Option<Bound<'_, PyAny>>,
 ) -> PyResult<PyBatchReport> {
+    if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+        let message = format!("concurrency must be between 1 and {MAX_CONCURRENCY}, not {concurrency}");
+        return Err(to_py_err(py, &crate::Error::invalid_argument(message)));
+    }
     let remaining = items.len().ok();
     let iter = items.try_iter()?.unbind();
     let reporter = reporter.map(Bound::unbind);

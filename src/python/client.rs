@@ -192,7 +192,7 @@ impl PyClient {
         py.detach(|| client.delete_by_sender(&request)).into_py_result(py).map(PyCallInfo::from)
     }
 
-    /// Deletes by sender for every item of `items`, `concurrency` at a time, sharing this client's
+    /// Deletes by sender for every item of `items`, `concurrency` (1 to 1024) at a time, sharing this client's
     /// rate limiter and retries, and returns a `BatchReport` (one `ItemResult` per item, in input order).
     ///
     /// `items`: any iterable, read lazily (one item when a worker is free), of `(group_id, sender)`,

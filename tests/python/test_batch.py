@@ -163,8 +163,9 @@ def test_ctrl_c_stops_scheduling_and_returns_the_partial_report(emu: Emulator, c
 
 
 def test_bad_concurrency_is_invalid_argument(client: timrest.Client) -> None:
-    with pytest.raises(timrest.InvalidArgumentError):
-        client.delete_many([("g", "s")], concurrency=0)
+    for bad in (0, 1025):
+        with pytest.raises(timrest.InvalidArgumentError, match="concurrency"):
+            client.delete_many([("g", "s")], concurrency=bad)
 
 
 def max_overlap(log: list[dict[str, Any]]) -> int:

@@ -303,6 +303,18 @@ def test_bad_usage_exits_2(args: list[str]) -> None:
     assert done.stdout == "" and "error" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_bad_input_that_stops_a_batch_before_it_starts(tmp_path: Path) -> None:
+    settings = ["--sdkappid", "1", "--secret-key", "k", "--base-url", "http://127.0.0.1:9"]  # nothing is sent
+    header = run("delete-batch", "-", *settings, stdin="group_id,sender,colour\ng,s,red\n")
+    assert header.returncode == 2 and "colour" in one_line_error(header.stderr)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00junk\n")
+    not_text = run("delete-batch", str(binary), *settings)
+    assert not_text.returncode == 2 and "UTF-8" in one_line_error(not_text.stderr)
+    too_many = run("delete-batch", "-", "--concurrency", "5000", *settings, stdin="")
+    assert too_many.returncode == 2 and "1024" in too_many.stderr
+
+
 def test_a_bad_environment_is_a_config_error() -> None:
     done = run("delete", "--group", "g", "--sender", "s", env={"TIM_SDKAPPID": "abc", "TIM_SECRET_KEY": "k"})
     assert done.returncode == 2 and "TIM_SDKAPPID" in one_line_error(done.stderr)
