@@ -58,13 +58,30 @@ class CliError(Exception):
 # -- arguments ------------------------------------------------------------------------------------
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, not {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if not 1 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {value}")
+    return value
+
+
+def _retries(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"must be at most 100, not {value}")
     return value
 
 
@@ -113,7 +130,7 @@ def _sdkappid(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a positive integer: {text!r}") from None
-    if value < 1:
+    if not 1 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"not a positive integer: {text!r}")
     return value
 
@@ -138,7 +155,7 @@ def _client_options() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=_seconds, metavar="S", help="per-attempt timeout (default 10)")
     g.add_argument("--connect-timeout", type=_seconds, metavar="S", help="connect timeout (default 5)")
     g.add_argument("--deadline", type=_seconds, metavar="S", help="overall deadline of one deletion, retries included (default 30)")
-    g.add_argument("--max-retries", type=int, metavar="N", help="retries after the first attempt (default 3)")
+    g.add_argument("--max-retries", type=_retries, metavar="N", help="retries after the first attempt (default 3)")
     return parent
 
 
@@ -194,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "(export TIM_USERSIG=\"$(timrest usersig gen)\").")
     _usersig_key_options(g)
     g.add_argument("--expire", type=_positive_int, default=86400, metavar="S", help="validity in seconds (default 86400)")
-    g.add_argument("--now", type=int, metavar="UNIX", help="sign as of this Unix time (default: now)")
+    g.add_argument("--now", type=_non_negative_int, metavar="UNIX", help="sign as of this Unix time (default: now)")
     g.set_defaults(run=_cmd_usersig_gen)
     i = usersig.add_parser("inspect", help="show what a UserSig says (no key needed)",
                            description="Decode a UserSig and show its identifier, sdkappid, signing time and expiry.")
@@ -206,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "then the signature. Exit 0 when valid, 1 when not.")
     v.add_argument("usersig", nargs="?", metavar="USERSIG", help="the UserSig, '-' for stdin (default: TIM_USERSIG)")
     _usersig_key_options(v)
-    v.add_argument("--now", type=int, metavar="UNIX", help="check as of this Unix time (default: now)")
+    v.add_argument("--now", type=_non_negative_int, metavar="UNIX", help="check as of this Unix time (default: now)")
     v.set_defaults(run=_cmd_usersig_verify)
 
     p = commands.add_parser(
@@ -283,7 +300,7 @@ def _settings(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     ):
         value = flag if flag is not None else _env(var)
         if value is not None:
-            kwargs[key] = value.strip() if flag is None else value
+            kwargs[key] = value
     kwargs["rate_limit"] = args.rate_limit
     for key in ("timeout", "connect_timeout", "deadline", "max_retries"):
         value = getattr(args, key)
@@ -792,6 +809,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return e.status
     except (ConfigError, InvalidArgumentError) as e:
         print(f"{PROG}: error: {_describe(e)}", file=sys.stderr)
+        return EXIT_USAGE
+    except OverflowError as e:
+        print(f"{PROG}: error: a number is out of range ({e})", file=sys.stderr)
         return EXIT_USAGE
     except UnicodeDecodeError as e:
         print(f"{PROG}: error: the input is not UTF-8 text ({e.reason} at byte {e.start})", file=sys.stderr)

@@ -295,6 +295,9 @@ def test_usersig_gen_inspect_verify_round_trip() -> None:
         ["usersig", "gen"],  # no sdkappid, no key
         ["usersig", "verify", "--sdkappid", "1", "--secret-key", "k"],  # no UserSig
         ["emulator", "--port", "70000"],
+        ["delete", "--group", "g", "--sender", "s", "--sdkappid", "1", "--secret-key", "k", "--max-retries", "-1"],
+        ["usersig", "gen", "--sdkappid", "99999999999999999999", "--secret-key", "k"],
+        ["usersig", "gen", "--sdkappid", "1", "--secret-key", "k", "--now", "-5"],
     ],
 )
 def test_bad_usage_exits_2(args: list[str]) -> None:
