@@ -35,6 +35,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
+        // `cargo bench` / `cargo test --benches` with no arguments: nothing to measure here.
+        [] => {
+            eprintln!("clients: driven by scripts/bench.sh (see bench/clients.rs); no arguments, nothing to run");
+            return;
+        }
         ["per-call", which, url, group, sender, n, warmup] => per_call(which, url, group, sender, n, warmup),
         ["bulk", url, groups, per_group, concurrency, rate] => bulk(url, groups, per_group, concurrency, rate),
         ["throughput", url, group, sender, threads, seconds] => throughput(url, group, sender, threads, seconds),

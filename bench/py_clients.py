@@ -83,7 +83,7 @@ def point_timsdk_at(url: str) -> None:
         built: str = original(self, path, *args, **kwargs)
         return built.replace("https://console.tim.qq.com", url, 1)
 
-    http_client.HttpClient.get_url = get_url  # type: ignore[method-assign]
+    setattr(http_client.HttpClient, "get_url", get_url)
 
 
 def make_caller(which: str, url: str, group: str, sender: str) -> Callable[[], None]:
@@ -91,8 +91,8 @@ def make_caller(which: str, url: str, group: str, sender: str) -> Callable[[], N
         import timrest
 
         client = timrest.Client(SDKAPPID, secret_key=SECRET_KEY, identifier=IDENTIFIER, base_url=url, rate_limit=None)
-        call = client.delete_group_msg_by_sender
-        return lambda: call(group, sender)
+        delete = client.delete_group_msg_by_sender
+        return lambda: delete(group, sender)
     if which == "requests":
         hand = HandWritten(url)
         return lambda: hand.delete(group, sender)
