@@ -504,6 +504,20 @@ class _Items:
         return columns
 
 
+class _Counted:
+    """An iterator with a known length (``delete_many`` then knows the total), still read lazily."""
+
+    def __init__(self, items: Iterator[Any], count: int) -> None:
+        self._items = items
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._items
+
+
 def _open_input(path: str) -> TextIO:
     if path == "-":
         return sys.stdin
@@ -528,9 +542,15 @@ def _cmd_delete_batch(args: argparse.Namespace) -> int:
     report_out = _open_report(args.report)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     items = _Items(source, args.format)
+    batch: Any = iter(items)
     try:
+        if progress and source is not sys.stdin and os.path.isfile(args.file):
+            # A first pass over a regular file counts the items, so that the bar shows a total and an ETA;
+            # it also finds a bad CSV header before anything is sent.
+            with open(args.file, encoding="utf-8-sig", newline="") as again:
+                batch = _Counted(batch, sum(1 for _ in _Items(again, args.format)))
         report = client.delete_many(
-            iter(items), concurrency=args.concurrency, stop_on_error=args.stop_on_error, progress=progress
+            batch, concurrency=args.concurrency, stop_on_error=args.stop_on_error, progress=progress
         )
     finally:
         if source is not sys.stdin:

@@ -114,10 +114,12 @@ def test_delete_batch_on_a_csv(server: EmulatorProcess, tmp_path: Path) -> None:
     batch.write_text("\n".join(rows) + "\n")
     report = tmp_path / "report.jsonl"
 
-    done = run("delete-batch", str(batch), "--report", str(report), "--concurrency", "3", env=server.env())
+    done = run("delete-batch", str(batch), "--report", str(report), "--concurrency", "3", "--progress",
+               env=server.env())
 
     assert done.returncode == 1, done.stderr  # some items failed
     assert done.stdout == ""
+    assert "7/7" in done.stderr  # the file was counted first: the bar knows its total
     summary = done.stderr.strip().splitlines()[-1]
     assert summary.startswith("timrest: 5 ok, 2 failed of 7 items") and "GroupNotFoundError: 1" in summary
     records = [json.loads(line) for line in report.read_text().splitlines()]
