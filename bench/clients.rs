@@ -1,11 +1,9 @@
-//! The Rust side of `scripts/bench.sh`: the Rust core, the raw HTTP floor, bulk deletion through
-//! the Rust `delete_many`, and the emulator's throughput, each against an emulator that runs as
-//! its own process (its URL on the command line). Prints one JSON object per run on stdout;
-//! `bench/run.py` turns them into the table.
+//! The Rust side of `scripts/bench.sh`: the Rust core, the raw HTTP floor, and the emulator's
+//! throughput, each against an emulator that runs as its own process (its URL on the command
+//! line). Prints one JSON object per run on stdout; `bench/run.py` turns them into the table.
 //!
 //! ```text
 //! cargo bench --bench clients -- per-call core|floor|floor-split URL GROUP SENDER N WARMUP
-//! cargo bench --bench clients -- bulk URL GROUPS(comma-separated) SENDERS_PER_GROUP CONCURRENCY RATE
 //! cargo bench --bench clients -- throughput URL GROUP SENDER THREADS SECONDS
 //! ```
 //!
@@ -15,14 +13,12 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use timrest::batch::BatchOptions;
-use timrest::{Client, DeleteBySender};
+use timrest::Client;
 
 /// The demo app of the emulator (its defaults), as every client of the benchmark uses.
 const SDKAPPID: u64 = 1400000000;
@@ -41,7 +37,6 @@ fn main() {
             return;
         }
         ["per-call", which, url, group, sender, n, warmup] => per_call(which, url, group, sender, n, warmup),
-        ["bulk", url, groups, per_group, concurrency, rate] => bulk(url, groups, per_group, concurrency, rate),
         ["throughput", url, group, sender, threads, seconds] => throughput(url, group, sender, threads, seconds),
         _ => Err("usage: see the module docs of bench/clients.rs".into()),
     };
@@ -248,34 +243,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     find(haystack, needle).is_some()
-}
-
-/// `delete_many` of the Rust core: every (group, sender) pair, `concurrency` at a time, the
-/// client's limiter at `rate`/s. The Python row uses this until `timrest.Client.delete_many` exists.
-fn bulk(url: &str, groups: &str, per_group: &str, concurrency: &str, rate: &str) -> Result<(), BoxError> {
-    let (per_group, concurrency, rate): (usize, usize, f64) = (per_group.parse()?, concurrency.parse()?, rate.parse()?);
-    let client =
-        Client::builder().sdkappid(SDKAPPID).secret_key(SECRET_KEY).base_url(url).rate_limit(Some(rate)).build()?;
-    let items: Vec<DeleteBySender> = groups
-        .split(',')
-        .flat_map(|g| (0..per_group).map(move |i| DeleteBySender::new(g, format!("user{i:04}"))))
-        .collect();
-    let options = BatchOptions { concurrency, stop_on_error: false };
-    let report = client.delete_many(items, &options, |_| ControlFlow::Continue(()))?;
-    let attempts: u64 = report.results.iter().map(|r| u64::from(r.attempts())).sum();
-    let rejected_final =
-        report.results.iter().filter(|r| r.result.as_ref().err().and_then(|e| e.code()) == Some(60007)).count();
-    let out = json!({
-        "items": report.results.len(),
-        "ok": report.ok(),
-        "failed": report.failed(),
-        "attempts": attempts,
-        "retried_attempts": attempts - report.results.len() as u64,
-        "failed_60007": rejected_final,
-        "elapsed_s": report.elapsed.as_secs_f64(),
-    });
-    println!("{out}");
-    Ok(())
 }
 
 /// `threads` raw keep-alive clients (the floor's loop) for `seconds`: requests/s the emulator answers.

@@ -162,8 +162,6 @@ def per_call(args: argparse.Namespace, emu: Emulator, cpu: int | None, placement
 
 
 def bulk(args: argparse.Namespace, emu: Emulator) -> dict[str, Any]:
-    import timrest
-
     groups = [f"bench-bulk-{i:02}" for i in range(20)]
     per_group = args.bulk_items // len(groups)
     client = admin_client(emu.url, args.bulk_rate)
@@ -172,16 +170,10 @@ def bulk(args: argparse.Namespace, emu: Emulator) -> dict[str, Any]:
     time.sleep(1.2)  # let the emulator's 1-second window empty between runs
 
     results: dict[str, Any] = {}
-    if hasattr(timrest.Client, "delete_many"):
-        label = "timrest delete_many (Python)"
-        cmd = [sys.executable, PY_CLIENTS, "bulk", "delete_many", emu.url, ",".join(groups), str(per_group),
-               str(args.bulk_items), str(args.bulk_concurrency), str(args.bulk_rate)]
-    else:
-        label = "timrest delete_many (Rust core: Python's Client.delete_many is not there yet)"
-        cmd = [args.clients, "bulk", emu.url, ",".join(groups), str(per_group), str(args.bulk_concurrency),
-               str(args.bulk_rate)]
     runs = [
-        ("delete_many", label, cmd),
+        ("delete_many", f"timrest delete_many (Python), concurrency {args.bulk_concurrency}",
+         [sys.executable, PY_CLIENTS, "bulk", "delete_many", emu.url, ",".join(groups), str(per_group),
+          str(args.bulk_items), str(args.bulk_concurrency), str(args.bulk_rate)]),
         ("sequential", "sequential loop, timrest (Python), one call at a time",
          [sys.executable, PY_CLIENTS, "bulk", "sequential", emu.url, ",".join(groups), str(per_group),
           str(args.sequential_items), "1", str(args.bulk_rate)]),
