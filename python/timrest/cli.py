@@ -240,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-limit", type=_rate, default=100.0, metavar="N|off",
                    help="requests per second before it answers 60007 (default 100; 'off' for none)")
     p.add_argument("--latency", type=_seconds, default=0.0, metavar="S", help="seconds added to every answer (default 0)")
+    p.add_argument("--seed-demo", action="store_true",
+                   help="create the demo's groups, with their names as IDs (release-team, ops-oncall, friday-meetup), "
+                   "each with messages from spammer42 among others")
     p.set_defaults(run=_cmd_emulator)
 
     p = commands.add_parser(
@@ -702,6 +705,9 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
         )
     except (ValueError, OSError, RuntimeError, TimError) as e:
         _fail(f"cannot start the emulator: {_one_line(str(e))}", EXIT_USAGE)
+    if args.seed_demo:
+        for gid, kind, _ in _seed_demo(emulator, named_ids=True):
+            print(f"{PROG} emulator: seeded {kind} group {gid} ({len(emulator.messages(gid))} messages)", file=sys.stderr)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         print(emulator.base_url, flush=True)
@@ -750,6 +756,22 @@ _DEMO_GROUPS: list[tuple[str, str, list[tuple[str, str]]]] = [
 _DISSOLVED = "old-lounge"
 
 
+def _seed_demo(emulator: Any, *, named_ids: bool) -> list[tuple[str, str, str]]:
+    """Creates the demo groups and their messages; returns (group ID, type, name) for each.
+
+    With ``named_ids`` each group's ID is its name (``release-team`` …), so that a shell session
+    can address them; otherwise the emulator makes ``@TGS#…`` IDs as Tencent does.
+    """
+    groups: list[tuple[str, str, str]] = []
+    for kind, name, script in _DEMO_GROUPS:
+        members = sorted({s for s, _ in script})
+        gid = emulator.create_group(kind, group_id=name if named_ids else None, name=name, members=members)
+        for sender, text in script:
+            emulator.send_group_msg(gid, sender, text)
+        groups.append((gid, kind, name))
+    return groups
+
+
 def _show_history(title: str, emulator: Any, groups: list[tuple[str, str, str]]) -> tuple[int, int]:
     """Prints every group's history; returns (messages, messages from the spammer)."""
     histories = [emulator.messages(gid) for gid, _, _ in groups]
@@ -774,12 +796,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     print(f"{PROG} demo: delete everything one sender posted, across groups, on the embedded TIM emulator\n")
     with Emulator() as emulator:
-        groups: list[tuple[str, str, str]] = []
-        for kind, name, script in _DEMO_GROUPS:
-            gid = emulator.create_group(kind, name=name, members=sorted({s for s, _ in script}))
-            for sender, text in script:
-                emulator.send_group_msg(gid, sender, text)
-            groups.append((gid, kind, name))
+        groups = _seed_demo(emulator, named_ids=False)
         emulator.create_group("Public", group_id=_DISSOLVED, name=_DISSOLVED)
         emulator.destroy_group(_DISSOLVED)
 

@@ -1,0 +1,118 @@
+"""The README cannot rot: its quick starts are the examples the tests run, its error table is the code
+table, and its complete programs run as written."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import timrest
+from timrest import _native
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+EXAMPLE = re.compile(r"<!-- example: (?P<path>\S+) -->\n```[\w,]*\n(?P<code>.*?)```\n", re.S)
+
+
+def examples() -> list[tuple[str, str]]:
+    found = [(m["path"], m["code"]) for m in EXAMPLE.finditer(README)]
+    assert len(found) >= 5, "the README quotes the Python, Jupyter, command, C and C++ examples"
+    return found
+
+
+@pytest.mark.parametrize(("path", "code"), examples(), ids=[p for p, _ in examples()])
+def test_every_quoted_example_is_a_verbatim_copy(path: str, code: str) -> None:
+    source = ROOT / path
+    if source.suffix == ".ipynb":
+        cells = ["".join(c["source"]) + "\n" for c in json.loads(source.read_text())["cells"] if c["cell_type"] == "code"]
+        assert code in cells, f"the README's block is not a code cell of {path}"
+    else:
+        assert code == source.read_text(encoding="utf-8"), f"the README's copy of {path} differs from the file"
+
+
+def test_the_python_quick_start_runs_as_written(tmp_path: Path) -> None:
+    code = dict(examples())["examples/python/quickstart.py"]
+    script = tmp_path / "quickstart.py"
+    script.write_text(code)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    before, after, missing = run.stdout.splitlines()
+    assert before.count("'spammer'") == 3 and "'spammer'" not in after and "'alice'" in after
+    assert "code=10010" in missing and "attempts=1" in missing
+
+
+def test_the_command_line_quick_start_runs_as_written(tmp_path: Path) -> None:
+    code = dict(examples())["examples/cli/quickstart.sh"]
+    script = tmp_path / "quickstart.sh"
+    script.write_text(code)
+    bin_dir = str(Path(sys.executable).parent)  # the virtualenv's, where `timrest` is installed
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIM_")}
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    run = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.splitlines()[-1] == "2", run.stdout  # two of the three batch items succeeded
+    assert "some deletions failed" in run.stdout
+    report = [json.loads(line) for line in (tmp_path / "report.jsonl").read_text().splitlines()]
+    assert [(r["group_id"], r["ok"], r["error"]) for r in report] == [
+        ("ops-oncall", True, None),
+        ("friday-meetup", True, None),
+        ("no-such-group", False, "GroupNotFoundError"),
+    ]
+
+
+def error_table() -> dict[str, tuple[str, str, str]]:
+    start = README.index("<!-- error-table:")
+    rows = {}
+    for line in README[start:].splitlines()[3:]:
+        if not line.startswith("|"):
+            break
+        cls, status, codes, retried = (cell.strip() for cell in line.strip("|").split("|"))
+        rows[cls.strip("`").split("(")[0]] = (status.strip("`"), codes, retried)
+    return rows
+
+
+def test_the_error_table_is_the_code_table() -> None:
+    table = error_table()
+    kinds = _native.error_kinds()
+    assert len(table) == len(kinds)
+    for kind in kinds:
+        status, codes, retried = table[kind["python_class"]]
+        assert status == "TIMREST_" + kind["name"].upper()
+        assert [int(c) for c in re.findall(r"\b\d{5}\b", codes)] == kind["codes"], kind["python_class"]
+        assert retried.startswith("no") == (not kind["retryable"]), kind["python_class"]
+    for cls in table:
+        assert issubclass(getattr(timrest, cls), timrest.TimError)
+
+
+def test_the_error_table_shows_each_class_with_its_parents() -> None:
+    start = README.index("<!-- error-table:")
+    for line in README[start:].splitlines()[3:]:
+        if not line.startswith("|"):
+            break
+        shown = line.split("|")[1].strip().strip("`")
+        name, parents = re.fullmatch(r"(\w+)\((.*)\)", shown).groups()  # type: ignore[union-attr]
+        cls = getattr(timrest, name)
+        assert [b.__name__ for b in cls.__bases__] == [p.strip() for p in parents.split(",")], name
+
+
+def test_the_configuration_table_states_the_core_defaults() -> None:
+    defaults = _native.defaults()
+    section = README[README.index("## Configuration") : README.index("## Errors")]
+    expected = {
+        "identifier": f"`{defaults['identifier']}`",
+        "connect_timeout": f"{defaults['connect_timeout']:g} s",
+        "timeout": f"{defaults['timeout']:g} s",
+        "deadline": f"{defaults['deadline']:g} s",
+        "max_retries": f"{defaults['max_retries']}",
+        "rate_limit": f"{defaults['rate_limit']:g} requests/s",
+        "usersig_ttl": f"{defaults['usersig_ttl']} s",
+    }
+    for setting, default in expected.items():
+        row = next(line for line in section.splitlines() if line.startswith(f"| `{setting}` |"))
+        assert row.split("|")[2].strip() == default, setting
