@@ -9,6 +9,68 @@
 //! a faithful emulator of the TIM server (feature `emulator`) so that tests and demos run the real
 //! HTTP path without credentials or network.
 //!
+//! ## Quick start
+//!
+//! Against the real server (`no_run`: it needs your credentials and the network):
+//!
+//! ```no_run
+//! use timrest::{Client, DeleteBySender, ErrorKind, Region};
+//!
+//! # fn main() -> timrest::Result<()> {
+//! // One client per process, shared by every thread (or `Client::from_env()` with TIM_SDKAPPID,
+//! // TIM_SECRET_KEY, TIM_REGION …).
+//! let client = Client::builder()
+//!     .sdkappid(1400000000)
+//!     .secret_key("your secret key")
+//!     .region(Region::Singapore)
+//!     .build()?;
+//!
+//! match client.delete_group_msg_by_sender("@TGS#2C5SZEAEF", "spammer") {
+//!     Ok(()) => println!("deleted"),
+//!     Err(e) if e.kind() == ErrorKind::GroupNotFound => println!("no such group"),
+//!     Err(e) => return Err(e),
+//! }
+//!
+//! // In a Community group's topic, with what the call took.
+//! let request = DeleteBySender::new("@TGS#_@TGS#cQVLVHIM62CJ", "spammer").topic("@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#abc");
+//! let info = client.delete_by_sender(&request)?;
+//! println!("{} attempt(s), {:?}", info.attempts, info.elapsed);
+//! # Ok(()) }
+//! ```
+//!
+//! The same calls, run for real against the embedded emulator (feature `emulator`; tests and
+//! demos need no credentials and no network):
+//!
+//! ```
+//! # #[cfg(feature = "emulator")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use timrest::emulator::{DEMO_SDKAPPID, DEMO_SECRET_KEY, Emulator, EmulatorConfig, GroupSpec};
+//! use timrest::{Client, ErrorKind};
+//!
+//! let emu = Emulator::start(EmulatorConfig::default())?;
+//! let group = emu.create_group(&GroupSpec::new("Public"))?;
+//! emu.send_group_msg(&group, "spammer", "buy now", None)?;
+//! emu.send_group_msg(&group, "alice", "hello", None)?;
+//!
+//! let client = Client::builder()
+//!     .sdkappid(DEMO_SDKAPPID)
+//!     .secret_key(DEMO_SECRET_KEY)
+//!     .base_url(emu.base_url()) // plain http:// is accepted on loopback only
+//!     .build()?;
+//! client.delete_group_msg_by_sender(&group, "spammer")?;
+//!
+//! let left = emu.messages(&group, None, false)?;
+//! assert_eq!(left.len(), 1);
+//! assert_eq!(left[0]["From_Account"], "alice");
+//!
+//! let err = client.delete_group_msg_by_sender("@TGS#no-such-group", "spammer").unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::GroupNotFound);
+//! assert!(!err.is_retryable());
+//! # Ok(()) }
+//! # #[cfg(not(feature = "emulator"))]
+//! # fn main() {}
+//! ```
+//!
 //! ## At a glance
 //!
 //! - [`Client::builder`] / [`Client::from_env`] → [`Client`]

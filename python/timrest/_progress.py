@@ -16,6 +16,13 @@ class Progress(NamedTuple):
     total: Optional[int]
 
 
+# What `help(timrest.Progress)` and Jupyter show for each field (NamedTuple's own say "Alias for field number 0").
+Progress.done.__doc__ = "Items finished so far, succeeded or failed."
+Progress.ok.__doc__ = "Items whose deletion succeeded."
+Progress.failed.__doc__ = "Items that failed (each with its typed exception in the final report)."
+Progress.total.__doc__ = "Items in the input when it has a len(), else None."
+
+
 ProgressArg = Union[bool, None, Callable[[Progress], Any], Callable[[int, Optional[int]], Any]]
 
 

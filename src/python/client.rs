@@ -43,6 +43,28 @@ impl PyCallInfo {
 
 /// A TIM REST client. Thread-safe: share one client between threads (the rate limiter and the
 /// connection pool are shared too); create it after `fork()`, not before.
+///
+/// Give `secret_key` (the client signs and renews its own UserSigs) or a ready `usersig`, not
+/// both; bad settings raise `ConfigError` and nothing is sent. Every keyword:
+///
+/// - `sdkappid`: the app's SDKAppID (required);
+/// - `secret_key`: the app's secret key;
+/// - `usersig`: a ready UserSig for `identifier` (it cannot be renewed);
+/// - `identifier`: the App admin account the calls are made as;
+/// - `region`: `"china"`, `"singapore"`, `"seoul"`, `"tokyo"`, `"frankfurt"`, `"mumbai"`,
+///   `"silicon-valley"` or `"jakarta"` (ignored when `base_url` is given);
+/// - `base_url`: any server (`https://...`; plain `http://` only on loopback, e.g. the emulator);
+/// - `timeout`: seconds per attempt; `connect_timeout`: seconds to connect; `deadline`: seconds
+///   for one call across all its attempts and waits;
+/// - `max_retries`: retries after the first attempt (retryable errors only);
+/// - `rate_limit`: requests per second shared by every call of this client (None: no limiter);
+/// - `usersig_ttl`: validity in seconds of the UserSigs it signs;
+/// - `proxy`: a proxy URL (`http://`, `socks5://`; default `HTTPS_PROXY`/`ALL_PROXY`);
+/// - `ca_pem`: PEM root certificates (bytes) to trust instead of the bundled ones;
+/// - `platform_verifier`: use the operating system's certificate verifier instead.
+///
+/// `Client.from_env()` takes `sdkappid`, the credentials, `identifier`, `region` and `base_url`
+/// from the `TIM_*` environment variables instead.
 #[pyclass(frozen, module = "timrest._native", name = "Client")]
 pub(crate) struct PyClient {
     inner: crate::Client,
