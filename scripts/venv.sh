@@ -5,6 +5,7 @@
 #
 #   TIMREST_VENV=path   use another virtualenv (default: .venv)
 #   PYTHON=python3.x    the interpreter that creates it (default: python3)
+#   TIMREST_INSTALL=x   what pip installs as timrest (default: . — scripts/package.sh gives the built wheel)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,8 +37,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "${tools[*]}" ]; then
   echo "${tools[*]}" >"$stamp"
 fi
 
-echo "venv: building and installing timrest (pip install .)"
+install="${TIMREST_INSTALL:-.}"
+echo "venv: building and installing timrest (pip install $install)"
 # No build isolation: the venv's maturin builds, and cargo's target/ is reused between runs.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-  --no-build-isolation --no-deps --force-reinstall .
+  --no-build-isolation --no-deps --force-reinstall "$install"
 "$venv/bin/python" -c 'import timrest; print("venv: timrest", timrest.__version__, "at", timrest.__file__)'

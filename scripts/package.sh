@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Builds what we publish into dist/ and proves that a newcomer can install and use it:
+#
+# 1. dist/timrest-VERSION.tar.gz: `maturin sdist` (what `cargo package` lists: git's files less
+#    Cargo.toml's `exclude`).
+# 2. dist/timrest-VERSION-cp39-abi3-*.whl, built FROM THAT SDIST the way `pip install timrest-*.tar.gz`
+#    builds it: `pip wheel` with build isolation (maturin comes from PyPI, as pyproject.toml's
+#    build-system asks), in the `dist` profile that pyproject.toml's [tool.maturin] sets.
+# 3. Checks both (tests/packaging/test_dist.py): the sdist holds what a build needs (Cargo.toml,
+#    Cargo.lock, src/, python/, include/, README, licences) and nothing stray (no target/, .venv,
+#    caches, built files, untracked files); the wheel holds the package, its stubs (_native.pyi,
+#    py.typed) and the licences, nothing else; the metadata (PEP 639 licence, classifiers PyPI
+#    knows, Python 3.9-3.13); the native module is the stripped dist build and does not link
+#    libpython. Then `twine check dist/*`. Tools live in their own venv (target/package/tools).
+# 4. For every CPython 3.9 ... 3.13 found (python3.X on PATH or under pyenv): a fresh venv holding
+#    only the wheel, and tests/packaging/smoke.py in it (emulator round trip, typed errors, a batch,
+#    the `timrest` command). Python 3 itself (python3) is required; the others are used when present.
+# 5. The whole Python suite (pytest, stubtest, mypy) against that wheel, installed in
+#    target/package/venv (scripts/test-python.sh with TIMREST_VENV and TIMREST_INSTALL).
+#
+#   bash scripts/package.sh            everything above
+#   bash scripts/package.sh --no-suite steps 1-4 only
+#
+# CARGO_TARGET_DIR is honoured (the build from the sdist uses CARGO_TARGET_DIR/package/cargo, so
+# that a second run recompiles only timrest itself).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$SECONDS
+
+suite=1
+case "${1:-}" in
+    "") ;;
+    --no-suite) suite=0 ;;
+    *) echo "usage: bash scripts/package.sh [--no-suite]" >&2; exit 2 ;;
+esac
+
+for tool in cargo git readelf nm python3; do
+    command -v "$tool" >/dev/null || { echo "package: '$tool' is required" >&2; exit 1; }
+done
+
+repo="$PWD"
+work="${CARGO_TARGET_DIR:-target}/package"
+mkdir -p "$work"
+work="$(cd "$work" && pwd)"
+version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)"
+pip=(-m pip --quiet --disable-pip-version-check)
+
+# -- tools: maturin (the sdist), twine, pytest and trove-classifiers (the checks) ----------------
+tools_venv="$work/tools"
+tools=("maturin>=1.9.4,<2" "twine>=6.1" "pytest>=8" "trove-classifiers>=2024.10")
+if [ ! -x "$tools_venv/bin/python" ]; then
+    python3 -m venv "$tools_venv"
+fi
+stamp="$tools_venv/.timrest-tools"
+if [ "$(cat "$stamp" 2>/dev/null)" != "${tools[*]}" ]; then
+    echo "package: installing ${tools[*]} into $tools_venv"
+    "$tools_venv/bin/python" "${pip[@]}" install --upgrade pip
+    "$tools_venv/bin/python" "${pip[@]}" install "${tools[@]}"
+    echo "${tools[*]}" >"$stamp"
+fi
+
+# -- 1 and 2: the sdist, then the wheel built from it ------------------------------------------
+rm -rf dist
+mkdir -p dist
+step=$SECONDS
+# (cargo warns that the manifest names no homepage or repository: the project has none to name yet.)
+"$tools_venv/bin/maturin" sdist --out dist
+sdist="dist/timrest-$version.tar.gz"
+[ -f "$sdist" ] || { echo "package: maturin sdist made no $sdist" >&2; exit 1; }
+echo "package: built $sdist ($(du -k "$sdist" | cut -f1) KiB) in $((SECONDS - step)) s"
+
+step=$SECONDS
+echo "package: building the wheel from $sdist (pip wheel, build isolation, dist profile)"
+# A PEP 517 build tags the wheel linux_x86_64, which PyPI refuses; `--compatibility pypi` makes maturin
+# check the library against the manylinux rules and tag it manylinux_X_Y (the glibc it was built on).
+MATURIN_PEP517_ARGS="--compatibility pypi" CARGO_TARGET_DIR="$work/cargo" \
+    "$tools_venv/bin/python" "${pip[@]}" wheel --no-deps --wheel-dir dist "$sdist"
+wheel="$(ls dist/timrest-"$version"-*.whl)"
+echo "package: built $wheel ($(du -k "$wheel" | cut -f1) KiB) in $((SECONDS - step)) s"
+"$tools_venv/bin/python" -m zipfile -l "$wheel"
+
+# -- 3: contents and metadata -------------------------------------------------------------------
+TIMREST_DIST="$PWD/dist" "$tools_venv/bin/python" -m pytest -c pyproject.toml -p no:cacheprovider \
+    tests/packaging/test_dist.py
+"$tools_venv/bin/twine" check --strict dist/*
+
+# -- 4: fresh venvs, one per CPython found, holding only the wheel ------------------------------
+find_python() {
+    local minor="$1" candidate
+    if command -v "python3.$minor" >/dev/null; then
+        command -v "python3.$minor"
+        return
+    fi
+    for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3."$minor".*/bin/python3."$minor"; do
+        [ -x "$candidate" ] && { echo "$candidate"; return; }
+    done
+}
+smoked=()
+for minor in 9 10 11 12 13; do
+    interpreter="$(find_python "$minor")"
+    [ -n "$interpreter" ] || continue
+    venv="$work/smoke-3.$minor"
+    rm -rf "$venv"
+    "$interpreter" -m venv "$venv"
+    "$venv/bin/python" "${pip[@]}" install "$wheel"
+    # From another directory, isolated (-I): nothing of the source tree can be imported.
+    (cd "$work" && "$venv/bin/python" -I "$repo/tests/packaging/smoke.py" "$version")
+    smoked+=("3.$minor")
+done
+[ "${#smoked[@]}" -gt 0 ] || { echo "package: no CPython 3.9-3.13 found for the smoke test" >&2; exit 1; }
+echo "package: smoke test passed in fresh venvs on Python ${smoked[*]}"
+
+# -- 5: the whole Python suite against the wheel ------------------------------------------------
+if [ "$suite" = 1 ]; then
+    TIMREST_VENV="$work/venv" TIMREST_INSTALL="$PWD/$wheel" bash scripts/test-python.sh
+fi
+echo "package: $sdist and $wheel checked in $((SECONDS - started)) s"
