@@ -21,8 +21,8 @@
 #   bash scripts/package.sh            everything above
 #   bash scripts/package.sh --no-suite steps 1-4 only
 #
-# CARGO_TARGET_DIR is honoured (the build from the sdist uses CARGO_TARGET_DIR/package/cargo, so
-# that a second run recompiles only timrest itself).
+# Work files go to CARGO_TARGET_DIR/package (default target/package); the build from the sdist starts
+# from an empty cargo target directory every time (about a minute on two cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -73,6 +73,9 @@ step=$SECONDS
 echo "package: building the wheel from $sdist (pip wheel, build isolation, dist profile)"
 # A PEP 517 build tags the wheel linux_x86_64, which PyPI refuses; `--compatibility pypi` makes maturin
 # check the library against the manylinux rules and tag it manylinux_X_Y (the glibc it was built on).
+# A fresh cargo target directory every time: maturin stamps every file of the sdist with the same
+# old mtime, so a reused target directory would never see a changed source and would ship a stale library.
+rm -rf "$work/cargo"
 MATURIN_PEP517_ARGS="--compatibility pypi" CARGO_TARGET_DIR="$work/cargo" \
     "$tools_venv/bin/python" "${pip[@]}" wheel --no-deps --wheel-dir dist "$sdist"
 wheel="$(ls dist/timrest-"$version"-*.whl)"
