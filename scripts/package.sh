@@ -88,14 +88,16 @@ TIMREST_DIST="$PWD/dist" "$tools_venv/bin/python" -m pytest -c pyproject.toml -p
 "$tools_venv/bin/twine" check --strict dist/*
 
 # -- 4: fresh venvs, one per CPython found, holding only the wheel ------------------------------
+# The first python3.X that runs: pyenv's installs, then PATH (where a pyenv shim may name a version
+# that is installed but not selected, and fail).
 find_python() {
     local minor="$1" candidate
-    if command -v "python3.$minor" >/dev/null; then
-        command -v "python3.$minor"
-        return
-    fi
-    for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3."$minor".*/bin/python3."$minor"; do
-        [ -x "$candidate" ] && { echo "$candidate"; return; }
+    for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3."$minor".*/bin/python3."$minor" \
+        "$(command -v "python3.$minor" || true)"; do
+        if [ -x "$candidate" ] && "$candidate" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+            echo "$candidate"
+            return
+        fi
     done
 }
 smoked=()
