@@ -156,15 +156,14 @@ def test_wheel_holds_the_package_and_nothing_else(wheel_files: dict[str, bytes])
     package = {"timrest/" + Path(p).name for p in git_files("python/timrest")} | {"timrest/_native.abi3.so"}
     assert {"timrest/_native.pyi", "timrest/py.typed", "timrest/__init__.py", "timrest/testing.py"} <= package
     info = f"timrest-{VERSION}.dist-info/"
-    expected_info = {
-        info + name
-        for name in ("METADATA", "WHEEL", "RECORD", "entry_points.txt", "licenses/LICENSE-MIT", "licenses/LICENSE-APACHE")
-    }
+    info_files = ("METADATA", "WHEEL", "RECORD", "entry_points.txt", "licenses/LICENSE-MIT", "licenses/LICENSE-APACHE")
+    expected_info = {info + name for name in info_files}
     names = set(wheel_files)
     assert package <= names, f"missing from the wheel: {sorted(package - names)}"
     assert expected_info <= names, f"missing from the wheel: {sorted(expected_info - names)}"
     # maturin adds a CycloneDX SBOM of the Rust dependencies under dist-info/sboms/: welcome, nothing else.
-    extra = sorted(n for n in names - package - expected_info if not re.fullmatch(rf"{re.escape(info)}sboms/[^/]+\.json", n))
+    sbom = re.compile(rf"{re.escape(info)}sboms/[^/]+\.json")
+    extra = sorted(n for n in names - package - expected_info if not sbom.fullmatch(n))
     assert not extra, f"stray files in the wheel: {extra}"
 
 
