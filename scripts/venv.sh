@@ -23,6 +23,7 @@ tools=(
   "ipykernel>=6.29"
   "ipywidgets>=8.1"
   "pandas>=2"
+  "hypothesis>=6.100"     # property tests (tests/python/test_properties.py)
 )
 
 if [ ! -x "$venv/bin/python" ]; then

@@ -161,16 +161,23 @@ class Emulator:
         drop: bool = False,
         body: Union[bytes, str, None] = None,
         truncate: bool = False,
+        reset: bool = False,
+        slow_body: Optional[float] = None,
     ) -> None:
         """Scripts a fault for the next ``times`` requests of ``command`` (``"*"``: any command).
 
         ``error_code``: answer that TIM code (with ``error_info``); ``http_status``: answer that
         status with an HTML body (a gateway's 502); ``delay``: wait that many seconds first;
         ``drop``: close the connection without answering; ``body``: answer these bytes with
-        status 200; ``truncate``: cut the answer short.
+        status 200; ``truncate``: cut the answer short (the connection closes before the promised
+        ``Content-Length``); ``reset``: send the head and half a body, then reset the connection
+        (TCP RST); ``slow_body``: send the answer's head at once, then its body one byte every
+        ``slow_body`` seconds (a server that stalls mid-answer).
         """
         raw = body.encode() if isinstance(body, str) else body
-        self._native.inject(command, times, error_code, error_info, http_status, delay, drop, raw, truncate)
+        self._native.inject(
+            command, times, error_code, error_info, http_status, delay, drop, raw, truncate, reset, slow_body
+        )
 
     def clear_faults(self) -> None:
         """Forgets every fault not yet used."""

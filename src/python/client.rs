@@ -76,6 +76,41 @@ fn seconds(name: &str, value: f64) -> crate::Result<Duration> {
         .map_err(|_| crate::Error::config(format!("{name} must be a number of seconds >= 0, not {value}")))
 }
 
+/// An integer setting (`sdkappid`, `max_retries`, `usersig_ttl`) taken as any Python int: one that
+/// does not fit is a configuration error naming the setting, not a bare `OverflowError`.
+fn whole<T: TryFrom<i128> + std::fmt::Display + num_bounds::Bounded>(
+    name: &str,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<Result<T, crate::Error>> {
+    let out_of_range =
+        || crate::Error::config(format!("{name} must be an integer from {} to {}, not {value}", T::MIN, T::MAX));
+    // Not an int at all (a str, a float): TypeError, as Python does for wrong types.
+    let as_int = value.cast::<pyo3::types::PyInt>().map_err(|_| {
+        let type_name = value.get_type().name().map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        pyo3::exceptions::PyTypeError::new_err(format!("{name} must be an int, not {type_name}"))
+    })?;
+    Ok(match as_int.extract::<i128>() {
+        Ok(n) => T::try_from(n).map_err(|_| out_of_range()),
+        Err(_) => Err(out_of_range()),
+    })
+}
+
+/// The bounds of the integer types of the settings (for the message).
+mod num_bounds {
+    pub(super) trait Bounded {
+        const MIN: Self;
+        const MAX: Self;
+    }
+    impl Bounded for u32 {
+        const MIN: u32 = u32::MIN;
+        const MAX: u32 = u32::MAX;
+    }
+    impl Bounded for u64 {
+        const MIN: u64 = u64::MIN;
+        const MAX: u64 = u64::MAX;
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn builder(
     sdkappid: u64,
@@ -128,8 +163,8 @@ impl PyClient {
     #[new]
     #[pyo3(signature = (
         sdkappid, *, secret_key=None, usersig=None, identifier="administrator", region="china",
-        base_url=None, timeout=10.0, connect_timeout=5.0, deadline=30.0, max_retries=3, rate_limit=Some(100.0),
-        usersig_ttl=86400, proxy=None, ca_pem=None, platform_verifier=false,
+        base_url=None, timeout=10.0, connect_timeout=5.0, deadline=30.0, max_retries=None, rate_limit=Some(100.0),
+        usersig_ttl=None, proxy=None, ca_pem=None, platform_verifier=false,
     ))]
     #[pyo3(text_signature = "(sdkappid, *, secret_key=None, usersig=None, identifier='administrator', \
         region='china', base_url=None, timeout=10.0, connect_timeout=5.0, deadline=30.0, max_retries=3, \
@@ -137,7 +172,7 @@ impl PyClient {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        sdkappid: u64,
+        sdkappid: &Bound<'_, PyAny>,
         secret_key: Option<String>,
         usersig: Option<String>,
         identifier: &str,
@@ -146,13 +181,23 @@ impl PyClient {
         timeout: f64,
         connect_timeout: f64,
         deadline: f64,
-        max_retries: u32,
+        max_retries: Option<&Bound<'_, PyAny>>,
         rate_limit: Option<f64>,
-        usersig_ttl: u64,
+        usersig_ttl: Option<&Bound<'_, PyAny>>,
         proxy: Option<String>,
         ca_pem: Option<Vec<u8>>,
         platform_verifier: bool,
     ) -> PyResult<PyClient> {
+        let sdkappid = whole::<u64>("sdkappid", sdkappid)?.into_py_result(py)?;
+        // (None stands for the defaults, which the text signature shows: 3 and 86400.)
+        let max_retries = match max_retries {
+            Some(n) => whole::<u32>("max_retries", n)?.into_py_result(py)?,
+            None => crate::Defaults::MAX_RETRIES,
+        };
+        let usersig_ttl = match usersig_ttl {
+            Some(n) => whole::<u64>("usersig_ttl", n)?.into_py_result(py)?,
+            None => crate::Defaults::USERSIG_TTL,
+        };
         let b = builder(
             sdkappid,
             secret_key,

@@ -168,13 +168,15 @@ impl PyEmulator {
         drop: bool,
         body: Option<Vec<u8>>,
         truncate: bool,
+        reset: bool,
+        slow_body: Option<f64>,
     ) -> PyResult<()> {
         if http_status.is_some_and(|s| !(100..=999).contains(&s)) {
             return Err(PyValueError::new_err("http_status must be between 100 and 999"));
         }
         let delay = delay.map(|d| seconds("delay", d)).transpose()?;
-        let fault =
-            Fault { times, error_code, error_info, http_status, delay, drop, body, truncate, ..Fault::default() };
+        let slow_body = slow_body.map(|d| seconds("slow_body", d)).transpose()?;
+        let fault = Fault { times, error_code, error_info, http_status, delay, drop, body, truncate, reset, slow_body };
         self.with(py, |emu| emu.inject(command, fault))
     }
 
