@@ -3,7 +3,6 @@
 //! and that no secret leaks into errors, `Debug` or log records.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -18,27 +17,9 @@ const CANARY_KEY: &str = "canary-secret-key-do-not-leak";
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// Every log record of this test binary, formatted (level, target, message).
-static RECORDS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        let line = format!("{} {} {}", record.level(), record.target(), record.args());
-        RECORDS.lock().unwrap_or_else(|p| p.into_inner()).push(line);
-    }
-    fn flush(&self) {}
-}
-
-static CAPTURE: Capture = Capture;
-
-fn records() -> Vec<String> {
-    RECORDS.lock().unwrap_or_else(|p| p.into_inner()).clone()
-}
+#[path = "support/log_capture.rs"]
+mod log_capture;
+use log_capture::records;
 
 /// Starts an emulator with the defaults (and installs the capturing logger once).
 fn emulator() -> Emulator {
@@ -46,11 +27,7 @@ fn emulator() -> Emulator {
 }
 
 fn emulator_with(config: EmulatorConfig) -> Emulator {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        log::set_logger(&CAPTURE).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Trace);
-    });
+    log_capture::install();
     Emulator::start(config).expect("emulator starts")
 }
 

@@ -5,7 +5,6 @@
 //! or emulator, or in the emulator's request log. Plus property tests of the UserSig codec:
 //! tampering is detected and verification errors never quote the key or the UserSig.
 
-use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use timrest::emulator::{DEMO_SDKAPPID, Emulator, EmulatorConfig, Fault, GroupSpec};
@@ -15,39 +14,13 @@ const DELETE: &str = "delete_group_msg_by_sender";
 const CANARY_KEY: &str = "CANARY-key-7f3e9a1c-never-print-me";
 const ADMIN: &str = "administrator";
 
-static RECORDS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// Keeps every record of every target at every level.
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        let line = format!("{} {} {}", record.level(), record.target(), record.args());
-        RECORDS.lock().unwrap_or_else(|p| p.into_inner()).push(line);
-    }
-    fn flush(&self) {}
-}
-
-static CAPTURE: Capture = Capture;
-
-fn capture_logs() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        log::set_logger(&CAPTURE).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Trace);
-    });
-}
-
-fn records() -> Vec<String> {
-    RECORDS.lock().unwrap_or_else(|p| p.into_inner()).clone()
-}
+#[path = "support/log_capture.rs"]
+mod log_capture;
+use log_capture::records;
 
 /// An emulator of an app whose key is the canary.
 fn emulator() -> Emulator {
-    capture_logs();
+    log_capture::install();
     Emulator::start(EmulatorConfig { secret_key: CANARY_KEY.to_owned(), rate_limit: None, ..EmulatorConfig::default() })
         .expect("emulator")
 }
