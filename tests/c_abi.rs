@@ -566,6 +566,7 @@ fn examples_report_failures_with_exit_status_1() {
     for program in ["example_c", "example_cpp"] {
         let output = Command::new(built().program(program))
             .args(["@TGS#NOSUCHGROUP", "spammer"])
+            .env_remove("LD_LIBRARY_PATH") // cargo's, holding other builds of libtimrest.so: see run()
             .envs(scene.env())
             .output()
             .unwrap_or_else(|e| panic!("{program}: {e}"));
