@@ -227,6 +227,19 @@ fn to_url_alphabet(b64: &str) -> String {
         .collect()
 }
 
+/// The inverse of [`to_url_alphabet`]: `*-_` back to `+/=`.
+fn from_url_alphabet(usersig: &str) -> String {
+    usersig
+        .chars()
+        .map(|c| match c {
+            '*' => '+',
+            '-' => '/',
+            '_' => '=',
+            c => c,
+        })
+        .collect()
+}
+
 /// Reads a UserSig's fields without the key. Checks nothing but the format.
 pub fn inspect(usersig: &str) -> Result<UserSigInfo, UserSigError> {
     if usersig.is_empty() {
@@ -235,15 +248,7 @@ pub fn inspect(usersig: &str) -> Result<UserSigInfo, UserSigError> {
     if usersig.len() > MAX_USERSIG_LEN {
         return Err(UserSigError::Malformed(format!("longer than {MAX_USERSIG_LEN} bytes")));
     }
-    let b64: String = usersig
-        .chars()
-        .map(|c| match c {
-            '*' => '+',
-            '-' => '/',
-            '_' => '=',
-            c => c,
-        })
-        .collect();
+    let b64 = from_url_alphabet(usersig);
     let compressed = LENIENT.decode(b64.trim()).map_err(|e| UserSigError::Malformed(format!("base64: {e}")))?;
     let mut json = Vec::new();
     flate2::read::ZlibDecoder::new(compressed.as_slice())
@@ -392,15 +397,7 @@ mod tests {
     }
 
     fn inflate(sig: &str) -> String {
-        let b64: String = sig
-            .chars()
-            .map(|c| match c {
-                '*' => '+',
-                '-' => '/',
-                '_' => '=',
-                c => c,
-            })
-            .collect();
+        let b64 = from_url_alphabet(sig);
         let mut out = String::new();
         flate2::read::ZlibDecoder::new(STANDARD.decode(b64).unwrap().as_slice()).read_to_string(&mut out).unwrap();
         out
