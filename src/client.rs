@@ -131,20 +131,8 @@ impl Client {
     /// The settings are checked again (they are public fields): a zero timeout, a bad rate, plain
     /// `http://` to a host other than loopback, or a bad CA bundle or proxy are
     /// [`ErrorKind::Config`] errors.
-    pub fn new(mut config: Config) -> Result<Client> {
-        config.base_url = crate::config::check_base_url(&config.base_url)?;
-        for (name, d) in
-            [("connect_timeout", config.connect_timeout), ("timeout", config.timeout), ("deadline", config.deadline)]
-        {
-            if d.is_zero() {
-                return Err(Error::config(format!("{name} must be greater than zero")));
-            }
-        }
-        if let Some(rate) = config.rate_limit {
-            if !(rate.is_finite() && rate > 0.0) {
-                return Err(Error::config(format!("rate_limit must be a positive number, not {rate}")));
-            }
-        }
+    pub fn new(config: Config) -> Result<Client> {
+        let config = config.check()?;
         let agent = build_agent(&config)?;
         let credentials = match &config.auth {
             Auth::SecretKey(key) => Credentials::Signer(Signer::new(

@@ -418,47 +418,55 @@ impl ClientBuilder {
             }
         };
         let base_url = match self.base_url {
-            Some(url) => check_base_url(&url)?,
+            Some(url) => url,
             None => self.region.unwrap_or(Region::China).base_url(),
         };
-        let positive = |name: &str, d: Option<Duration>, default: Duration| match d {
-            Some(d) if d.is_zero() => Err(Error::config(format!("{name} must be greater than zero"))),
-            Some(d) => Ok(d),
-            None => Ok(default),
-        };
-        let connect_timeout = positive("connect_timeout", self.connect_timeout, Defaults::CONNECT_TIMEOUT)?;
-        let timeout = positive("timeout", self.timeout, Defaults::TIMEOUT)?;
-        let deadline = positive("deadline", self.deadline, Defaults::DEADLINE)?;
         let rate_limit = match self.rate_limit {
             None => Some(Defaults::RATE_LIMIT),
-            Some(None) => None,
-            Some(Some(r)) if r.is_finite() && r > 0.0 => Some(r),
-            Some(Some(r)) => {
-                return Err(Error::config(format!(
-                    "rate_limit must be a positive number of requests per second (or None to turn it off), not {r}"
-                )));
-            }
+            Some(limit) => limit,
         };
-        let usersig_ttl = match self.usersig_ttl {
-            Some(ttl) if ttl < 120 => return Err(Error::config("usersig_ttl must be at least 120 seconds")),
-            Some(ttl) => ttl,
-            None => Defaults::USERSIG_TTL,
-        };
-        Ok(Config {
+        Config {
             sdkappid,
             auth,
             identifier,
             base_url,
-            connect_timeout,
-            timeout,
-            deadline,
+            connect_timeout: self.connect_timeout.unwrap_or(Defaults::CONNECT_TIMEOUT),
+            timeout: self.timeout.unwrap_or(Defaults::TIMEOUT),
+            deadline: self.deadline.unwrap_or(Defaults::DEADLINE),
             max_retries: self.max_retries.unwrap_or(Defaults::MAX_RETRIES),
             rate_limit,
-            usersig_ttl,
+            usersig_ttl: self.usersig_ttl.unwrap_or(Defaults::USERSIG_TTL),
             proxy: self.proxy,
             ca_pem: self.ca_pem,
             platform_verifier: self.platform_verifier,
-        })
+        }
+        .check()
+    }
+}
+
+impl Config {
+    /// Checks the settings that do not depend on how they were gathered (the fields are public, so
+    /// [`Client::new`](crate::Client::new) checks again): the base URL (`http://` only on loopback;
+    /// returned without a trailing `/`), positive timeouts, a positive rate, a UserSig lifetime of at
+    /// least 120 s. Errors are [`ErrorKind::Config`](crate::ErrorKind::Config).
+    pub fn check(mut self) -> Result<Config> {
+        self.base_url = check_base_url(&self.base_url)?;
+        for (name, d) in
+            [("connect_timeout", self.connect_timeout), ("timeout", self.timeout), ("deadline", self.deadline)]
+        {
+            if d.is_zero() {
+                return Err(Error::config(format!("{name} must be greater than zero")));
+            }
+        }
+        if let Some(r) = self.rate_limit.filter(|r| !(r.is_finite() && *r > 0.0)) {
+            return Err(Error::config(format!(
+                "rate_limit must be a positive number of requests per second (or None to turn it off), not {r}"
+            )));
+        }
+        if self.usersig_ttl < 120 {
+            return Err(Error::config("usersig_ttl must be at least 120 seconds"));
+        }
+        Ok(self)
     }
 }
 
