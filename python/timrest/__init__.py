@@ -31,25 +31,8 @@ from ._native import (
     verify_usersig,
 )
 from ._progress import Progress
-from .exceptions import (
-    ApiError,
-    AuthError,
-    ConfigError,
-    GroupNotFoundError,
-    InvalidArgumentError,
-    InvalidCommandError,
-    InvalidGroupIdError,
-    InvalidParameterError,
-    InvalidRequestError,
-    PermissionDeniedError,
-    ProtocolError,
-    RateLimitedError,
-    RequestTimeoutError,
-    ServerError,
-    TimError,
-    TransportError,
-    UserSigExpiredError,
-)
+from . import exceptions as _exceptions
+from .exceptions import *  # noqa: F403 (the whole hierarchy: exceptions.__all__)
 
 __all__ = [
     "__version__",
@@ -61,21 +44,5 @@ __all__ = [
     "gen_usersig",
     "inspect_usersig",
     "verify_usersig",
-    "TimError",
-    "ConfigError",
-    "InvalidArgumentError",
-    "TransportError",
-    "RequestTimeoutError",
-    "ProtocolError",
-    "ApiError",
-    "ServerError",
-    "RateLimitedError",
-    "AuthError",
-    "UserSigExpiredError",
-    "PermissionDeniedError",
-    "InvalidRequestError",
-    "InvalidCommandError",
-    "InvalidParameterError",
-    "GroupNotFoundError",
-    "InvalidGroupIdError",
 ]
+__all__ += _exceptions.__all__
