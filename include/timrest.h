@@ -129,6 +129,11 @@ enum timrest_status
      */
     TIMREST_PROTOCOL = 204,
     /**
+     * The shared rate limiter (Redis) refused the client (a wrong password …), or did not answer
+     * while the fallback is `fail`. Nothing was sent.
+     */
+    TIMREST_LIMITER = 205,
+    /**
      * A nonzero `ErrorCode` that belongs to no class below (an unclassified API error).
      */
     TIMREST_API = 300,
@@ -137,7 +142,7 @@ enum timrest_status
      */
     TIMREST_SERVER = 301,
     /**
-     * Over a frequency limit (60007, 60011, 60018, 60019, 70050). Retried with a longer backoff.
+     * Over a frequency limit (10006, 60007, 60011, 60018, 60019, 70050). Retried with a longer backoff.
      */
     TIMREST_RATE_LIMITED = 302,
     /**
@@ -433,6 +438,60 @@ timrest_status timrest_config_set_platform_verifier(timrest_config *config,
                                                     bool enabled);
 
 /**
+ * Shares the rate limit with every client, in any process or host, that names the same Redis:
+ * `redis://[:password@]host:port/db`, or `rediss://…` for TLS (the rest of the URL follows the
+ * Rust `redis` crate's rules). Each command's quota is one key,
+ * `{prefix}:{SDKAppID}:{service}/{command}`. Create the client after `fork()`. The URL is copied;
+ * its password never appears in a message. A malformed URL is refused by `timrest_client_new`.
+ */
+timrest_status timrest_config_set_rate_limit_url(timrest_config *config,
+                                                 const char *url);
+
+/**
+ * What happens while the shared limiter (Redis) does not answer within its timeout: `local`
+ * (the default: this process paces alone at the fallback fraction of the rate), `fail` (calls
+ * fail with `TIMREST_LIMITER` within their deadline) or `open` (no limit). `TIMREST_CONFIG` for
+ * any other name (the config is left unchanged).
+ */
+timrest_status timrest_config_set_rate_limit_fallback(timrest_config *config,
+                                                      const char *fallback);
+
+/**
+ * The share of the rate the `local` fallback paces at, more than 0 and at most 1 (default 0.25;
+ * checked by `timrest_client_new`).
+ */
+timrest_status timrest_config_set_rate_limit_fallback_fraction(timrest_config *config,
+                                                               double fraction);
+
+/**
+ * How long the shared limiter may take to answer, in milliseconds (default 50; 1 to 10000,
+ * checked by `timrest_client_new`).
+ */
+timrest_status timrest_config_set_rate_limit_timeout_ms(timrest_config *config,
+                                                        uint64_t milliseconds);
+
+/**
+ * The first part of the shared limiter's Redis keys (default `timrest`; 1 to 64 characters, no
+ * spaces or braces, checked by `timrest_client_new`).
+ */
+timrest_status timrest_config_set_rate_limit_prefix(timrest_config *config,
+                                                    const char *prefix);
+
+/**
+ * Whose clock the shared limiter reads: `redis` (the default: Redis `TIME`, one clock for the
+ * fleet) or `local` (this host's clock, for services that refuse `TIME` in scripts).
+ */
+timrest_status timrest_config_set_rate_limit_clock(timrest_config *config,
+                                                   const char *clock);
+
+/**
+ * Whether a rate-limit answer from the server slows the client (with Redis, the fleet) down
+ * (default true).
+ */
+timrest_status timrest_config_set_rate_limit_adaptive(timrest_config *config,
+                                                      bool enabled);
+
+/**
  * Creates a client from `config`, which is checked as a whole, and stores it in `*client_out`.
  *
  * `config` is only read: it stays owned by the caller. Fails with `TIMREST_CONFIG` when a setting
@@ -482,6 +541,17 @@ timrest_status timrest_delete_group_msg_by_sender(const timrest_client *client,
                                                   const char *sender,
                                                   const char *topic_id,
                                                   timrest_error **err_out);
+
+/**
+ * Writes the rate in force now for `delete_group_msg_by_sender` to `*per_second_out`, in requests
+ * per second: the configured rate, or less after the server refused requests for their rate
+ * (with a shared limiter, the fleet's rate, read from Redis; while Redis is out, the fallback's).
+ * Writes a negative value when the client has no rate limiter.
+ *
+ * Thread safe.
+ */
+timrest_status timrest_client_effective_rate_limit(const timrest_client *client,
+                                                   double *per_second_out);
 
 /**
  * Signs a UserSig (version 2, HMAC-SHA256) for `identifier` of app `sdkappid` with the app's

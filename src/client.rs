@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Auth, ClientBuilder, Config, Defaults, Secret};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ratelimit::RateLimiter;
+use crate::limit::{Denied, Lane, Limiter};
 use crate::retry::{Decision, RetryPolicy};
 use crate::usersig::Signer;
 
@@ -116,7 +116,7 @@ struct Inner {
     config: Config,
     agent: ureq::Agent,
     credentials: Credentials,
-    limiter: Option<RateLimiter>,
+    limiter: Option<Limiter>,
     policy: RetryPolicy,
 }
 
@@ -134,6 +134,7 @@ impl Client {
     pub fn new(config: Config) -> Result<Client> {
         let config = config.check()?;
         let agent = build_agent(&config)?;
+        let limiter = Limiter::from_config(&config)?;
         let credentials = match &config.auth {
             Auth::SecretKey(key) => Credentials::Signer(Signer::new(
                 config.sdkappid,
@@ -143,13 +144,7 @@ impl Client {
             )),
             Auth::UserSig(sig) => Credentials::UserSig(sig.clone()),
         };
-        let inner = Inner {
-            agent,
-            credentials,
-            limiter: config.rate_limit.map(RateLimiter::new),
-            policy: RetryPolicy::new(config.max_retries),
-            config,
-        };
+        let inner = Inner { agent, credentials, limiter, policy: RetryPolicy::new(config.max_retries), config };
         Ok(Client { inner: Arc::new(inner) })
     }
 
@@ -161,6 +156,18 @@ impl Client {
     /// The settings this client runs with.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The rate in force for `delete_group_msg_by_sender` now, requests per second: the configured
+    /// `rate_limit`, less after the server refused requests for their rate (with a shared limiter,
+    /// the fleet's rate, read from Redis). `None` when the limiter is off.
+    pub fn effective_rate_limit(&self) -> Option<f64> {
+        self.effective_rate_limit_of(GROUP_SERVICE, "delete_group_msg_by_sender")
+    }
+
+    /// [`Client::effective_rate_limit`] for any command's lane.
+    pub fn effective_rate_limit_of(&self, service: &str, command: &str) -> Option<f64> {
+        self.inner.limiter.as_ref().map(|l| l.rate(Lane { service, command }))
     }
 
     /// The retry policy this client follows.
@@ -211,22 +218,27 @@ impl Client {
         let mut attempts = 0u32;
         let mut resigned = false;
         let mut last_error: Option<Error> = None;
+        let lane = Lane { service, command };
 
         loop {
             // The deadline also bounds the wait for the limiter; a refused wait ends the call now.
             if let Some(limiter) = &inner.limiter {
-                if let Err(wait) = limiter.acquire(deadline) {
-                    return Err(last_error.unwrap_or_else(|| {
-                        Error::new(
-                            ErrorKind::Timeout,
-                            format!(
-                                "the rate limit ({}/s) allows no request before the {:?} deadline (next slot in {wait:?})",
-                                limiter.per_second(),
-                                cfg.deadline
-                            ),
-                        )
-                        .with_elapsed(start.elapsed())
-                    }));
+                match limiter.acquire(lane, deadline) {
+                    Ok(()) => {}
+                    Err(Denied::Deadline { wait }) => {
+                        return Err(last_error.unwrap_or_else(|| {
+                            Error::new(
+                                ErrorKind::Timeout,
+                                format!(
+                                    "the rate limit ({}/s) allows no request before the {:?} deadline (next slot in {wait:?})",
+                                    limiter.per_second(),
+                                    cfg.deadline
+                                ),
+                            )
+                            .with_elapsed(start.elapsed())
+                        }));
+                    }
+                    Err(Denied::Error(e)) => return Err(e.with_attempts(attempts).with_elapsed(start.elapsed())),
                 }
             }
             let remaining = deadline.map_or(cfg.timeout, |d| d.saturating_duration_since(Instant::now()));
@@ -259,6 +271,13 @@ impl Client {
                 }
                 Err(e) => e.with_random(random).with_attempts(attempts),
             };
+            // The server refused for its rate despite our limiter: slow the lane down (70050 is a
+            // UserSig lockout, not a rate).
+            if error.kind() == ErrorKind::RateLimited && error.code() != Some(70050) {
+                if let Some(limiter) = &inner.limiter {
+                    limiter.refused(lane);
+                }
+            }
 
             let can_resign = matches!(inner.credentials, Credentials::Signer(_)) && !resigned;
             let mut decision = inner.policy.decide(error.kind(), attempts - 1, can_resign);
@@ -826,6 +845,7 @@ impl fmt::Debug for Client {
             .field("base_url", &cfg.base_url)
             .field("auth", &auth)
             .field("rate_limit", &cfg.rate_limit)
+            .field("rate_limit_backend", &self.inner.limiter.as_ref().map(Limiter::backend_name))
             .field("timeout", &cfg.timeout)
             .field("deadline", &cfg.deadline)
             .field("max_retries", &cfg.max_retries)

@@ -29,6 +29,18 @@ impl Defaults {
     pub const RATE_LIMIT: f64 = 100.0;
     /// Validity of the UserSigs the client signs, in seconds.
     pub const USERSIG_TTL: u64 = 86_400;
+    /// How long the shared rate limiter (Redis) may take to answer before the fallback is used.
+    pub const RATE_LIMIT_TIMEOUT: Duration = Duration::from_millis(50);
+    /// The share of the rate a client paces at on its own while Redis is out (the `local` fallback).
+    pub const RATE_LIMIT_FALLBACK_FRACTION: f64 = 0.25;
+    /// The first part of the shared limiter's Redis keys.
+    pub const RATE_LIMIT_PREFIX: &'static str = "timrest";
+    /// The smallest and largest `rate_limit` accepted, requests per second.
+    pub const RATE_LIMIT_RANGE: (f64, f64) = (0.001, 1_000_000.0);
+    /// The longest timeout or deadline accepted (one day).
+    pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
+    /// The longest UserSig validity accepted, in seconds (about 100 years).
+    pub const MAX_USERSIG_TTL: u64 = 3_153_600_000;
     /// Largest response body the client reads.
     pub const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
 }
@@ -151,6 +163,75 @@ pub enum Auth {
     UserSig(Secret),
 }
 
+/// What the client does while the shared rate limiter (Redis) does not answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RateLimitFallback {
+    /// Pace this process alone at `rate_limit_fallback_fraction` of the rate (the default).
+    #[default]
+    Local,
+    /// Fail the call with [`ErrorKind::Limiter`](crate::ErrorKind::Limiter), within its deadline.
+    Fail,
+    /// Send without any limit.
+    Open,
+}
+
+impl RateLimitFallback {
+    /// `"local"`, `"fail"` or `"open"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RateLimitFallback::Local => "local",
+            RateLimitFallback::Fail => "fail",
+            RateLimitFallback::Open => "open",
+        }
+    }
+}
+
+impl FromStr for RateLimitFallback {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<RateLimitFallback> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "local" => Ok(RateLimitFallback::Local),
+            "fail" => Ok(RateLimitFallback::Fail),
+            "open" => Ok(RateLimitFallback::Open),
+            _ => Err(Error::config(format!("rate_limit_fallback {s:?} is not one of \"local\", \"fail\", \"open\""))),
+        }
+    }
+}
+
+/// Whose clock the shared rate limiter reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RateLimitClock {
+    /// Redis's `TIME`: one clock for the whole fleet (the default).
+    #[default]
+    Redis,
+    /// Each client's own clock, for services that refuse `TIME` in scripts (keep the hosts' clocks
+    /// in sync, with NTP).
+    Local,
+}
+
+impl RateLimitClock {
+    /// `"redis"` or `"local"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RateLimitClock::Redis => "redis",
+            RateLimitClock::Local => "local",
+        }
+    }
+}
+
+impl FromStr for RateLimitClock {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<RateLimitClock> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "redis" => Ok(RateLimitClock::Redis),
+            "local" => Ok(RateLimitClock::Local),
+            _ => Err(Error::config(format!("rate_limit_clock {s:?} is not one of \"redis\", \"local\""))),
+        }
+    }
+}
+
 /// The checked settings of a client. Build one with [`ClientBuilder`].
 ///
 /// Its `Debug` shows no secret: the key and UserSig are redacted, and so are credentials in the proxy URL.
@@ -172,8 +253,22 @@ pub struct Config {
     pub deadline: Duration,
     /// Retries after the first attempt.
     pub max_retries: u32,
-    /// Requests per second; `None`: no limiter.
+    /// Requests per second in each command's lane; `None`: no limiter.
     pub rate_limit: Option<f64>,
+    /// `redis://` or `rediss://` URL of the limiter shared by a fleet; `None`: this process alone.
+    pub rate_limit_url: Option<Secret>,
+    /// What happens while the shared limiter does not answer.
+    pub rate_limit_fallback: RateLimitFallback,
+    /// Share of the rate paced at by the `local` fallback, in (0, 1].
+    pub rate_limit_fallback_fraction: f64,
+    /// How long the shared limiter may take to answer.
+    pub rate_limit_timeout: Duration,
+    /// First part of the shared limiter's keys (`{prefix}:{sdkappid}:{service}/{command}`).
+    pub rate_limit_prefix: String,
+    /// Whose clock the shared limiter reads.
+    pub rate_limit_clock: RateLimitClock,
+    /// Slow down when the server still answers with a rate-limit code.
+    pub rate_limit_adaptive: bool,
     /// Validity of self-signed UserSigs, in seconds.
     pub usersig_ttl: u64,
     /// Proxy URL; `None`: from `HTTPS_PROXY`/`ALL_PROXY` when set.
@@ -196,6 +291,13 @@ impl fmt::Debug for Config {
             .field("deadline", &self.deadline)
             .field("max_retries", &self.max_retries)
             .field("rate_limit", &self.rate_limit)
+            .field("rate_limit_url", &self.rate_limit_url.as_ref().map(|u| redact_userinfo(u.expose())))
+            .field("rate_limit_fallback", &self.rate_limit_fallback)
+            .field("rate_limit_fallback_fraction", &self.rate_limit_fallback_fraction)
+            .field("rate_limit_timeout", &self.rate_limit_timeout)
+            .field("rate_limit_prefix", &self.rate_limit_prefix)
+            .field("rate_limit_clock", &self.rate_limit_clock)
+            .field("rate_limit_adaptive", &self.rate_limit_adaptive)
             .field("usersig_ttl", &self.usersig_ttl)
             .field("proxy", &self.proxy.as_deref().map(redact_userinfo))
             .field("ca_pem", &self.ca_pem.as_ref().map(|pem| format!("<{} bytes>", pem.len())))
@@ -204,8 +306,8 @@ impl fmt::Debug for Config {
     }
 }
 
-/// `scheme://user:pass@host` → `scheme://<redacted>@host` (proxy URLs may carry credentials).
-fn redact_userinfo(url: &str) -> String {
+/// `scheme://user:pass@host` → `scheme://<redacted>@host` (proxy and Redis URLs may carry credentials).
+pub(crate) fn redact_userinfo(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").map_or(("", url), |(s, r)| (s, r));
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
@@ -234,6 +336,13 @@ pub struct ClientBuilder {
     deadline: Option<Duration>,
     max_retries: Option<u32>,
     rate_limit: Option<Option<f64>>,
+    rate_limit_url: Option<Secret>,
+    rate_limit_fallback: Option<RateLimitFallback>,
+    rate_limit_fallback_fraction: Option<f64>,
+    rate_limit_timeout: Option<Duration>,
+    rate_limit_prefix: Option<String>,
+    rate_limit_clock: Option<RateLimitClock>,
+    rate_limit_adaptive: Option<bool>,
     usersig_ttl: Option<u64>,
     proxy: Option<String>,
     ca_pem: Option<Vec<u8>>,
@@ -255,6 +364,13 @@ impl fmt::Debug for ClientBuilder {
             .field("deadline", &self.deadline)
             .field("max_retries", &self.max_retries)
             .field("rate_limit", &self.rate_limit)
+            .field("rate_limit_url", &self.rate_limit_url.as_ref().map(|u| redact_userinfo(u.expose())))
+            .field("rate_limit_fallback", &self.rate_limit_fallback)
+            .field("rate_limit_fallback_fraction", &self.rate_limit_fallback_fraction)
+            .field("rate_limit_timeout", &self.rate_limit_timeout)
+            .field("rate_limit_prefix", &self.rate_limit_prefix)
+            .field("rate_limit_clock", &self.rate_limit_clock)
+            .field("rate_limit_adaptive", &self.rate_limit_adaptive)
             .field("usersig_ttl", &self.usersig_ttl)
             .field("proxy", &url(&self.proxy))
             .field("ca_pem", &self.ca_pem.as_ref().map(|pem| format!("<{} bytes>", pem.len())))
@@ -270,29 +386,45 @@ impl ClientBuilder {
     }
 
     /// A builder filled from `TIM_SDKAPPID`, `TIM_SECRET_KEY`, `TIM_USERSIG`, `TIM_IDENTIFIER`,
-    /// `TIM_REGION` and `TIM_BASE_URL`. Later setter calls override what came from the environment.
+    /// `TIM_REGION`, `TIM_BASE_URL`, `TIM_RATE_LIMIT_URL` and `TIM_RATE_LIMIT_FALLBACK`. Later
+    /// setter calls override what came from the environment.
+    ///
+    /// A variable that is set but empty (or blank) is a configuration error naming it: an unset
+    /// variable in a deployment script must not quietly mean "the default", least of all for
+    /// `TIM_BASE_URL`, whose default is Tencent's production host.
     pub fn from_env() -> Result<ClientBuilder> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// [`ClientBuilder::from_env`] with any source of variables (for tests and embedding).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ClientBuilder> {
-        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let var = |name: &str| -> Result<Option<String>> {
+            match lookup(name) {
+                Some(v) if v.trim().is_empty() => {
+                    Err(Error::config(format!("{name} is set but empty; unset it or give it a value")))
+                }
+                v => Ok(v),
+            }
+        };
         let mut b = ClientBuilder::new();
-        if let Some(v) = var("TIM_SDKAPPID") {
+        if let Some(v) = var("TIM_SDKAPPID")? {
             b.sdkappid = Some(
                 v.trim()
                     .parse()
                     .map_err(|_| Error::config(format!("TIM_SDKAPPID is not a positive integer: {v:?}")))?,
             );
         }
-        b.secret_key = var("TIM_SECRET_KEY").map(Secret);
-        b.usersig = var("TIM_USERSIG").map(Secret);
-        b.identifier = var("TIM_IDENTIFIER");
-        if let Some(v) = var("TIM_REGION") {
+        b.secret_key = var("TIM_SECRET_KEY")?.map(Secret);
+        b.usersig = var("TIM_USERSIG")?.map(Secret);
+        b.identifier = var("TIM_IDENTIFIER")?;
+        if let Some(v) = var("TIM_REGION")? {
             b.region = Some(v.parse()?);
         }
-        b.base_url = var("TIM_BASE_URL");
+        b.base_url = var("TIM_BASE_URL")?;
+        b.rate_limit_url = var("TIM_RATE_LIMIT_URL")?.map(Secret);
+        if let Some(v) = var("TIM_RATE_LIMIT_FALLBACK")? {
+            b.rate_limit_fallback = Some(v.parse()?);
+        }
         Ok(b)
     }
 
@@ -359,6 +491,49 @@ impl ClientBuilder {
     /// Requests per second shared by every call of the client (default 100); `None` turns the limiter off.
     pub fn rate_limit(mut self, per_second: Option<f64>) -> Self {
         self.rate_limit = Some(per_second);
+        self
+    }
+
+    /// Shares the rate limit with every client that names the same Redis: `redis://[:password@]host:port/db`
+    /// or `rediss://…` (TLS). Each command's quota is one key, `{prefix}:{sdkappid}:{service}/{command}`.
+    pub fn rate_limit_url(mut self, url: impl Into<String>) -> Self {
+        self.rate_limit_url = Some(Secret(url.into()));
+        self
+    }
+
+    /// What happens while the shared limiter does not answer (default [`RateLimitFallback::Local`]).
+    pub fn rate_limit_fallback(mut self, fallback: RateLimitFallback) -> Self {
+        self.rate_limit_fallback = Some(fallback);
+        self
+    }
+
+    /// The share of the rate the `local` fallback paces at (default 0.25; in (0, 1]).
+    pub fn rate_limit_fallback_fraction(mut self, fraction: f64) -> Self {
+        self.rate_limit_fallback_fraction = Some(fraction);
+        self
+    }
+
+    /// How long the shared limiter may take to answer (default 50 ms; 1 ms to 10 s).
+    pub fn rate_limit_timeout(mut self, timeout: Duration) -> Self {
+        self.rate_limit_timeout = Some(timeout);
+        self
+    }
+
+    /// The first part of the shared limiter's keys (default `timrest`).
+    pub fn rate_limit_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.rate_limit_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Whose clock the shared limiter reads (default [`RateLimitClock::Redis`]).
+    pub fn rate_limit_clock(mut self, clock: RateLimitClock) -> Self {
+        self.rate_limit_clock = Some(clock);
+        self
+    }
+
+    /// Whether a rate-limit answer from the server slows the lane down (default on).
+    pub fn rate_limit_adaptive(mut self, on: bool) -> Self {
+        self.rate_limit_adaptive = Some(on);
         self
     }
 
@@ -435,6 +610,15 @@ impl ClientBuilder {
             deadline: self.deadline.unwrap_or(Defaults::DEADLINE),
             max_retries: self.max_retries.unwrap_or(Defaults::MAX_RETRIES),
             rate_limit,
+            rate_limit_url: self.rate_limit_url,
+            rate_limit_fallback: self.rate_limit_fallback.unwrap_or_default(),
+            rate_limit_fallback_fraction: self
+                .rate_limit_fallback_fraction
+                .unwrap_or(Defaults::RATE_LIMIT_FALLBACK_FRACTION),
+            rate_limit_timeout: self.rate_limit_timeout.unwrap_or(Defaults::RATE_LIMIT_TIMEOUT),
+            rate_limit_prefix: self.rate_limit_prefix.unwrap_or_else(|| Defaults::RATE_LIMIT_PREFIX.to_owned()),
+            rate_limit_clock: self.rate_limit_clock.unwrap_or_default(),
+            rate_limit_adaptive: self.rate_limit_adaptive.unwrap_or(true),
             usersig_ttl: self.usersig_ttl.unwrap_or(Defaults::USERSIG_TTL),
             proxy: self.proxy,
             ca_pem: self.ca_pem,
@@ -454,17 +638,53 @@ impl Config {
         for (name, d) in
             [("connect_timeout", self.connect_timeout), ("timeout", self.timeout), ("deadline", self.deadline)]
         {
-            if d.is_zero() {
-                return Err(Error::config(format!("{name} must be greater than zero")));
+            if d.is_zero() || d > Defaults::MAX_DURATION {
+                return Err(Error::config(format!(
+                    "{name} must be more than 0 and at most {} seconds, not {:?}",
+                    Defaults::MAX_DURATION.as_secs(),
+                    d
+                )));
             }
         }
-        if let Some(r) = self.rate_limit.filter(|r| !(r.is_finite() && *r > 0.0)) {
+        let (low, high) = Defaults::RATE_LIMIT_RANGE;
+        if let Some(r) = self.rate_limit.filter(|r| !(r.is_finite() && (low..=high).contains(r))) {
             return Err(Error::config(format!(
-                "rate_limit must be a positive number of requests per second (or None to turn it off), not {r}"
+                "rate_limit must be a number of requests per second from {low} to {high} (or None to turn it off), not {r}"
             )));
         }
-        if self.usersig_ttl < 120 {
-            return Err(Error::config("usersig_ttl must be at least 120 seconds"));
+        let fraction = self.rate_limit_fallback_fraction;
+        if !(fraction.is_finite() && fraction > 0.0 && fraction <= 1.0) {
+            return Err(Error::config(format!(
+                "rate_limit_fallback_fraction must be more than 0 and at most 1, not {fraction}"
+            )));
+        }
+        let t = self.rate_limit_timeout;
+        if t < Duration::from_millis(1) || t > Duration::from_secs(10) {
+            return Err(Error::config(format!("rate_limit_timeout must be from 1 ms to 10 s, not {t:?}")));
+        }
+        let prefix = &self.rate_limit_prefix;
+        if prefix.is_empty()
+            || prefix.len() > 64
+            || prefix.chars().any(|c| c.is_control() || c.is_whitespace() || "{}".contains(c))
+        {
+            return Err(Error::config(format!(
+                "rate_limit_prefix {prefix:?} must be 1 to 64 characters without spaces, control characters or braces"
+            )));
+        }
+        if let Some(url) = &self.rate_limit_url {
+            if self.rate_limit.is_none() {
+                return Err(Error::config("rate_limit_url needs a rate_limit (it is None)"));
+            }
+            if url.expose().trim().is_empty() {
+                return Err(Error::config("rate_limit_url is empty"));
+            }
+        }
+        if self.usersig_ttl < 120 || self.usersig_ttl > Defaults::MAX_USERSIG_TTL {
+            return Err(Error::config(format!(
+                "usersig_ttl must be from 120 to {} seconds, not {}",
+                Defaults::MAX_USERSIG_TTL,
+                self.usersig_ttl
+            )));
         }
         Ok(self)
     }

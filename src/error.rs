@@ -24,6 +24,9 @@ pub enum ErrorKind {
     Timeout,
     /// HTTP 200 with a body that is not the TIM envelope.
     Protocol,
+    /// The shared rate limiter (Redis) refused us, or was unavailable with `rate_limit_fallback`
+    /// set to `fail`. Nothing was sent.
+    Limiter,
     /// A nonzero `ErrorCode` outside every class below.
     Api,
     /// Server-side trouble; retried with backoff.
@@ -82,9 +85,10 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo { kind: ErrorKind::Transport, name: "transport", python_class: "TransportError", codes: &[], retry: Retry::Backoff },
     KindInfo { kind: ErrorKind::Timeout, name: "timeout", python_class: "RequestTimeoutError", codes: &[], retry: Retry::Backoff },
     KindInfo { kind: ErrorKind::Protocol, name: "protocol", python_class: "ProtocolError", codes: &[], retry: Retry::No },
+    KindInfo { kind: ErrorKind::Limiter, name: "limiter", python_class: "LimiterError", codes: &[], retry: Retry::No },
     KindInfo { kind: ErrorKind::Api, name: "api", python_class: "ApiError", codes: &[], retry: Retry::No },
     KindInfo { kind: ErrorKind::Server, name: "server", python_class: "ServerError", codes: &[10002, 60008, 70169, 70202, 70500], retry: Retry::Backoff },
-    KindInfo { kind: ErrorKind::RateLimited, name: "rate_limited", python_class: "RateLimitedError", codes: &[60007, 60011, 60018, 60019, 70050], retry: Retry::SlowDown },
+    KindInfo { kind: ErrorKind::RateLimited, name: "rate_limited", python_class: "RateLimitedError", codes: &[10006, 60007, 60011, 60018, 60019, 70050], retry: Retry::SlowDown },
     KindInfo {
         kind: ErrorKind::Auth,
         name: "auth",
@@ -121,7 +125,7 @@ impl ErrorKind {
     /// This kind's row of [`KINDS`].
     pub fn info(self) -> &'static KindInfo {
         // The table has one row per variant; a test checks it.
-        KINDS.iter().find(|row| row.kind == self).unwrap_or(&KINDS[5])
+        KINDS.iter().find(|row| row.kind == self).unwrap_or(&KINDS[6])
     }
 
     /// The stable snake_case name.
@@ -148,6 +152,7 @@ impl ErrorKind {
                 | ErrorKind::Transport
                 | ErrorKind::Timeout
                 | ErrorKind::Protocol
+                | ErrorKind::Limiter
         )
     }
 }

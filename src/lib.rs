@@ -84,7 +84,7 @@ pub mod batch;
 pub mod client;
 pub mod config;
 pub mod error;
-mod ratelimit;
+mod limit;
 pub mod retry;
 pub mod usersig;
 pub mod validate;
@@ -98,5 +98,5 @@ pub mod emulator;
 mod python;
 
 pub use client::{CallInfo, Client, DeleteBySender};
-pub use config::{Auth, ClientBuilder, Config, Defaults, Region, Secret};
+pub use config::{Auth, ClientBuilder, Config, Defaults, RateLimitClock, RateLimitFallback, Region, Secret};
 pub use error::{Error, ErrorKind, Result, Retry};

@@ -29,6 +29,7 @@ __all__ = [
     "TransportError",
     "RequestTimeoutError",
     "ProtocolError",
+    "LimiterError",
     "ApiError",
     "ServerError",
     "RateLimitedError",
@@ -132,6 +133,13 @@ class ProtocolError(TimError):
     """HTTP 200 with a body that is not the TIM envelope."""
 
     default_kind = "protocol"
+
+
+class LimiterError(TimError):
+    """The shared rate limiter (Redis, ``rate_limit_url``) refused the client (a wrong password,
+    a forbidden command), or did not answer while ``rate_limit_fallback="fail"``. Nothing was sent."""
+
+    default_kind = "limiter"
 
 
 class ApiError(TimError):

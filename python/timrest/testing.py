@@ -30,8 +30,10 @@ __all__ = ["Emulator", "DEMO_SDKAPPID", "DEMO_SECRET_KEY"]
 class Emulator:
     """The TIM server emulator, started on construction, stopped by :meth:`close` or ``with``.
 
-    ``rate_limit`` is requests per second counted in a sliding 1-second window (None: no limit);
-    ``latency`` is seconds added to every answer (to stand in for a far server).
+    ``rate_limit`` is requests per second *per command*, as Tencent counts its quota, counted in a
+    sliding 1-second window (None: no limit; over it, 60007); ``app_rate_limit`` is an optional
+    quota for the whole app, every command together (over it, 60011); ``latency`` is seconds added
+    to every answer (to stand in for a far server).
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class Emulator:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        app_rate_limit: Optional[float] = None,
     ) -> None:
         self.sdkappid = sdkappid
         self.admins = tuple(admins)
@@ -56,6 +59,7 @@ class Emulator:
             latency=latency,
             host=host,
             port=port,
+            app_rate_limit=app_rate_limit,
         )
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -188,8 +192,12 @@ class Emulator:
         self._native.set_latency(seconds)
 
     def set_rate_limit(self, per_second: Optional[float]) -> None:
-        """Requests per second before 60007 answers (None: no limit)."""
+        """Requests per second of each command before 60007 answers (None: no limit)."""
         self._native.set_rate_limit(per_second)
+
+    def set_app_rate_limit(self, per_second: Optional[float]) -> None:
+        """Requests per second of the whole app before 60011 answers (None: no limit)."""
+        self._native.set_app_rate_limit(per_second)
 
     # -- the request log ------------------------------------------------------------------------
 

@@ -47,18 +47,25 @@ impl Limiter {
         self.per_second
     }
 
-    /// Whether a request arriving at `now` is admitted (and then counted).
-    pub(crate) fn admit(&mut self, now: Instant) -> bool {
+    /// Whether a request arriving at `now` would be admitted (counts nothing).
+    pub(crate) fn has_room(&mut self, now: Instant) -> bool {
         if self.per_second.is_none() {
             return true;
         }
         while self.arrivals.front().is_some_and(|t| now.saturating_duration_since(*t) >= self.window) {
             self.arrivals.pop_front();
         }
-        if self.arrivals.len() >= self.capacity {
+        self.arrivals.len() < self.capacity
+    }
+
+    /// Whether a request arriving at `now` is admitted (and then counted).
+    pub(crate) fn admit(&mut self, now: Instant) -> bool {
+        if !self.has_room(now) {
             return false;
         }
-        self.arrivals.push_back(now);
+        if self.per_second.is_some() {
+            self.arrivals.push_back(now);
+        }
         true
     }
 }

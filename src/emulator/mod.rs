@@ -99,8 +99,12 @@ pub struct EmulatorConfig {
     pub secret_key: String,
     /// The App admin accounts (the only identifiers allowed to call).
     pub admins: Vec<String>,
-    /// Requests admitted per second, counted in a sliding window of arrivals; `None` = no limit.
+    /// Requests admitted per second *for each command* (as Tencent counts its quota: per SDKAppID
+    /// and API), in a sliding window of arrivals; over it, 60007. `None` = no limit.
     pub rate_limit: Option<f64>,
+    /// Requests admitted per second for the whole app, every command together; over it, 60011.
+    /// `None` (the default) = no app-wide limit.
+    pub app_rate_limit: Option<f64>,
     /// A fixed delay before every answer (a far server). Requests wait concurrently.
     pub latency: Duration,
     /// The address to listen on.
@@ -116,6 +120,7 @@ impl Default for EmulatorConfig {
             secret_key: DEMO_SECRET_KEY.to_owned(),
             admins: vec!["administrator".to_owned()],
             rate_limit: Some(100.0),
+            app_rate_limit: None,
             latency: Duration::ZERO,
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
@@ -130,6 +135,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("secret_key", &"<redacted>")
             .field("admins", &self.admins)
             .field("rate_limit", &self.rate_limit)
+            .field("app_rate_limit", &self.app_rate_limit)
             .field("latency", &self.latency)
             .field("host", &self.host)
             .field("port", &self.port)
@@ -242,8 +248,13 @@ impl Emulator {
     /// Fails with `InvalidInput` for a negative or NaN rate limit, and with the bind error
     /// when the address is taken.
     pub fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
-        if config.rate_limit.is_some_and(|n| n.is_nan() || n < 0.0) {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "rate_limit must be a number ≥ 0"));
+        for (name, limit) in [("rate_limit", config.rate_limit), ("app_rate_limit", config.app_rate_limit)] {
+            if limit.is_some_and(|n| n.is_nan() || n < 0.0) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{name} must be a number ≥ 0"),
+                ));
+            }
         }
         let listener = TcpListener::bind((config.host, config.port))?;
         let shared = Arc::new(Shared::new(&config));
@@ -365,9 +376,15 @@ impl Emulator {
         self.shared.set_latency(latency);
     }
 
-    /// Changes the rate limit (`None` = no limit). 0, a negative number or NaN admits nothing.
+    /// Changes the per-command rate limit (`None` = no limit). 0, a negative number or NaN admits
+    /// nothing.
     pub fn set_rate_limit(&self, per_second: Option<f64>) {
         self.shared.set_rate_limit(per_second);
+    }
+
+    /// Changes the app-wide rate limit, every command together (`None` = none; over it, 60011).
+    pub fn set_app_rate_limit(&self, per_second: Option<f64>) {
+        self.shared.set_app_rate_limit(per_second);
     }
 
     /// The request log, in arrival order (the latest 100 000 requests, or as set by

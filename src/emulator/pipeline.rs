@@ -60,7 +60,7 @@ pub(crate) struct Shared {
     pub(crate) admins: Vec<String>,
     pub(crate) started: Instant,
     latency_nanos: AtomicU64,
-    limiter: Mutex<Limiter>,
+    limits: Mutex<Limits>,
     pub(crate) faults: FaultBook,
     state: Mutex<State>,
     log: Mutex<VecDeque<RequestRecord>>,
@@ -71,6 +71,13 @@ pub(crate) struct Shared {
     stopping: AtomicBool,
     stop_lock: Mutex<()>,
     stop_signal: Condvar,
+}
+
+/// The quotas: one per command (60007), and one for the app (60011).
+struct Limits {
+    per_command: Option<f64>,
+    commands: HashMap<String, Limiter>,
+    app: Limiter,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -211,7 +218,11 @@ impl Shared {
             admins: config.admins.clone(),
             started: Instant::now(),
             latency_nanos: AtomicU64::new(duration_nanos(config.latency)),
-            limiter: Mutex::new(Limiter::new(config.rate_limit)),
+            limits: Mutex::new(Limits {
+                per_command: config.rate_limit,
+                commands: HashMap::new(),
+                app: Limiter::new(config.app_rate_limit),
+            }),
             faults: FaultBook::default(),
             state: Mutex::new(State::default()),
             log: Mutex::new(VecDeque::new()),
@@ -233,7 +244,15 @@ impl Shared {
     }
 
     pub(crate) fn set_rate_limit(&self, per_second: Option<f64>) {
-        lock(&self.limiter).set(per_second);
+        let mut limits = lock(&self.limits);
+        limits.per_command = per_second;
+        for limiter in limits.commands.values_mut() {
+            limiter.set(per_second);
+        }
+    }
+
+    pub(crate) fn set_app_rate_limit(&self, per_second: Option<f64>) {
+        lock(&self.limits).app.set(per_second);
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
@@ -286,21 +305,35 @@ impl Shared {
         t.saturating_duration_since(self.started)
     }
 
-    /// Stamps an arrival under the limiter's lock (so stamps and the limiter's decisions come in
-    /// the same order); counts it against the limit when `count` is true. Returns the stamp and
-    /// whether the request is admitted.
-    fn stamp_arrival(&self, count: bool) -> (Instant, Result<(), Refusal>) {
-        let mut limiter = lock(&self.limiter);
+    /// Stamps an arrival under the limiters' lock (so stamps and the limiters' decisions come in
+    /// the same order); counts it against the app's and the command's quota when `count` names
+    /// the command. Returns the stamp and whether the request is admitted. A request refused by
+    /// one quota is counted by neither.
+    fn stamp_arrival(&self, count: Option<&str>) -> (Instant, Result<(), Refusal>) {
+        let mut guard = lock(&self.limits);
         let now = Instant::now();
-        if !count || limiter.admit(now) {
-            return (now, Ok(()));
+        let Some(command) = count else { return (now, Ok(())) };
+        let limits = &mut *guard;
+        if !limits.app.has_room(now) {
+            let limit = limits.app.per_second().unwrap_or(0.0);
+            let info = format!("app frequency over limit: at most {limit} requests per second for this SDKAppID");
+            return (now, Err(Refusal::new(60011, info)));
         }
-        let limit = limiter.per_second().unwrap_or(0.0);
-        let refusal = Refusal::new(
-            60007,
-            format!("REST API call frequency over limit: at most {limit} requests per second for this app"),
-        );
-        (now, Err(refusal))
+        let per_command = limits.per_command;
+        let lane = match limits.commands.get_mut(command) {
+            Some(lane) => lane,
+            None => limits.commands.entry(command.to_owned()).or_insert_with(|| Limiter::new(per_command)),
+        };
+        if !lane.has_room(now) {
+            let limit = lane.per_second().unwrap_or(0.0);
+            let info = format!(
+                "REST API call frequency over limit: at most {limit} requests per second for {command} in this app"
+            );
+            return (now, Err(Refusal::new(60007, info)));
+        }
+        lane.admit(now);
+        limits.app.admit(now);
+        (now, Ok(()))
     }
 
     /// Handles one request read in full: faults, checks, command, latency. Returns the reply to
@@ -339,7 +372,7 @@ impl Shared {
                 outcome_reply(outcome)
             }
             Some(fault) => {
-                record.arrived = self.since_start(self.stamp_arrival(false).0);
+                record.arrived = self.since_start(self.stamp_arrival(None).0);
                 record.fault = Some(fault.describe());
                 slow_body = fault.slow_body;
                 if let Some(delay) = fault.delay {
@@ -397,7 +430,7 @@ impl Shared {
     ) -> (Instant, Result<serde_json::Map<String, Value>, Refusal>) {
         // The checks before the rate limit depend on the request alone.
         let identity = self.check_query_and_usersig(request, record);
-        let (arrived, admitted) = self.stamp_arrival(identity.is_ok());
+        let (arrived, admitted) = self.stamp_arrival(identity.is_ok().then_some(record.command.as_str()));
         let outcome = identity.and_then(|identifier| {
             admitted?;
             self.run_command(request, record, &identifier)

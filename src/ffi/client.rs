@@ -121,6 +121,27 @@ pub unsafe extern "C" fn timrest_delete_group_msg_by_sender(
     }
 }
 
+/// Writes the rate in force now for `delete_group_msg_by_sender` to `*per_second_out`, in requests
+/// per second: the configured rate, or less after the server refused requests for their rate
+/// (with a shared limiter, the fleet's rate, read from Redis; while Redis is out, the fallback's).
+/// Writes a negative value when the client has no rate limiter.
+///
+/// Thread safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timrest_client_effective_rate_limit(
+    client: *const timrest_client,
+    per_second_out: *mut f64,
+) -> timrest_status {
+    unsafe {
+        boundary::guard("timrest_client_effective_rate_limit", std::ptr::null_mut(), || {
+            let client = boundary::ref_arg("client", client)?;
+            let out = boundary::out_arg("per_second_out", per_second_out)?;
+            boundary::write_out(out, client.client.effective_rate_limit().unwrap_or(-1.0));
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::ffi::CStr;

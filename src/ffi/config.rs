@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use crate::config::{ClientBuilder, Region};
+use crate::config::{ClientBuilder, RateLimitClock, RateLimitFallback, Region};
 
 use super::boundary::{self, Outcome};
 use super::error::timrest_error;
@@ -263,6 +263,105 @@ pub unsafe extern "C" fn timrest_config_set_platform_verifier(
     enabled: bool,
 ) -> timrest_status {
     unsafe { update("timrest_config_set_platform_verifier", config, |b| Ok(b.platform_verifier(enabled))) }
+}
+
+/// Shares the rate limit with every client, in any process or host, that names the same Redis:
+/// `redis://[:password@]host:port/db`, or `rediss://…` for TLS (the rest of the URL follows the
+/// Rust `redis` crate's rules). Each command's quota is one key,
+/// `{prefix}:{SDKAppID}:{service}/{command}`. Create the client after `fork()`. The URL is copied;
+/// its password never appears in a message. A malformed URL is refused by `timrest_client_new`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timrest_config_set_rate_limit_url(
+    config: *mut timrest_config,
+    url: *const c_char,
+) -> timrest_status {
+    unsafe {
+        update("timrest_config_set_rate_limit_url", config, |b| Ok(b.rate_limit_url(boundary::str_arg("url", url)?)))
+    }
+}
+
+/// What happens while the shared limiter (Redis) does not answer within its timeout: `local`
+/// (the default: this process paces alone at the fallback fraction of the rate), `fail` (calls
+/// fail with `TIMREST_LIMITER` within their deadline) or `open` (no limit). `TIMREST_CONFIG` for
+/// any other name (the config is left unchanged).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timrest_config_set_rate_limit_fallback(
+    config: *mut timrest_config,
+    fallback: *const c_char,
+) -> timrest_status {
+    unsafe {
+        update("timrest_config_set_rate_limit_fallback", config, |b| {
+            let fallback: RateLimitFallback = boundary::str_arg("fallback", fallback)?.parse()?;
+            Ok(b.rate_limit_fallback(fallback))
+        })
+    }
+}
+
+/// The share of the rate the `local` fallback paces at, more than 0 and at most 1 (default 0.25;
+/// checked by `timrest_client_new`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timrest_config_set_rate_limit_fallback_fraction(
+    config: *mut timrest_config,
+    fraction: f64,
+) -> timrest_status {
+    unsafe {
+        update("timrest_config_set_rate_limit_fallback_fraction", config, |b| {
+            Ok(b.rate_limit_fallback_fraction(fraction))
+        })
+    }
+}
+
+/// How long the shared limiter may take to answer, in milliseconds (default 50; 1 to 10000,
+/// checked by `timrest_client_new`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timrest_config_set_rate_limit_timeout_ms(
+    config: *mut timrest_config,
+    milliseconds: u64,
+) -> timrest_status {
+    unsafe {
+        update("timrest_config_set_rate_limit_timeout_ms", config, |b| {
+            Ok(b.rate_limit_timeout(Duration::from_millis(milliseconds)))
+        })
+    }
+}
+
+/// The first part of the shared limiter's Redis keys (default `timrest`; 1 to 64 characters, no
+/// spaces or braces, checked by `timrest_client_new`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timrest_config_set_rate_limit_prefix(
+    config: *mut timrest_config,
+    prefix: *const c_char,
+) -> timrest_status {
+    unsafe {
+        update("timrest_config_set_rate_limit_prefix", config, |b| {
+            Ok(b.rate_limit_prefix(boundary::str_arg("prefix", prefix)?))
+        })
+    }
+}
+
+/// Whose clock the shared limiter reads: `redis` (the default: Redis `TIME`, one clock for the
+/// fleet) or `local` (this host's clock, for services that refuse `TIME` in scripts).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timrest_config_set_rate_limit_clock(
+    config: *mut timrest_config,
+    clock: *const c_char,
+) -> timrest_status {
+    unsafe {
+        update("timrest_config_set_rate_limit_clock", config, |b| {
+            let clock: RateLimitClock = boundary::str_arg("clock", clock)?.parse()?;
+            Ok(b.rate_limit_clock(clock))
+        })
+    }
+}
+
+/// Whether a rate-limit answer from the server slows the client (with Redis, the fleet) down
+/// (default true).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timrest_config_set_rate_limit_adaptive(
+    config: *mut timrest_config,
+    enabled: bool,
+) -> timrest_status {
+    unsafe { update("timrest_config_set_rate_limit_adaptive", config, |b| Ok(b.rate_limit_adaptive(enabled))) }
 }
 
 #[cfg(test)]

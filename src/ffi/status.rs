@@ -42,11 +42,14 @@ pub enum timrest_status {
     TIMREST_TIMEOUT = 203,
     /// HTTP 200 with a body that is not the TIM envelope.
     TIMREST_PROTOCOL = 204,
+    /// The shared rate limiter (Redis) refused the client (a wrong password …), or did not answer
+    /// while the fallback is `fail`. Nothing was sent.
+    TIMREST_LIMITER = 205,
     /// A nonzero `ErrorCode` that belongs to no class below (an unclassified API error).
     TIMREST_API = 300,
     /// Server-side trouble (10002, 60008, 70169, 70202, 70500). Retried with backoff.
     TIMREST_SERVER = 301,
-    /// Over a frequency limit (60007, 60011, 60018, 60019, 70050). Retried with a longer backoff.
+    /// Over a frequency limit (10006, 60007, 60011, 60018, 60019, 70050). Retried with a longer backoff.
     TIMREST_RATE_LIMITED = 302,
     /// Wrong credentials (60004, 60005, 60006, 60012, 60016, 70002, 70003, 70005, 70009, 70013,
     /// 70014, 70016, 70020, 70051). Not retried.
@@ -71,7 +74,7 @@ pub enum timrest_status {
 use timrest_status::*;
 
 /// Every status, in value order. Lookups of integers coming from C go through this list.
-pub(crate) const ALL_STATUSES: [timrest_status; 20] = [
+pub(crate) const ALL_STATUSES: [timrest_status; 21] = [
     TIMREST_OK,
     TIMREST_NULL_ARGUMENT,
     TIMREST_INVALID_UTF8,
@@ -82,6 +85,7 @@ pub(crate) const ALL_STATUSES: [timrest_status; 20] = [
     TIMREST_TRANSPORT,
     TIMREST_TIMEOUT,
     TIMREST_PROTOCOL,
+    TIMREST_LIMITER,
     TIMREST_API,
     TIMREST_SERVER,
     TIMREST_RATE_LIMITED,
@@ -104,6 +108,7 @@ impl timrest_status {
             ErrorKind::Transport => TIMREST_TRANSPORT,
             ErrorKind::Timeout => TIMREST_TIMEOUT,
             ErrorKind::Protocol => TIMREST_PROTOCOL,
+            ErrorKind::Limiter => TIMREST_LIMITER,
             ErrorKind::Api => TIMREST_API,
             ErrorKind::Server => TIMREST_SERVER,
             ErrorKind::RateLimited => TIMREST_RATE_LIMITED,
@@ -148,6 +153,7 @@ impl timrest_status {
             TIMREST_TRANSPORT => b"transport\0",
             TIMREST_TIMEOUT => b"timeout\0",
             TIMREST_PROTOCOL => b"protocol\0",
+            TIMREST_LIMITER => b"limiter\0",
             TIMREST_API => b"api\0",
             TIMREST_SERVER => b"server\0",
             TIMREST_RATE_LIMITED => b"rate_limited\0",

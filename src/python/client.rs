@@ -57,14 +57,22 @@ impl PyCallInfo {
 /// - `timeout`: seconds per attempt; `connect_timeout`: seconds to connect; `deadline`: seconds
 ///   for one call across all its attempts and waits;
 /// - `max_retries`: retries after the first attempt (retryable errors only);
-/// - `rate_limit`: requests per second shared by every call of this client (None: no limiter);
+/// - `rate_limit`: requests per second for each command, shared by every call of this client
+///   (None: no limiter);
+/// - `rate_limit_url`: `redis://[:password@]host:port/db` (or `rediss://`): share the rate limit
+///   with every client, in any process or host, that names the same Redis;
+/// - `rate_limit_fallback`: while Redis does not answer, `"local"` (pace this process alone at
+///   `rate_limit_fallback_fraction` of the rate), `"fail"` (raise `LimiterError`) or `"open"`;
+/// - `rate_limit_timeout`: seconds Redis may take to answer; `rate_limit_prefix`: the first part
+///   of the Redis keys; `rate_limit_clock`: `"redis"` (Redis `TIME`) or `"local"` (this host's
+///   clock); `rate_limit_adaptive`: slow down when the server still answers with a rate-limit code;
 /// - `usersig_ttl`: validity in seconds of the UserSigs it signs;
 /// - `proxy`: a proxy URL (`http://`, `socks5://`; default `HTTPS_PROXY`/`ALL_PROXY`);
 /// - `ca_pem`: PEM root certificates (bytes) to trust instead of the bundled ones;
 /// - `platform_verifier`: use the operating system's certificate verifier instead.
 ///
-/// `Client.from_env()` takes `sdkappid`, the credentials, `identifier`, `region` and `base_url`
-/// from the `TIM_*` environment variables instead.
+/// `Client.from_env()` takes `sdkappid`, the credentials, `identifier`, `region`, `base_url`,
+/// `rate_limit_url` and `rate_limit_fallback` from the `TIM_*` environment variables instead.
 #[pyclass(frozen, module = "timrest._native", name = "Client")]
 pub(crate) struct PyClient {
     inner: crate::Client,
@@ -128,6 +136,7 @@ fn builder(
     proxy: Option<String>,
     ca_pem: Option<Vec<u8>>,
     platform_verifier: bool,
+    shared: SharedLimit,
 ) -> crate::Result<ClientBuilder> {
     let mut b = ClientBuilder::new()
         .sdkappid(sdkappid)
@@ -155,7 +164,26 @@ fn builder(
     if let Some(pem) = ca_pem {
         b = b.ca_pem(pem);
     }
-    Ok(b)
+    if let Some(url) = shared.url {
+        b = b.rate_limit_url(url);
+    }
+    Ok(b.rate_limit_fallback(shared.fallback.parse()?)
+        .rate_limit_fallback_fraction(shared.fallback_fraction)
+        .rate_limit_timeout(seconds("rate_limit_timeout", shared.timeout)?)
+        .rate_limit_prefix(shared.prefix)
+        .rate_limit_clock(shared.clock.parse()?)
+        .rate_limit_adaptive(shared.adaptive))
+}
+
+/// The shared limiter's keywords.
+struct SharedLimit {
+    url: Option<String>,
+    fallback: String,
+    fallback_fraction: f64,
+    timeout: f64,
+    prefix: String,
+    clock: String,
+    adaptive: bool,
 }
 
 #[pymethods]
@@ -164,11 +192,17 @@ impl PyClient {
     #[pyo3(signature = (
         sdkappid, *, secret_key=None, usersig=None, identifier="administrator", region="china",
         base_url=None, timeout=10.0, connect_timeout=5.0, deadline=30.0, max_retries=None, rate_limit=Some(100.0),
-        usersig_ttl=None, proxy=None, ca_pem=None, platform_verifier=false,
+        usersig_ttl=None, proxy=None, ca_pem=None, platform_verifier=false, rate_limit_url=None,
+        rate_limit_fallback="local".to_owned(), rate_limit_fallback_fraction=crate::Defaults::RATE_LIMIT_FALLBACK_FRACTION,
+        rate_limit_timeout=crate::Defaults::RATE_LIMIT_TIMEOUT.as_secs_f64(),
+        rate_limit_prefix=crate::Defaults::RATE_LIMIT_PREFIX.to_owned(), rate_limit_clock="redis".to_owned(),
+        rate_limit_adaptive=true,
     ))]
     #[pyo3(text_signature = "(sdkappid, *, secret_key=None, usersig=None, identifier='administrator', \
         region='china', base_url=None, timeout=10.0, connect_timeout=5.0, deadline=30.0, max_retries=3, \
-        rate_limit=100.0, usersig_ttl=86400, proxy=None, ca_pem=None, platform_verifier=False)")]
+        rate_limit=100.0, usersig_ttl=86400, proxy=None, ca_pem=None, platform_verifier=False, \
+        rate_limit_url=None, rate_limit_fallback='local', rate_limit_fallback_fraction=0.25, \
+        rate_limit_timeout=0.05, rate_limit_prefix='timrest', rate_limit_clock='redis', rate_limit_adaptive=True)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -187,6 +221,13 @@ impl PyClient {
         proxy: Option<String>,
         ca_pem: Option<Vec<u8>>,
         platform_verifier: bool,
+        rate_limit_url: Option<String>,
+        rate_limit_fallback: String,
+        rate_limit_fallback_fraction: f64,
+        rate_limit_timeout: f64,
+        rate_limit_prefix: String,
+        rate_limit_clock: String,
+        rate_limit_adaptive: bool,
     ) -> PyResult<PyClient> {
         let sdkappid = whole::<u64>("sdkappid", sdkappid)?.into_py_result(py)?;
         // (None stands for the defaults, which the text signature shows: 3 and 86400.)
@@ -214,6 +255,15 @@ impl PyClient {
             proxy,
             ca_pem,
             platform_verifier,
+            SharedLimit {
+                url: rate_limit_url,
+                fallback: rate_limit_fallback,
+                fallback_fraction: rate_limit_fallback_fraction,
+                timeout: rate_limit_timeout,
+                prefix: rate_limit_prefix,
+                clock: rate_limit_clock,
+                adaptive: rate_limit_adaptive,
+            },
         )
         .into_py_result(py)?;
         let inner = py.detach(|| b.build()).into_py_result(py)?;
@@ -364,6 +414,27 @@ impl PyClient {
     #[getter]
     fn rate_limit(&self) -> Option<f64> {
         self.inner.config().rate_limit
+    }
+
+    /// The shared limiter's Redis URL, without its password (None: this process alone).
+    #[getter]
+    fn rate_limit_url(&self) -> Option<String> {
+        self.inner.config().rate_limit_url.as_ref().map(|u| crate::config::redact_userinfo(u.expose()))
+    }
+
+    /// `"local"`, `"fail"` or `"open"`: what happens while the shared limiter does not answer.
+    #[getter]
+    fn rate_limit_fallback(&self) -> &'static str {
+        self.inner.config().rate_limit_fallback.name()
+    }
+
+    /// The rate in force now for `delete_group_msg_by_sender`, requests per second: `rate_limit`,
+    /// or less after the server refused requests for their rate (with `rate_limit_url`, the
+    /// fleet's rate, read from Redis). None when the limiter is off.
+    #[getter]
+    fn effective_rate_limit(&self, py: Python<'_>) -> Option<f64> {
+        let client = &self.inner;
+        py.detach(|| client.effective_rate_limit())
     }
 
     /// Validity of the UserSigs this client signs, in seconds.

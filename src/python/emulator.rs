@@ -51,10 +51,10 @@ impl PyEmulator {
     #[new]
     #[pyo3(signature = (
         *, sdkappid=DEMO_SDKAPPID, secret_key=DEMO_SECRET_KEY.to_owned(), admins=vec!["administrator".to_owned()],
-        rate_limit=Some(100.0), latency=0.0, host="127.0.0.1", port=0,
+        rate_limit=Some(100.0), latency=0.0, host="127.0.0.1", port=0, app_rate_limit=None,
     ))]
     #[pyo3(text_signature = "(*, sdkappid=1400000000, secret_key=..., admins=..., rate_limit=100.0, \\
-        latency=0.0, host='127.0.0.1', port=0)")]
+        latency=0.0, host='127.0.0.1', port=0, app_rate_limit=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -65,17 +65,21 @@ impl PyEmulator {
         latency: f64,
         host: &str,
         port: u16,
+        app_rate_limit: Option<f64>,
     ) -> PyResult<PyEmulator> {
         let host: IpAddr =
             host.parse().map_err(|_| PyValueError::new_err(format!("host {host:?} is not an IP address")))?;
-        if rate_limit.is_some_and(|r| r.is_nan() || r < 0.0) {
-            return Err(PyValueError::new_err("rate_limit must be a number >= 0 (or None: no limit)"));
+        for (name, limit) in [("rate_limit", rate_limit), ("app_rate_limit", app_rate_limit)] {
+            if limit.is_some_and(|r| r.is_nan() || r < 0.0) {
+                return Err(PyValueError::new_err(format!("{name} must be a number >= 0 (or None: no limit)")));
+            }
         }
         let config = EmulatorConfig {
             sdkappid,
             secret_key,
             admins,
             rate_limit,
+            app_rate_limit,
             latency: seconds("latency", latency)?,
             host,
             port,
@@ -191,9 +195,14 @@ impl PyEmulator {
         self.with(py, |emu| emu.set_latency(latency))
     }
 
-    /// Changes the rate limit (None: no limit).
+    /// Changes the per-command rate limit (None: no limit).
     fn set_rate_limit(&self, py: Python<'_>, per_second: Option<f64>) -> PyResult<()> {
         self.with(py, |emu| emu.set_rate_limit(per_second))
+    }
+
+    /// Changes the app-wide rate limit, every command together (None: none; over it, 60011).
+    fn set_app_rate_limit(&self, py: Python<'_>, per_second: Option<f64>) -> PyResult<()> {
+        self.with(py, |emu| emu.set_app_rate_limit(per_second))
     }
 
     /// The request log, oldest first, as dicts.
