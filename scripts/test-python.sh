@@ -5,6 +5,7 @@
 # example with mypy --strict. Extra arguments go to pytest (e.g. -k pickle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/deps.sh
 
 bash scripts/venv.sh
 venv="${TIMREST_VENV:-.venv}"

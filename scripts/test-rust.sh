@@ -5,4 +5,5 @@
 # (scripts/test-c.sh runs only the C tests, against the `dist` build we ship.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/deps.sh
 cargo test --features emulator

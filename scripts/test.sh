@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test of the project from a fresh clone: lint, Rust (with the C and C++ programs),
 # Python, and the packages we publish (the sdist, a wheel built from it, installed in fresh venvs).
-# Needs only Rust, Python 3 with pip, gcc/g++, pkg-config and valgrind; installs the Python tools
-# into ./.venv and target/package/.
+# Needs only Rust, Python 3 with pip and gcc/g++: scripts/deps.sh installs redis-server, cmake,
+# pkg-config and valgrind with apt-get when they are missing; the Python tools go into ./.venv and
+# target/package/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
+bash scripts/deps.sh
 bash scripts/lint.sh
 bash scripts/test-rust.sh
 bash scripts/test-python.sh

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use timrest::emulator::{DEMO_SDKAPPID, DEMO_SECRET_KEY, Emulator, EmulatorConfig, Fault, GroupSpec};
 use timrest::usersig;
+use timrest::{Client, ErrorKind};
 
 const ADMIN: &str = "administrator";
 const DELETE: &str = "delete_group_msg_by_sender";
@@ -852,4 +853,41 @@ fn the_binary_refuses_bad_arguments() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--rate-limit"), "{stderr}");
     assert!(!stderr.contains("do-not-echo-me"), "the secret key is never echoed: {stderr}");
+}
+
+/// Tencent counts its quota per app and per command: each command's quota is held apart (60007),
+/// and an app-wide quota counts every command together (60011).
+#[test]
+fn each_command_has_its_own_quota_and_the_app_one_counts_them_all() {
+    let emu = Emulator::start(EmulatorConfig { rate_limit: Some(2.0), ..EmulatorConfig::default() }).unwrap();
+    let group = emu.create_group(&GroupSpec::new("Public")).unwrap();
+    let client = Client::builder()
+        .sdkappid(DEMO_SDKAPPID)
+        .secret_key(DEMO_SECRET_KEY)
+        .base_url(emu.base_url())
+        .rate_limit(None)
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let get = || {
+        client.call("group_open_http_svc", "group_msg_get_simple", &serde_json::json!({"GroupId": group, "ReqMsgNumber": 1}))
+    };
+    client.delete_group_msg_by_sender(&group, "s").unwrap();
+    client.delete_group_msg_by_sender(&group, "s").unwrap();
+    let e = client.delete_group_msg_by_sender(&group, "s").unwrap_err();
+    assert_eq!((e.kind(), e.code()), (ErrorKind::RateLimited, Some(60007)));
+    assert!(e.info().contains("delete_group_msg_by_sender"), "{e}");
+    // Another command still has its whole quota.
+    get().unwrap();
+    get().unwrap();
+    assert_eq!(get().unwrap_err().code(), Some(60007));
+
+    emu.set_rate_limit(None);
+    emu.set_app_rate_limit(Some(3.0));
+    std::thread::sleep(Duration::from_millis(1100));
+    client.delete_group_msg_by_sender(&group, "s").unwrap();
+    get().unwrap();
+    client.delete_group_msg_by_sender(&group, "s").unwrap();
+    let e = get().unwrap_err();
+    assert_eq!((e.kind(), e.code()), (ErrorKind::RateLimited, Some(60011)));
 }

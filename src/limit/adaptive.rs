@@ -12,9 +12,9 @@
 //! one rate.
 
 /// A cut keeps this share of the rate in force.
-pub(crate) const DECREASE: f64 = 0.7;
+pub(crate) const DECREASE: f64 = 0.5;
 /// Share of the configured rate regained per second after a cut.
-pub(crate) const RECOVERY: f64 = 0.01;
+pub(crate) const RECOVERY: f64 = 0.02;
 /// The rate never falls below this share of the configured rate.
 pub(crate) const MIN_SHARE: f64 = 0.05;
 /// Seconds: at most one cut per window.
@@ -66,15 +66,15 @@ mod tests {
     fn one_cut_per_window_then_additive_recovery() {
         let mut a = Adaptive::default();
         // A burst of refusals in one window: one cut.
-        assert!(close(a.refused(100.0, 10.0).unwrap(), 70.0));
+        assert!(close(a.refused(100.0, 10.0).unwrap(), 50.0));
         for t in [10.0, 10.2, 10.5, 10.999] {
             assert_eq!(a.refused(100.0, t), None, "refusal at {t} is in the same window");
         }
-        // Recovery: +1 per second at a configured 100/s.
-        assert!(close(a.rate(100.0, 10.5), 70.5));
-        assert!(close(a.rate(100.0, 15.0), 75.0));
-        // The next window's refusal cuts what is in force then (71 × 0.7).
-        assert!(close(a.refused(100.0, 11.0).unwrap(), 71.0 * 0.7));
+        // Recovery: +2 per second at a configured 100/s.
+        assert!(close(a.rate(100.0, 10.5), 51.0));
+        assert!(close(a.rate(100.0, 15.0), 60.0));
+        // The next window's refusal cuts what is in force then (52 × 0.5).
+        assert!(close(a.refused(100.0, 11.0).unwrap(), 26.0));
         // Back at the configured rate after enough time, never above it.
         assert_eq!(a.rate(100.0, 1000.0), 100.0);
     }
@@ -90,9 +90,9 @@ mod tests {
 
     #[test]
     fn a_quota_below_the_setting_is_found_in_a_few_windows() {
-        // The server admits 50/s; the client is configured for 95/s and is refused whenever its
-        // rate is above 50. Simulated on a fake clock in steps of 10 ms.
-        let (configured, quota) = (95.0, 50.0);
+        // The server admits 40/s; the client is configured for 95/s and is refused whenever its
+        // rate is above 40. Simulated on a fake clock in steps of 10 ms.
+        let (configured, quota) = (95.0, 40.0);
         let mut a = Adaptive::default();
         let mut windows_with_refusals = std::collections::BTreeSet::new();
         for step in 0..2000 {
@@ -102,9 +102,10 @@ mod tests {
             }
         }
         let cuts: Vec<_> = windows_with_refusals.iter().copied().collect();
-        assert_eq!(&cuts[..2], &[0, 1], "two cuts in the first two windows: 95 → 66.5 → 46.55");
+        assert_eq!(&cuts[..2], &[0, 1], "two cuts in the first two windows: 95 → 47.5 → 23.75");
+        assert!(cuts[2..].iter().all(|w| *w >= 9), "then none until the rate has grown back: {cuts:?}");
         // After finding the quota the rate stays near it: between the floor after a cut and the quota.
-        for step in 300..2000 {
+        for step in 1200..2000 {
             let r = a.rate(configured, f64::from(step) * 0.01);
             assert!((quota * DECREASE * 0.99..=quota + 1.0).contains(&r), "rate {r} at step {step}");
         }
