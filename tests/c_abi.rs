@@ -111,6 +111,8 @@ fn build() -> Result<Built, String> {
     // tests/c/faults.rs: the fault matrix, bad inputs and concurrency from C.
     compile(&cc, "-std=c99", "tests/c/faults.c", "faults", &flags)?;
     compile(&cxx, "-std=c++17", "tests/c/test_timrest.cpp", "test_timrest_cpp", &flags)?;
+    // A fleet of forked processes on one Redis limiter.
+    compile(&cc, "-std=c99", "tests/c/fleet.c", "fleet", &flags)?;
     compile(&cc, "-std=c99", "examples/c/delete_by_sender.c", "example_c", &flags)?;
     compile(&cxx, "-std=c++17", "examples/cpp/delete_by_sender.cpp", "example_cpp", &flags)?;
     // The same example linked statically: libtimrest.a with the .pc file's Libs.private.
@@ -148,7 +150,16 @@ fn run(runner: Runner, program: &Path, args: &[&str], envs: &[(&str, String)]) -
     // over the programs' RUNPATH. The programs must load the installed library.
     command.env_remove("LD_LIBRARY_PATH");
     // Only what the case gives: no TIM_* of the developer's shell leaks in.
-    for name in ["TIM_SDKAPPID", "TIM_SECRET_KEY", "TIM_USERSIG", "TIM_IDENTIFIER", "TIM_REGION", "TIM_BASE_URL"] {
+    for name in [
+        "TIM_SDKAPPID",
+        "TIM_SECRET_KEY",
+        "TIM_USERSIG",
+        "TIM_IDENTIFIER",
+        "TIM_REGION",
+        "TIM_BASE_URL",
+        "TIM_RATE_LIMIT_URL",
+        "TIM_RATE_LIMIT_FALLBACK",
+    ] {
         command.env_remove(name);
     }
     command.envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
@@ -668,3 +679,52 @@ fn every_status_of_the_library_is_reached_by_a_c_case() {
 // The fault matrix, bad inputs and concurrency from C (tests/c/faults.c), in their own file.
 #[path = "c/faults.rs"]
 mod faults;
+
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
+/// Forked C processes, each with its own client created after the fork, on one Redis limiter at
+/// 95/s against an emulator that admits 100/s per command: every group is cleaned and the
+/// emulator answers no 60007.
+#[test]
+fn forked_c_processes_share_one_redis_quota() {
+    let redis = redis_server::RedisServer::start(None);
+    for (runner, processes, groups) in [(Runner::Native, 4, 160), (Runner::Valgrind, 2, 12)] {
+        let emu = Emulator::start(EmulatorConfig {
+            rate_limit: Some(100.0),
+            latency: Duration::from_millis(20),
+            ..EmulatorConfig::default()
+        })
+        .unwrap_or_else(|e| panic!("emulator: {e}"));
+        let ids: Vec<String> = (0..groups)
+            .map(|_| {
+                let g = emu.create_group(&GroupSpec::new("Public")).unwrap_or_else(|e| panic!("create_group: {e}"));
+                emu.send_group_msg(&g, "spammer", "buy now", None).unwrap_or_else(|e| panic!("send: {e}"));
+                g
+            })
+            .collect();
+        let env = vec![
+            ("TIM_SDKAPPID", "1400000000".to_owned()),
+            ("TIM_SECRET_KEY", DEMO_SECRET_KEY.to_owned()),
+            ("TIM_BASE_URL", emu.base_url().to_owned()),
+        ];
+        let mut args = vec![processes.to_string(), redis.url()];
+        args.extend(ids.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let stdout = run(runner, &built().program("fleet"), &args, &env);
+        assert!(stdout.contains(&format!("fleet of {processes} done")), "{stdout}");
+        let log = emu.requests();
+        let deletions: Vec<_> = log.iter().filter(|r| r.command == DELETE).collect();
+        assert_eq!(deletions.len(), groups, "{runner:?}: one request per group");
+        assert!(deletions.iter().all(|r| r.error_code == Some(0)), "{runner:?}: no 60007");
+        for g in &ids {
+            let left = emu.messages(g, None, false).unwrap_or_else(|e| panic!("messages: {e}"));
+            assert!(left.is_empty(), "{runner:?}: {g} still has {left:?}");
+        }
+        // The children drew their `random`s apart, each after its own fork.
+        let mut randoms: Vec<u32> = deletions.iter().filter_map(|r| r.random).collect();
+        randoms.sort_unstable();
+        randoms.dedup();
+        assert_eq!(randoms.len(), groups, "{runner:?}: every request had its own random");
+    }
+}

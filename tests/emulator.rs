@@ -870,7 +870,11 @@ fn each_command_has_its_own_quota_and_the_app_one_counts_them_all() {
         .build()
         .unwrap();
     let get = || {
-        client.call("group_open_http_svc", "group_msg_get_simple", &serde_json::json!({"GroupId": group, "ReqMsgNumber": 1}))
+        client.call(
+            "group_open_http_svc",
+            "group_msg_get_simple",
+            &serde_json::json!({"GroupId": group, "ReqMsgNumber": 1}),
+        )
     };
     client.delete_group_msg_by_sender(&group, "s").unwrap();
     client.delete_group_msg_by_sender(&group, "s").unwrap();

@@ -120,7 +120,10 @@ fn the_prefix_is_settable_and_each_command_has_its_own_key() {
         redis.command(&["EXISTS", "app-a:{1400000000}:group_open_http_svc/delete_group_msg_by_sender"]).unwrap(),
         ":1"
     );
-    assert_eq!(redis.command(&["EXISTS", "app-a:{1400000000}:group_open_http_svc/group_msg_get_simple"]).unwrap(), ":1");
+    assert_eq!(
+        redis.command(&["EXISTS", "app-a:{1400000000}:group_open_http_svc/group_msg_get_simple"]).unwrap(),
+        ":1"
+    );
     assert_eq!(redis.command(&["EXISTS", LANE_KEY]).unwrap(), ":0");
 }
 
@@ -193,7 +196,8 @@ fn fallbacks_while_redis_is_gone_and_recovery_when_it_is_back() {
             .build()
             .unwrap()
     };
-    let (fail, open, local) = (make(RateLimitFallback::Fail), make(RateLimitFallback::Open), make(RateLimitFallback::Local));
+    let (fail, open, local) =
+        (make(RateLimitFallback::Fail), make(RateLimitFallback::Open), make(RateLimitFallback::Local));
     for c in [&fail, &open, &local] {
         c.delete_group_msg_by_sender(&group, "spammer").unwrap();
     }

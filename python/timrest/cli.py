@@ -7,9 +7,10 @@
     timrest demo                                         a before-and-after demo on the embedded emulator
 
 Credentials and settings come from flags or from the ``TIM_*`` environment (``TIM_SDKAPPID``,
-``TIM_SECRET_KEY`` or ``TIM_USERSIG``, ``TIM_IDENTIFIER``, ``TIM_REGION``, ``TIM_BASE_URL``), as
-:meth:`timrest.Client.from_env` reads them; a flag overrides its variable, and ``--secret-key`` or
-``--usersig`` replaces whatever credential the environment held.
+``TIM_SECRET_KEY`` or ``TIM_USERSIG``, ``TIM_IDENTIFIER``, ``TIM_REGION``, ``TIM_BASE_URL``,
+``TIM_RATE_LIMIT_URL``, ``TIM_RATE_LIMIT_FALLBACK``), as :meth:`timrest.Client.from_env` reads them;
+a flag overrides its variable, and ``--secret-key`` or ``--usersig`` replaces whatever credential the
+environment held. A variable that is set but empty is a usage error (exit 2), never "the default".
 
 Exit status: 0 when everything succeeded; 1 when a deletion (or a UserSig check) failed; 2 for usage
 and configuration errors; 130 when Ctrl-C stopped the command (after the partial report is written).
@@ -151,7 +152,13 @@ def _client_options() -> argparse.ArgumentParser:
                    "silicon-valley, jakarta (TIM_REGION)")
     g.add_argument("--base-url", metavar="URL", help="any server, e.g. the emulator's http://127.0.0.1:PORT (TIM_BASE_URL)")
     g.add_argument("--rate-limit", type=_rate, default=100.0, metavar="N|off",
-                   help="requests per second for this client (default 100; 'off' for none)")
+                   help="requests per second for each command (default 100; 'off' for none)")
+    g.add_argument("--rate-limit-url", metavar="URL",
+                   help="share the rate limit through Redis with every client that names it: "
+                   "redis://[:password@]host:port/db (TIM_RATE_LIMIT_URL)")
+    g.add_argument("--rate-limit-fallback", choices=("local", "fail", "open"),
+                   help="while Redis does not answer: pace alone at a quarter of the rate (local, the default), "
+                   "fail, or send without a limit (TIM_RATE_LIMIT_FALLBACK)")
     g.add_argument("--timeout", type=_seconds, metavar="S", help="per-attempt timeout (default 10)")
     g.add_argument("--connect-timeout", type=_seconds, metavar="S", help="connect timeout (default 5)")
     g.add_argument("--deadline", type=_seconds, metavar="S", help="overall deadline of one deletion, retries included (default 30)")
@@ -264,9 +271,12 @@ def _usersig_key_options(p: argparse.ArgumentParser) -> None:
 
 
 def _env(name: str) -> Optional[str]:
-    """A ``TIM_*`` variable; blank counts as unset (as in ``Client.from_env``)."""
+    """A ``TIM_*`` variable, or None when unset; set but blank is an error (as in ``Client.from_env``):
+    an unset variable in a script must not quietly mean the default, least of all for TIM_BASE_URL."""
     value = os.environ.get(name)
-    return value if value is not None and value.strip() else None
+    if value is not None and not value.strip():
+        raise CliError(f"{name} is set but empty; unset it or give it a value")
+    return value
 
 
 def _env_sdkappid() -> Optional[int]:
@@ -300,6 +310,8 @@ def _settings(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         ("identifier", args.identifier, "TIM_IDENTIFIER"),
         ("region", args.region, "TIM_REGION"),
         ("base_url", args.base_url, "TIM_BASE_URL"),
+        ("rate_limit_url", args.rate_limit_url, "TIM_RATE_LIMIT_URL"),
+        ("rate_limit_fallback", args.rate_limit_fallback, "TIM_RATE_LIMIT_FALLBACK"),
     ):
         value = flag if flag is not None else _env(var)
         if value is not None:

@@ -13,7 +13,7 @@
 //! is a `Limiter` error every time, whatever the fallback, since falling back would hide it.
 //!
 //! Connections are pooled (one per concurrent caller at most), each with the timeout set on its
-//! socket, and a connection that failed is dropped, never reused. The URL shown in messages and
+//! socket; when one fails, the pool is emptied (the others lead to the same server). The URL shown in messages and
 //! logs has no password.
 
 use std::sync::Mutex;
@@ -209,6 +209,9 @@ impl RedisLanes {
                 )))
             }
             Err(e) => {
+                // The pooled connections go to the same server, which just failed: drop them all,
+                // or each later probe would spend its turn on another dead socket.
+                self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 let why = describe(&e);
                 self.mark_down(&why);
                 Err(Trouble::Unavailable(why))

@@ -1,0 +1,48 @@
+"""One worker process of a fleet: its own ``timrest.Client`` (created here, after the fork/spawn, as
+the README says), ``delete_many`` over its share of the items, and a JSON summary on stdout.
+
+    python worker.py '{"base_url": ..., "rate_limit": 95, "rate_limit_url": "redis://..." | null,
+                       "rate_limit_fallback": "local", "deadline": 30, "items": [[group, sender], ...]}'
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import timrest
+from timrest.testing import DEMO_SDKAPPID, DEMO_SECRET_KEY
+
+
+def main() -> None:
+    job = json.loads(sys.argv[1])
+    settings = {k: job[k] for k in ("rate_limit_url", "rate_limit_fallback") if job.get(k) is not None}
+    client = timrest.Client(
+        DEMO_SDKAPPID,
+        secret_key=DEMO_SECRET_KEY,
+        base_url=job["base_url"],
+        rate_limit=job["rate_limit"],
+        deadline=job.get("deadline", 30.0),
+        **settings,
+    )
+    # Start together: the parent gives a start time, so that every worker runs at once.
+    time.sleep(max(0.0, job.get("start_at", 0.0) - time.time()))
+    started = time.monotonic()
+    report = client.delete_many([tuple(i) for i in job["items"]], concurrency=job.get("concurrency", 16))
+    errors: dict[str, int] = {}
+    for r in report.results:
+        if r.error is not None:
+            errors[type(r.error).__name__] = errors.get(type(r.error).__name__, 0) + 1
+    print(json.dumps({
+        "items": len(report.results),
+        "ok": report.ok,
+        "failed": report.failed,
+        "errors": errors,
+        "elapsed": time.monotonic() - started,
+        "effective_rate_limit": client.effective_rate_limit,
+    }))
+
+
+if __name__ == "__main__":
+    main()
