@@ -11,6 +11,8 @@
 #    so the library is copied to target/bench/ right after the plain build).
 # 3. bench/run.py: starts the emulator as its own process, runs every client against it, prints
 #    the table and writes it to target/bench/results.md (and the raw figures to results.json).
+# 4. bench/fleet.py (section "fleet"): fleets of 1, 4 and 8 processes on the local limiter, the
+#    Redis limiter and a static split, and the cost of one Redis acquire; target/bench/fleet.md.
 #
 # Figures only: nothing here is a pass/fail test. --quick runs fewer calls (a smoke run);
 # --sections per-call,bulk,throughput,footprint picks sections. BENCH_DIST_WHEEL=0: see below.
@@ -77,9 +79,33 @@ cp "$target/release/libtimrest.so" "$out/lib/"
 cc -std=c11 -O2 -Wall -Wextra -Werror -pedantic -I include bench/c/per_call.c \
     -L "$out/lib" -ltimrest -Wl,-rpath,"$(cd "$out/lib" && pwd)" -o "$out/per_call"
 
-"$venv/bin/python" bench/run.py \
+sections="per-call,bulk,throughput,footprint,fleet"
+for arg in "$@"; do case "$arg" in --sections=*) sections="${arg#--sections=}" ;; esac; done
+prev=""
+for arg in "$@"; do [ "$prev" = "--sections" ] && sections="$arg"; prev="$arg"; done
+run_args=()
+skip=""
+for arg in "$@"; do
+    if [ -n "$skip" ]; then skip=""; continue; fi
+    case "$arg" in
+        --sections) skip=1 ;;
+        --sections=*) ;;
+        *) run_args+=("$arg") ;;
+    esac
+done
+main_sections="$(echo "$sections" | tr ',' '\n' | grep -v '^fleet$' | paste -sd, -)"
+
+if [ -n "$main_sections" ]; then
+"$venv/bin/python" bench/run.py --sections "$main_sections" \
     --emulator "$target/release/timrest-emulator" \
     --clients "$clients" \
     --c-program "$out/per_call" \
     --wheel-dir "$out/wheel" --dist-wheel-dir "$out/wheel-dist" \
-    --out "$out" "$@"
+    --out "$out" "${run_args[@]}"
+fi
+
+if [[ ",$sections," == *",fleet,"* ]]; then
+    bash scripts/deps.sh
+    echo "bench: fleets on one quota (bench/fleet.py)"
+    "$venv/bin/python" bench/fleet.py --out "$out"
+fi
