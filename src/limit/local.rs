@@ -185,7 +185,6 @@ mod tests {
 
     #[test]
     fn fractional_rates_never_exceed_the_floor_per_second() {
-        let l = Pacer::new(2.5);
         assert_eq!(interval(2.5), Duration::from_millis(500), "2 per second, not 2.5");
         let slow = Pacer::new(0.5);
         assert_eq!(interval(0.5), Duration::from_secs(2));

@@ -61,7 +61,7 @@ pub(crate) enum Denied {
 enum Backend {
     Local(Pacer),
     Redis {
-        lanes: RedisLanes,
+        lanes: Box<RedisLanes>,
         fallback: RateLimitFallback,
         /// The pacer used while Redis is out (with the `local` fallback), at a fraction of the rate.
         local: Pacer,
@@ -88,14 +88,14 @@ impl Limiter {
         let backend = match &cfg.rate_limit_url {
             None => Backend::Local(Pacer::new(rate)),
             Some(url) => Backend::Redis {
-                lanes: RedisLanes::new(
+                lanes: Box::new(RedisLanes::new(
                     url.expose(),
                     &cfg.rate_limit_prefix,
                     cfg.sdkappid,
                     cfg.rate_limit_timeout,
                     cfg.rate_limit_clock,
                     cfg.rate_limit_adaptive,
-                )?,
+                )?),
                 fallback: cfg.rate_limit_fallback,
                 local: Pacer::new(rate * cfg.rate_limit_fallback_fraction),
             },
