@@ -811,6 +811,43 @@ mod tests {
     }
 
     #[test]
+    fn a_set_but_empty_variable_is_a_config_error_naming_it() {
+        for name in ["TIM_BASE_URL", "TIM_SDKAPPID", "TIM_SECRET_KEY", "TIM_REGION", "TIM_RATE_LIMIT_URL"] {
+            let lookup = |n: &str| {
+                if n == name {
+                    Some("  ".to_string())
+                } else {
+                    [("TIM_SDKAPPID", "1"), ("TIM_SECRET_KEY", "k")].iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())
+                }
+            };
+            let e = ClientBuilder::from_lookup(lookup).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(e.info().contains(name), "{e}");
+        }
+    }
+
+    #[test]
+    fn numeric_settings_out_of_range_are_config_errors_naming_them() {
+        let day = Duration::from_secs(86_400);
+        let cases = [
+            (base().rate_limit(Some(1e-20)), "rate_limit"),
+            (base().rate_limit(Some(1e300)), "rate_limit"),
+            (base().timeout(day * 2), "timeout"),
+            (base().deadline(Duration::MAX), "deadline"),
+            (base().connect_timeout(day * 365), "connect_timeout"),
+            (base().usersig_ttl(Duration::from_secs(u64::MAX)), "usersig_ttl"),
+            (base().rate_limit_fallback_fraction(0.0), "rate_limit_fallback_fraction"),
+            (base().rate_limit_timeout(Duration::from_secs(60)), "rate_limit_timeout"),
+        ];
+        for (b, name) in cases {
+            let e = b.into_config().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{name}");
+            assert!(e.info().contains(name), "{name}: {e}");
+        }
+        base().rate_limit(Some(0.001)).timeout(day).deadline(day).into_config().unwrap();
+    }
+
+    #[test]
     fn from_lookup_reads_tim_variables() {
         let vars = [("TIM_SDKAPPID", "1400000001"), ("TIM_SECRET_KEY", "canary"), ("TIM_REGION", "seoul")];
         let lookup = |n: &str| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string());

@@ -238,6 +238,17 @@ impl Error {
         self
     }
 
+    /// Removes every occurrence of each secret (the UserSig sent, the secret key) from the text:
+    /// a server may echo them in any form, and they must not reach a message or a log.
+    pub(crate) fn without(mut self, secrets: &[&str]) -> Error {
+        for secret in secrets.iter().filter(|s| s.len() >= 8) {
+            if self.info.contains(secret) {
+                self.info = self.info.replace(secret, "<redacted>");
+            }
+        }
+        self
+    }
+
     /// Keeps the underlying cause. Its `Display` must not contain a secret (URLs are redacted
     /// before they get here).
     pub fn with_source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Error {
@@ -255,7 +266,9 @@ impl Error {
         self.code
     }
 
-    /// The server's `ErrorInfo`, or the client's description of what went wrong.
+    /// The server's `ErrorInfo` as it came (without the client's secrets, which are removed, but
+    /// with any control characters and at any length: `Display` shows it escaped and cut, see
+    /// [`shown`]), or the client's description of what went wrong.
     pub fn info(&self) -> &str {
         &self.info
     }
@@ -286,11 +299,39 @@ impl Error {
     }
 }
 
+/// How much of a text `Display` shows (the server's `ErrorInfo` can be anything, of any size).
+pub const MAX_SHOWN_BYTES: usize = 1024;
+
+/// `text` as it may go into a message and a log line: control characters escaped (`\n`, `\r`,
+/// `\t`, `\u{1b}` …: no forged log lines, no terminal escapes), at most [`MAX_SHOWN_BYTES`] of it
+/// with `…(N more bytes)` after.
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_SHOWN_BYTES && !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len().min(MAX_SHOWN_BYTES) + 32);
+    let mut used = 0;
+    for (i, c) in text.char_indices() {
+        if used >= MAX_SHOWN_BYTES {
+            out.push_str(&format!("…({} more bytes)", text.len() - i));
+            break;
+        }
+        used += c.len_utf8();
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = shown(&self.info);
         match self.code {
-            Some(code) => write!(f, "{} error {code}: {}", self.kind, self.info)?,
-            None => write!(f, "{} error: {}", self.kind, self.info)?,
+            Some(code) => write!(f, "{} error {code}: {info}", self.kind)?,
+            None => write!(f, "{} error: {info}", self.kind)?,
         }
         if let Some(status) = self.http_status {
             write!(f, " (HTTP {status})")?;
@@ -313,13 +354,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn server_text_is_shown_escaped_and_cut_but_kept_whole() {
+        let hostile = format!("no group\r\n2026-12-01 INFO forged\u{1b}[31m\0{}", "x".repeat(900_000));
+        let e = Error::api(10010, hostile.clone());
+        let shown = e.to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.contains("no group\\r\\n2026-12-01 INFO forged\\u{1b}[31m\\u{0}"), "{shown}");
+        assert!(shown.len() < 1200 && shown.contains(" more bytes)"), "{}", shown.len());
+        assert_eq!(e.info(), hostile, "the whole text stays on info()");
+        assert_eq!(shown_text_of("plain"), "plain");
+    }
+
+    fn shown_text_of(s: &str) -> String {
+        shown(s).into_owned()
+    }
+
+    #[test]
+    fn known_secrets_are_removed_from_server_text() {
+        let sig = "eJyrVgrxCdYrSy1SslJQMtIzUNJRAItkpqTm";
+        let e = Error::api(10004, format!("usersig: {sig} {{\"usersig\":\"{sig}\"}} {sig} key K3Y-secret-value"))
+            .without(&[sig, "K3Y-secret-value", ""]);
+        assert!(!e.info().contains(sig) && !e.info().contains("K3Y"), "{}", e.info());
+        assert_eq!(e.info().matches("<redacted>").count(), 4);
+    }
+
+    #[test]
     fn table_has_one_row_per_kind_and_no_code_twice() {
         let mut seen = std::collections::HashSet::new();
         for row in KINDS {
             assert!(seen.insert(row.kind), "{:?} appears twice", row.kind);
             assert_eq!(row.kind.info().name, row.name);
         }
-        assert_eq!(seen.len(), 15);
+        assert_eq!(seen.len(), 16);
         let mut codes = std::collections::HashSet::new();
         for row in KINDS {
             for code in row.codes {

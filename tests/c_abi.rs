@@ -684,8 +684,9 @@ mod faults;
 mod redis_server;
 
 /// Forked C processes, each with its own client created after the fork, on one Redis limiter at
-/// 95/s against an emulator that admits 100/s per command: every group is cleaned and the
-/// emulator answers no 60007.
+/// 95/s against an emulator that admits 100/s per command: every group is cleaned, the emulator
+/// answers no 60007, and no two requests share a `random` (the parent called before forking).
+/// Also: an empty TIM_BASE_URL is refused by name (it used to mean Tencent's production host).
 #[test]
 fn forked_c_processes_share_one_redis_quota() {
     let redis = redis_server::RedisServer::start(None);
@@ -715,7 +716,7 @@ fn forked_c_processes_share_one_redis_quota() {
         assert!(stdout.contains(&format!("fleet of {processes} done")), "{stdout}");
         let log = emu.requests();
         let deletions: Vec<_> = log.iter().filter(|r| r.command == DELETE).collect();
-        assert_eq!(deletions.len(), groups, "{runner:?}: one request per group");
+        assert_eq!(deletions.len(), groups + 1, "{runner:?}: one request per group, and the parent's");
         assert!(deletions.iter().all(|r| r.error_code == Some(0)), "{runner:?}: no 60007");
         for g in &ids {
             let left = emu.messages(g, None, false).unwrap_or_else(|e| panic!("messages: {e}"));
@@ -725,6 +726,28 @@ fn forked_c_processes_share_one_redis_quota() {
         let mut randoms: Vec<u32> = deletions.iter().filter_map(|r| r.random).collect();
         randoms.sort_unstable();
         randoms.dedup();
-        assert_eq!(randoms.len(), groups, "{runner:?}: every request had its own random");
+        assert_eq!(randoms.len(), groups + 1, "{runner:?}: every request had its own random");
+    }
+}
+
+#[test]
+fn an_empty_tim_base_url_is_a_settings_error_naming_it() {
+    for runner in RUNNERS {
+        let scene = Scene::new();
+        let mut env = scene.env();
+        env.retain(|(k, _)| *k != "TIM_BASE_URL");
+        env.push(("TIM_BASE_URL", String::new()));
+        let program = built().program("example_c");
+        let output = Command::new(if runner == Runner::Native { program.as_os_str() } else { "valgrind".as_ref() })
+            .args(if runner == Runner::Native { vec![] } else { vec![program.as_os_str()] })
+            .args([scene.group.as_str(), "spammer"])
+            .env_remove("LD_LIBRARY_PATH")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{runner:?}: {stderr}");
+        assert!(stderr.contains("TIM_BASE_URL is set but empty"), "{runner:?}: {stderr}");
+        assert!(scene.deletions().is_empty(), "nothing was sent");
     }
 }

@@ -93,6 +93,14 @@ fn run_case(table: &Value, case: &Case) -> Vec<String> {
     check(e.attempts() == case.attempts, format!("attempts {} (expected {}): {e}", e.attempts(), case.attempts));
     check(e.is_retryable() == case.retried, format!("retryable {} (expected {})", e.is_retryable(), case.retried));
     check(!e.info().is_empty(), "empty message".into());
+    // Hostile servers: no control character in the message, no secret anywhere in the error.
+    let shown = e.to_string();
+    check(!shown.chars().any(char::is_control), format!("a control character in the message: {shown:?}"));
+    let everything = format!("{shown} {e:?} {}", e.info());
+    check(
+        !everything.contains(timrest::emulator::DEMO_SECRET_KEY) && !everything.contains("eJ"),
+        format!("a secret in the error: {everything}"),
+    );
     check(took <= deadline + ms("slack_ms"), format!("took {took:?}, deadline {deadline:?}"));
     check(e.elapsed().is_some_and(|d| d <= took), format!("elapsed {:?} > {took:?}", e.elapsed()));
     if fault.is_some() {

@@ -167,6 +167,8 @@ class Emulator:
         truncate: bool = False,
         reset: bool = False,
         slow_body: Optional[float] = None,
+        echo_secrets: bool = False,
+        endless_headers: bool = False,
     ) -> None:
         """Scripts a fault for the next ``times`` requests of ``command`` (``"*"``: any command).
 
@@ -176,11 +178,15 @@ class Emulator:
         status 200; ``truncate``: cut the answer short (the connection closes before the promised
         ``Content-Length``); ``reset``: send the head and half a body, then reset the connection
         (TCP RST); ``slow_body``: send the answer's head at once, then its body one byte every
-        ``slow_body`` seconds (a server that stalls mid-answer).
+        ``slow_body`` seconds (a server that stalls mid-answer); two hostile servers:
+        ``echo_secrets`` answers 10004 with an ``ErrorInfo`` that echoes the request's UserSig and
+        the app's key, ``endless_headers`` sends HTTP 200 and then header lines without end. A 3xx
+        ``http_status`` carries a ``Location`` (a client must not follow it).
         """
         raw = body.encode() if isinstance(body, str) else body
         self._native.inject(
-            command, times, error_code, error_info, http_status, delay, drop, raw, truncate, reset, slow_body
+            command, times, error_code, error_info, http_status, delay, drop, raw, truncate, reset, slow_body,
+            echo_secrets, endless_headers,
         )
 
     def clear_faults(self) -> None:

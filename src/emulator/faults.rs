@@ -7,7 +7,7 @@ use std::time::Duration;
 /// A scripted fault for the next `times` requests of one command (see [`Emulator::inject`]).
 ///
 /// The optional `delay` comes first. Then the first of these that is set decides the answer:
-/// `drop` (close the connection without answering), `reset` (HTTP 200 headers and half of the
+/// `endless_headers`, `echo_secrets` (two hostile servers), `drop` (close the connection without answering), `reset` (HTTP 200 headers and half of the
 /// body, then a TCP reset), `http_status` (that status with an HTML page, like a gateway's 502),
 /// `truncate` (HTTP 200 whose `Content-Length` promises more than is sent — half of `body`, or
 /// half of an OK envelope — then the connection closes), `body` (HTTP 200 with exactly these
@@ -41,6 +41,12 @@ pub struct Fault {
     pub reset: bool,
     /// Send the answer's head at once, then its body one byte at a time, this long before each byte.
     pub slow_body: Option<Duration>,
+    /// A hostile server: answer `ErrorCode` 10004 with an `ErrorInfo` that echoes the request's
+    /// UserSig (as `usersig: …`, as a JSON field, bare) and the app's secret key.
+    pub echo_secrets: bool,
+    /// A hostile server: HTTP 200, then header lines without end (up to 16 MiB, or until the
+    /// client closes).
+    pub endless_headers: bool,
 }
 
 impl Default for Fault {
@@ -56,6 +62,8 @@ impl Default for Fault {
             truncate: false,
             reset: false,
             slow_body: None,
+            echo_secrets: false,
+            endless_headers: false,
         }
     }
 }
@@ -120,6 +128,8 @@ impl Fault {
             Action::Truncate(_) => parts.push("truncate".into()),
             Action::Body(_) => parts.push("body".into()),
             Action::ErrorCode(code, _) => parts.push(format!("error_code:{code}")),
+            Action::EchoSecrets => parts.push("echo_secrets".into()),
+            Action::EndlessHeaders => parts.push("endless_headers".into()),
             Action::None => {}
         }
         if let Some(pause) = self.slow_body {
@@ -130,7 +140,11 @@ impl Fault {
 
     /// What the fault does after its delay.
     pub(crate) fn action(&self) -> Action<'_> {
-        if self.drop {
+        if self.endless_headers {
+            Action::EndlessHeaders
+        } else if self.echo_secrets {
+            Action::EchoSecrets
+        } else if self.drop {
             Action::Drop
         } else if self.reset {
             Action::Reset
@@ -156,6 +170,8 @@ pub(crate) enum Action<'a> {
     Truncate(Option<&'a [u8]>),
     Body(&'a [u8]),
     ErrorCode(i64, &'a str),
+    EchoSecrets,
+    EndlessHeaders,
     /// Answer normally.
     None,
 }

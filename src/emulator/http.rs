@@ -20,7 +20,6 @@ pub(crate) const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// A request body longer than this is not read: the answer is 80002, then the connection closes.
 pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// An idle keep-alive connection is closed after this long.
-pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Connections served at once; more are closed as soon as they are accepted.
 pub(crate) const MAX_CONNECTIONS: usize = 1024;
 const MAX_HEADERS: usize = 64;
@@ -94,7 +93,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, registry: Registry) {
             return;
         }
         let _ = stream.set_nodelay(true);
-        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+        let _ = stream.set_read_timeout(Some(shared.idle_timeout));
         let Ok(handle_stream) = stream.try_clone() else { continue };
         // Held while spawning, so the thread's own removal comes after its insertion.
         let mut open = lock(&registry);
@@ -195,11 +194,15 @@ struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// A request head must arrive whole within this, once begun (and each body read too).
+    head_timeout: Duration,
+    /// An idle keep-alive connection is closed after this.
+    idle_timeout: Duration,
 }
 
 impl Conn {
-    fn new(stream: TcpStream) -> Conn {
-        Conn { stream, buf: vec![0; 8192], start: 0, end: 0 }
+    fn new(stream: TcpStream, head_timeout: Duration, idle_timeout: Duration) -> Conn {
+        Conn { stream, buf: vec![0; 8192], start: 0, end: 0, head_timeout, idle_timeout }
     }
 
     /// Reads more bytes into the buffer; Ok(0) at end of stream.
@@ -221,7 +224,10 @@ impl Conn {
     }
 
     /// The next request head; Ok(None) when the connection closes (or idles out) between requests.
+    /// Between requests a read may wait `idle_timeout`; once a head has begun, the whole head must
+    /// come within `head_timeout` (a client sending a byte now and then cannot keep the slot: 408).
     fn read_head(&mut self) -> Result<Option<Head>, ReadError> {
+        let mut begun = (self.end > self.start).then(Instant::now);
         loop {
             if self.end > self.start {
                 let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -240,9 +246,21 @@ impl Conn {
                     Err(_) => return Err(ReadError::Bad(400)),
                 }
             }
+            let wait = match begun {
+                None => self.idle_timeout,
+                Some(t0) => match self.head_timeout.checked_sub(t0.elapsed()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return Err(ReadError::Bad(408)),
+                },
+            };
+            let _ = self.stream.set_read_timeout(Some(wait));
             match self.fill() {
-                Ok(0) | Err(_) => return Ok(None),
-                Ok(_) => {}
+                Ok(0) => return Ok(None),
+                Err(_) if begun.is_some() => return Err(ReadError::Bad(408)),
+                Err(_) => return Ok(None),
+                Ok(_) => {
+                    begun.get_or_insert_with(Instant::now);
+                }
             }
         }
     }
@@ -335,6 +353,11 @@ impl Conn {
         } else if head.http10 {
             out.extend_from_slice(b"Connection: keep-alive\r\n");
         }
+        if (300..400).contains(&status) {
+            // A redirect to the same command with GET would be refused (60002): a client that
+            // follows it shows that it did.
+            out.extend_from_slice(b"Location: /v4/group_open_http_svc/delete_group_msg_by_sender?redirected=1\r\n");
+        }
         out.extend_from_slice(b"\r\n");
         if head.method != "HEAD" {
             out.extend_from_slice(body);
@@ -397,6 +420,18 @@ impl Conn {
                 }
                 !close
             }
+            Reply::EndlessHeaders => {
+                if self.stream.write_all(b"HTTP/1.1 200 OK\r\nServer: timrest-emulator\r\n").is_err() {
+                    return false;
+                }
+                let line = format!("X-Filler: {}\r\n", "x".repeat(1000));
+                for _ in 0..16 * 1024 {
+                    if shared.stopping() || self.stream.write_all(line.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+                false
+            }
             Reply::Drop => false,
         }
     }
@@ -424,13 +459,15 @@ impl Conn {
 }
 
 fn serve_connection(stream: TcpStream, shared: &Shared) {
-    let mut conn = Conn::new(stream);
+    let mut conn = Conn::new(stream, shared.head_timeout, shared.idle_timeout);
     loop {
         let head = match conn.read_head() {
             Ok(Some(head)) => head,
             Ok(None) | Err(ReadError::Io) => return conn.close(),
             Err(ReadError::Bad(status)) => return conn.write_status_and_close(status),
         };
+        // The body's reads get the head's time each, not the idle connection's.
+        let _ = conn.stream.set_read_timeout(Some(shared.head_timeout));
         if shared.stopping() {
             return conn.close();
         }

@@ -33,12 +33,13 @@ impl Limiter {
             }
             Some(n) if n < 1.0 => {
                 self.capacity = 1;
-                self.window = Duration::from_secs_f64(1.0 / n);
+                // A rate so small that its window does not fit a Duration admits one, ever.
+                self.window = Duration::try_from_secs_f64(1.0 / n).unwrap_or(Duration::MAX);
             }
             Some(n) => {
                 let capacity = n.floor();
                 self.capacity = capacity as usize;
-                self.window = Duration::from_secs_f64(capacity / n);
+                self.window = Duration::try_from_secs_f64(capacity / n).unwrap_or(Duration::MAX);
             }
         }
     }

@@ -107,6 +107,11 @@ pub struct EmulatorConfig {
     pub app_rate_limit: Option<f64>,
     /// A fixed delay before every answer (a far server). Requests wait concurrently.
     pub latency: Duration,
+    /// How long a client may take to send a whole request head once it started one (a slow
+    /// client cannot hold a connection slot for long: slowloris). Default 5 s.
+    pub head_timeout: Duration,
+    /// How long an idle keep-alive connection is kept between requests. Default 30 s.
+    pub idle_timeout: Duration,
     /// The address to listen on.
     pub host: IpAddr,
     /// The port; 0 picks a free one.
@@ -122,6 +127,8 @@ impl Default for EmulatorConfig {
             rate_limit: Some(100.0),
             app_rate_limit: None,
             latency: Duration::ZERO,
+            head_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
         }
@@ -137,6 +144,8 @@ impl fmt::Debug for EmulatorConfig {
             .field("rate_limit", &self.rate_limit)
             .field("app_rate_limit", &self.app_rate_limit)
             .field("latency", &self.latency)
+            .field("head_timeout", &self.head_timeout)
+            .field("idle_timeout", &self.idle_timeout)
             .field("host", &self.host)
             .field("port", &self.port)
             .finish()
@@ -242,20 +251,44 @@ impl fmt::Debug for Emulator {
     }
 }
 
+/// The longest latency, delay or timeout the emulator takes (one day).
+pub const MAX_DELAY: Duration = Duration::from_secs(86_400);
+
+/// A rate limit the emulator takes: None, 0 (admit nothing), or 0.001 to 1e9 per second.
+pub fn check_rate(name: &str, limit: Option<f64>) -> Result<(), String> {
+    match limit {
+        Some(n) if !(n == 0.0 || (n.is_finite() && (0.001..=1e9).contains(&n))) => {
+            Err(format!("{name} must be 0 or a number of requests per second from 0.001 to 1e9 (None: no limit), not {n}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A delay the emulator takes: at most [`MAX_DELAY`].
+pub fn check_delay(name: &str, d: Duration) -> Result<(), String> {
+    if d > MAX_DELAY { Err(format!("{name} must be at most one day, not {d:?}")) } else { Ok(()) }
+}
+
+fn check_settings(config: &EmulatorConfig) -> Result<(), String> {
+    check_rate("rate_limit", config.rate_limit)?;
+    check_rate("app_rate_limit", config.app_rate_limit)?;
+    check_delay("latency", config.latency)?;
+    for (name, d) in [("head_timeout", config.head_timeout), ("idle_timeout", config.idle_timeout)] {
+        check_delay(name, d)?;
+        if d.is_zero() {
+            return Err(format!("{name} must be more than zero"));
+        }
+    }
+    Ok(())
+}
+
 impl Emulator {
     /// Binds `config.host:config.port` and starts serving.
     ///
-    /// Fails with `InvalidInput` for a negative or NaN rate limit, and with the bind error
-    /// when the address is taken.
+    /// Fails with `InvalidInput` for a rate limit that is negative, NaN or below 0.001/s (but not
+    /// 0), a latency or timeout over a day, and with the bind error when the address is taken.
     pub fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
-        for (name, limit) in [("rate_limit", config.rate_limit), ("app_rate_limit", config.app_rate_limit)] {
-            if limit.is_some_and(|n| n.is_nan() || n < 0.0) {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!("{name} must be a number ≥ 0"),
-                ));
-            }
-        }
+        check_settings(&config).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = TcpListener::bind((config.host, config.port))?;
         let shared = Arc::new(Shared::new(&config));
         let server = http::Server::start(listener, shared.clone())?;

@@ -29,6 +29,8 @@ pub(crate) enum Reply {
     Truncated { body: Vec<u8>, promised: usize },
     /// HTTP 200 announcing `promised` bytes, sending `body` (fewer), then a TCP reset.
     Reset { body: Vec<u8>, promised: usize },
+    /// HTTP 200, then header lines without end.
+    EndlessHeaders,
     /// Any status: the head at once, then the body one byte per `pause`.
     Trickled { status: u16, content_type: &'static str, body: Vec<u8>, pause: Duration },
     /// Close the connection without a word.
@@ -41,6 +43,7 @@ impl Reply {
         match self {
             Reply::Envelope { .. } | Reply::Truncated { .. } | Reply::Reset { .. } => Some(200),
             Reply::Raw { status, .. } | Reply::Trickled { status, .. } => Some(*status),
+            Reply::EndlessHeaders => Some(200),
             Reply::Drop => None,
         }
     }
@@ -59,6 +62,8 @@ pub(crate) struct Shared {
     pub(crate) secret_key: String,
     pub(crate) admins: Vec<String>,
     pub(crate) started: Instant,
+    pub(crate) head_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
     latency_nanos: AtomicU64,
     limits: Mutex<Limits>,
     pub(crate) faults: FaultBook,
@@ -217,6 +222,8 @@ impl Shared {
             secret_key: config.secret_key.clone(),
             admins: config.admins.clone(),
             started: Instant::now(),
+            head_timeout: config.head_timeout,
+            idle_timeout: config.idle_timeout,
             latency_nanos: AtomicU64::new(duration_nanos(config.latency)),
             limits: Mutex::new(Limits {
                 per_command: config.rate_limit,
@@ -289,14 +296,17 @@ impl Shared {
             return !self.stopping();
         }
         let guard = lock(&self.stop_lock);
-        let deadline = Instant::now() + d;
+        // A delay too long to add to now lasts until the emulator stops.
+        let deadline = Instant::now().checked_add(d);
         let mut guard = guard;
         while !self.stopping() {
             let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            guard = self.stop_signal.wait_timeout(guard, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            let left = match deadline {
+                Some(deadline) if now >= deadline => break,
+                Some(deadline) => deadline - now,
+                None => Duration::from_secs(3600),
+            };
+            guard = self.stop_signal.wait_timeout(guard, left).unwrap_or_else(|p| p.into_inner()).0;
         }
         !self.stopping()
     }
@@ -399,6 +409,17 @@ impl Shared {
                         let json = envelope(code, info, &serde_json::Map::new());
                         Reply::Envelope { code, info: info.to_owned(), json }
                     }
+                    Action::EchoSecrets => {
+                        let sig = query.usersig.as_deref().unwrap_or("");
+                        let info = format!(
+                            "bad request usersig: {sig} {{\"usersig\":\"{sig}\"}} {sig} (key {})",
+                            self.secret_key
+                        );
+                        let json = envelope(10004, &info, &serde_json::Map::new());
+                        // The log keeps no secret: it records the code only.
+                        Reply::Envelope { code: 10004, info: "echoed the request's secrets".to_owned(), json }
+                    }
+                    Action::EndlessHeaders => Reply::EndlessHeaders,
                     // A delay alone: handled normally once it is over (and counted then by the limit).
                     Action::None => outcome_reply(self.process(&request, &record).1),
                 }

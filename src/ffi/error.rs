@@ -215,6 +215,7 @@ mod tests {
     fn interior_nul_in_server_text_is_escaped() {
         let core = crate::Error::api(99999, "bad\0text");
         let err = timrest_error::from_core(&core);
-        assert!(err.message.to_bytes().windows(2).any(|w| w == b"\\0"));
+        let message = err.message.to_string_lossy();
+        assert!(message.contains("bad\\u{0}text"), "{message}");
     }
 }

@@ -71,7 +71,9 @@ pub(crate) struct RedisLanes {
     timeout: Duration,
     clock: RateLimitClock,
     adaptive: bool,
-    idle: Mutex<Vec<Connection>>,
+    /// Pooled connections, and the process they belong to: a forked child must not take the
+    /// parent's (both would read each other's answers).
+    idle: Mutex<(u32, Vec<Connection>)>,
     health: Mutex<Health>,
 }
 
@@ -118,7 +120,7 @@ impl RedisLanes {
             timeout,
             clock,
             adaptive,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new((std::process::id(), Vec::new())),
             health: Mutex::new(Health::default()),
         })
     }
@@ -211,7 +213,7 @@ impl RedisLanes {
             Err(e) => {
                 // The pooled connections go to the same server, which just failed: drop them all,
                 // or each later probe would spend its turn on another dead socket.
-                self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                self.idle.lock().unwrap_or_else(|p| p.into_inner()).1.clear();
                 let why = describe(&e);
                 self.mark_down(&why);
                 Err(Trouble::Unavailable(why))
@@ -250,8 +252,8 @@ impl RedisLanes {
             .invoke(&mut con)?;
         // Only a connection that answered goes back to the pool.
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < MAX_IDLE {
-            idle.push(con);
+        if idle.0 == std::process::id() && idle.1.len() < MAX_IDLE {
+            idle.1.push(con);
         }
         Ok(Answer {
             granted: granted == 1,
@@ -261,7 +263,15 @@ impl RedisLanes {
     }
 
     fn connection(&self, timeout: Duration) -> std::result::Result<Connection, RedisError> {
-        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let pooled = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let pid = std::process::id();
+            if idle.0 != pid {
+                // Forked: the pooled sockets are the parent's too. Closing our copies is harmless.
+                *idle = (pid, Vec::new());
+            }
+            idle.1.pop()
+        };
         match pooled {
             Some(con) => Ok(con),
             None => self.client.get_connection_with_timeout(timeout),

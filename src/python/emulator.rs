@@ -26,9 +26,23 @@ pub(crate) struct PyEmulator {
     port: u16,
 }
 
+/// Seconds as a `Duration` of at most a day; anything else is a `timrest.ConfigError` naming it.
 fn seconds(name: &str, value: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| PyValueError::new_err(format!("{name} must be a number of seconds >= 0, not {value}")))
+    let d = Duration::try_from_secs_f64(value).map_err(|_| {
+        config_error(format!("{name} must be a number of seconds from 0 to 86400, not {value}"))
+    })?;
+    crate::emulator::check_delay(name, d).map_err(config_error)?;
+    Ok(d)
+}
+
+/// A rate limit the emulator takes, or a `timrest.ConfigError` naming the setting.
+fn rate(name: &str, limit: Option<f64>) -> PyResult<Option<f64>> {
+    crate::emulator::check_rate(name, limit).map_err(config_error)?;
+    Ok(limit)
+}
+
+fn config_error(message: String) -> PyErr {
+    Python::attach(|py| super::errors::to_py_err(py, &crate::Error::config(message)))
 }
 
 fn stopped() -> PyErr {
@@ -69,11 +83,8 @@ impl PyEmulator {
     ) -> PyResult<PyEmulator> {
         let host: IpAddr =
             host.parse().map_err(|_| PyValueError::new_err(format!("host {host:?} is not an IP address")))?;
-        for (name, limit) in [("rate_limit", rate_limit), ("app_rate_limit", app_rate_limit)] {
-            if limit.is_some_and(|r| r.is_nan() || r < 0.0) {
-                return Err(PyValueError::new_err(format!("{name} must be a number >= 0 (or None: no limit)")));
-            }
-        }
+        let rate_limit = rate("rate_limit", rate_limit)?;
+        let app_rate_limit = rate("app_rate_limit", app_rate_limit)?;
         let config = EmulatorConfig {
             sdkappid,
             secret_key,
@@ -83,6 +94,7 @@ impl PyEmulator {
             latency: seconds("latency", latency)?,
             host,
             port,
+            ..EmulatorConfig::default()
         };
         let emulator = py.detach(|| Emulator::start(config)).map_err(|e| PyOSError::new_err(e.to_string()))?;
         let (base_url, port) = (emulator.base_url(), emulator.port());
@@ -160,6 +172,8 @@ impl PyEmulator {
 
     /// Scripts a fault for the next `times` requests of `command`.
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (command, times, error_code, error_info, http_status, delay, drop, body, truncate, reset,
+        slow_body, echo_secrets=false, endless_headers=false))]
     fn inject(
         &self,
         py: Python<'_>,
@@ -174,13 +188,28 @@ impl PyEmulator {
         truncate: bool,
         reset: bool,
         slow_body: Option<f64>,
+        echo_secrets: bool,
+        endless_headers: bool,
     ) -> PyResult<()> {
         if http_status.is_some_and(|s| !(100..=999).contains(&s)) {
             return Err(PyValueError::new_err("http_status must be between 100 and 999"));
         }
         let delay = delay.map(|d| seconds("delay", d)).transpose()?;
         let slow_body = slow_body.map(|d| seconds("slow_body", d)).transpose()?;
-        let fault = Fault { times, error_code, error_info, http_status, delay, drop, body, truncate, reset, slow_body };
+        let fault = Fault {
+            times,
+            error_code,
+            error_info,
+            http_status,
+            delay,
+            drop,
+            body,
+            truncate,
+            reset,
+            slow_body,
+            echo_secrets,
+            endless_headers,
+        };
         self.with(py, |emu| emu.inject(command, fault))
     }
 
@@ -197,11 +226,13 @@ impl PyEmulator {
 
     /// Changes the per-command rate limit (None: no limit).
     fn set_rate_limit(&self, py: Python<'_>, per_second: Option<f64>) -> PyResult<()> {
+        let per_second = rate("rate_limit", per_second)?;
         self.with(py, |emu| emu.set_rate_limit(per_second))
     }
 
     /// Changes the app-wide rate limit, every command together (None: none; over it, 60011).
     fn set_app_rate_limit(&self, py: Python<'_>, per_second: Option<f64>) -> PyResult<()> {
+        let per_second = rate("app_rate_limit", per_second)?;
         self.with(py, |emu| emu.set_app_rate_limit(per_second))
     }
 

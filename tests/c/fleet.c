@@ -8,7 +8,7 @@
  * fork, as the README says) from the TIM_* environment, at 95 requests/s on REDIS_URL, and deletes
  * what "spammer" posted in its share of the groups (child i takes groups i, i + PROCESSES, ...).
  * Exit status 0 when every deletion succeeded in every child. Before forking, the parent checks the
- * new functions' argument handling (NULL, bad UTF-8, bad names).
+ * new functions' argument handling (NULL, bad UTF-8, bad names), and makes one call itself.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +49,15 @@ static int check_arguments(const char *redis_url) {
     CHECK(timrest_client_new(config, &client, NULL) == TIMREST_CONFIG);
     CHECK(client == NULL);
     CHECK(timrest_config_set_rate_limit_fallback_fraction(config, 0.5) == TIMREST_OK);
+    /* A rate too small to pace by is a settings error naming it, not a crash. */
+    {
+        timrest_error *err = NULL;
+        CHECK(timrest_config_set_rate_limit(config, 1e-20) == TIMREST_OK);
+        CHECK(timrest_client_new(config, &client, &err) == TIMREST_CONFIG);
+        CHECK(strstr(timrest_error_message(err), "rate_limit") != NULL);
+        timrest_error_free(err);
+        CHECK(timrest_config_set_rate_limit(config, 100.0) == TIMREST_OK);
+    }
     CHECK(timrest_client_new(config, &client, NULL) == TIMREST_OK);
     CHECK(timrest_client_effective_rate_limit(NULL, &rate) == TIMREST_NULL_ARGUMENT);
     CHECK(timrest_client_effective_rate_limit(client, NULL) == TIMREST_NULL_ARGUMENT);
@@ -104,6 +113,17 @@ int main(int argc, char **argv) {
     }
     if (check_arguments(redis_url) != 0) {
         return 1;
+    }
+    /* The parent makes a call before forking (its random generator, if it had one, would be copied
+       into every child): the children must still send `random`s of their own. */
+    {
+        timrest_client *parent = NULL;
+        if (timrest_client_from_env(&parent, NULL) != TIMREST_OK ||
+            timrest_delete_group_msg_by_sender(parent, argv[3], "spammer", NULL, NULL) != TIMREST_OK) {
+            fprintf(stderr, "the parent's call failed\n");
+            return 1;
+        }
+        timrest_client_free(parent);
     }
     pid_t pids[64];
     for (int i = 0; i < processes; i++) {

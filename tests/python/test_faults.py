@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import pickle
 import socket
 import time
 from typing import Any
@@ -43,7 +44,8 @@ def refused_base_url() -> str:
 def inject_case(emu: Emulator, setup: dict[str, Any]) -> None:
     """Scripts the row's fault for every attempt."""
     fault: dict[str, Any] = {"times": 1000}
-    for name in ("error_code", "http_status", "drop", "reset", "truncate"):
+    for name in ("error_code", "error_info", "http_status", "drop", "reset", "truncate", "echo_secrets",
+                 "endless_headers"):
         if name in setup:
             fault[name] = setup[name]
     if "body" in setup:
@@ -99,6 +101,10 @@ def test_fault_matrix(case: dict[str, Any]) -> None:
         assert e.attempts == case["attempts"], str(e)
         assert e.retryable is case["retried"]
         assert str(e) and e.info
+        # Hostile servers: no control character reaches the message, no secret reaches anything.
+        assert not any(ord(c) < 0x20 or c == "\x7f" for c in str(e)), repr(str(e))
+        for text in (str(e), repr(e), e.info, repr(pickle.loads(pickle.dumps(e)))):
+            assert timrest.testing.DEMO_SECRET_KEY not in text and "eJ" not in text, text
         assert took <= deadline + SETTINGS["slack_ms"] / 1000, f"took {took:.1f} s"
         assert e.elapsed is not None and e.elapsed <= took + 0.01
         if refused:

@@ -68,6 +68,9 @@ pub fn fault_of(setup: &Value, max_response_bytes: u64) -> Option<Fault> {
         truncate: setup["truncate"].as_bool().unwrap_or(false),
         reset: setup["reset"].as_bool().unwrap_or(false),
         slow_body: ms("slow_body_ms"),
+        error_info: setup["error_info"].as_str().map(str::to_owned),
+        echo_secrets: setup["echo_secrets"].as_bool().unwrap_or(false),
+        endless_headers: setup["endless_headers"].as_bool().unwrap_or(false),
         ..Fault::default()
     };
     if setup["huge_body"].as_bool() == Some(true) {
