@@ -817,7 +817,10 @@ mod tests {
                 if n == name {
                     Some("  ".to_string())
                 } else {
-                    [("TIM_SDKAPPID", "1"), ("TIM_SECRET_KEY", "k")].iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())
+                    [("TIM_SDKAPPID", "1"), ("TIM_SECRET_KEY", "k")]
+                        .iter()
+                        .find(|(k, _)| *k == n)
+                        .map(|(_, v)| v.to_string())
                 }
             };
             let e = ClientBuilder::from_lookup(lookup).unwrap_err();

@@ -60,12 +60,8 @@ fn idle_keep_alive_connections_are_closed() {
     assert!(started.elapsed() < Duration::from_secs(9), "closed by the idle limit, not the test's timeout");
     // A client still works: a fresh connection, and the pool's stale one is replaced.
     let group = emu.create_group(&GroupSpec::new("Public")).unwrap();
-    let client = Client::builder()
-        .sdkappid(DEMO_SDKAPPID)
-        .secret_key(DEMO_SECRET_KEY)
-        .base_url(emu.base_url())
-        .build()
-        .unwrap();
+    let client =
+        Client::builder().sdkappid(DEMO_SDKAPPID).secret_key(DEMO_SECRET_KEY).base_url(emu.base_url()).build().unwrap();
     client.delete_group_msg_by_sender(&group, "s").unwrap();
     std::thread::sleep(Duration::from_millis(600));
     client.delete_group_msg_by_sender(&group, "s").unwrap();
@@ -116,7 +112,13 @@ fn a_client_with_a_tiny_rate_is_a_config_error_not_a_panic() {
 fn an_echoed_ready_usersig_is_removed_from_the_error() {
     let emu = Emulator::start(EmulatorConfig::default()).unwrap();
     let group = emu.create_group(&GroupSpec::new("Public")).unwrap();
-    let sig = timrest::usersig::generate(DEMO_SDKAPPID, DEMO_SECRET_KEY, "administrator", 86_400, timrest::usersig::unix_now());
+    let sig = timrest::usersig::generate(
+        DEMO_SDKAPPID,
+        DEMO_SECRET_KEY,
+        "administrator",
+        86_400,
+        timrest::usersig::unix_now(),
+    );
     let client = Client::builder().sdkappid(DEMO_SDKAPPID).usersig(&sig).base_url(emu.base_url()).build().unwrap();
     emu.inject("delete_group_msg_by_sender", Fault { echo_secrets: true, ..Fault::default() });
     let e = client.delete_group_msg_by_sender(&group, "s").unwrap_err();

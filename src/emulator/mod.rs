@@ -257,9 +257,9 @@ pub const MAX_DELAY: Duration = Duration::from_secs(86_400);
 /// A rate limit the emulator takes: None, 0 (admit nothing), or 0.001 to 1e9 per second.
 pub fn check_rate(name: &str, limit: Option<f64>) -> Result<(), String> {
     match limit {
-        Some(n) if !(n == 0.0 || (n.is_finite() && (0.001..=1e9).contains(&n))) => {
-            Err(format!("{name} must be 0 or a number of requests per second from 0.001 to 1e9 (None: no limit), not {n}"))
-        }
+        Some(n) if !(n == 0.0 || (n.is_finite() && (0.001..=1e9).contains(&n))) => Err(format!(
+            "{name} must be 0 or a number of requests per second from 0.001 to 1e9 (None: no limit), not {n}"
+        )),
         _ => Ok(()),
     }
 }

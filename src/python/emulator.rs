@@ -28,9 +28,8 @@ pub(crate) struct PyEmulator {
 
 /// Seconds as a `Duration` of at most a day; anything else is a `timrest.ConfigError` naming it.
 fn seconds(name: &str, value: f64) -> PyResult<Duration> {
-    let d = Duration::try_from_secs_f64(value).map_err(|_| {
-        config_error(format!("{name} must be a number of seconds from 0 to 86400, not {value}"))
-    })?;
+    let d = Duration::try_from_secs_f64(value)
+        .map_err(|_| config_error(format!("{name} must be a number of seconds from 0 to 86400, not {value}")))?;
     crate::emulator::check_delay(name, d).map_err(config_error)?;
     Ok(d)
 }
