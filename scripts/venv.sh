@@ -24,6 +24,10 @@ tools=(
   "ipywidgets>=8.1"
   "pandas>=2"
   "hypothesis>=6.100"     # property tests (tests/python/test_properties.py)
+  # timrest.AsyncClient: its suite also runs on uvloop, and behind a real ASGI server (tests/python/test_async.py).
+  "uvloop>=0.19"
+  "starlette>=0.37"
+  "uvicorn>=0.29"
 )
 
 if [ ! -x "$venv/bin/python" ]; then

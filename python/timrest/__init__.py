@@ -13,7 +13,7 @@ a group's latest 1000 messages::
 
 One :class:`Client` is thread-safe and meant to be shared: it releases the GIL while it waits on the
 network, and its rate limiter and connection pool serve every thread. Create clients after
-``fork()``, not before. Errors are the classes of :mod:`timrest.exceptions`, re-exported here.
+``fork()``, not before. :class:`AsyncClient` is the same client for asyncio. Errors are the classes of :mod:`timrest.exceptions`, re-exported here.
 Log lines (one per attempt, at DEBUG) go to the ``logging`` logger ``"timrest"`` and never contain
 a secret. :mod:`timrest.testing` has a local emulator of the TIM server for tests and demos.
 """
@@ -31,12 +31,14 @@ from ._native import (
     verify_usersig,
 )
 from ._progress import Progress
+from ._async import AsyncClient
 from . import exceptions as _exceptions
 from .exceptions import *  # noqa: F403 (the whole hierarchy: exceptions.__all__)
 
 __all__ = [
     "__version__",
     "Client",
+    "AsyncClient",
     "CallInfo",
     "BatchReport",
     "ItemResult",

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, Iterable, Optional, Union
 
 from . import _native
+from ._async import AsyncClient
 from ._native import DEMO_SDKAPPID, DEMO_SECRET_KEY, Client
 
 __all__ = ["Emulator", "DEMO_SDKAPPID", "DEMO_SECRET_KEY"]
@@ -116,6 +117,12 @@ class Emulator:
         settings.update(overrides)
         sdkappid = settings.pop("sdkappid", self.sdkappid)
         return Client(sdkappid, **settings)
+
+    def async_client(self, **overrides: Any) -> AsyncClient:
+        """A :class:`timrest.AsyncClient` for this emulator, with the same keywords as :meth:`client`
+        (and ``max_workers``)."""
+        max_workers = overrides.pop("max_workers", 64)
+        return AsyncClient._wrap(self.client(**overrides), max_workers)
 
     # -- state: seeding and inspecting --------------------------------------------------------
 

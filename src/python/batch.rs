@@ -67,7 +67,17 @@ impl PyItemResult {
 }
 
 impl PyItemResult {
-    fn new(py: Python<'_>, outcome: &ItemOutcome) -> PyItemResult {
+    /// Position in the input.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Whether the deletion succeeded.
+    pub(crate) fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+
+    pub(crate) fn new(py: Python<'_>, outcome: &ItemOutcome) -> PyItemResult {
         let request = outcome.request.as_ref();
         let (error, random) = match &outcome.result {
             Ok(info) => (None, Some(info.random)),
@@ -136,6 +146,20 @@ pub(crate) struct PyBatchReport {
     /// in-flight items finish, and returned this partial report instead of raising.
     #[pyo3(get)]
     interrupted: bool,
+}
+
+impl PyBatchReport {
+    /// A report from its parts (the async `delete_many` builds one in Python).
+    pub(crate) fn from_parts(
+        results: Py<PyList>,
+        ok: usize,
+        failed: usize,
+        elapsed: f64,
+        stopped_early: bool,
+        interrupted: bool,
+    ) -> PyBatchReport {
+        PyBatchReport { results, ok, failed, elapsed, stopped_early, interrupted }
+    }
 }
 
 #[pymethods]
@@ -260,7 +284,7 @@ const ITEM_SHAPE: &str = "an item must be (group_id, sender), (group_id, sender,
 
 /// One Python item as a request: `(group_id, sender)`, `(group_id, sender, topic_id or None)`, or a
 /// mapping `{"group_id": ..., "sender": ..., "topic_id": ... (optional)}`.
-fn read_item(item: &Bound<'_, PyAny>) -> crate::Result<DeleteBySender> {
+pub(crate) fn read_item(item: &Bound<'_, PyAny>) -> crate::Result<DeleteBySender> {
     let shape = || crate::Error::invalid_argument(ITEM_SHAPE);
     if item.is_instance_of::<PyString>() {
         return Err(shape());

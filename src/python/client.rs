@@ -186,6 +186,13 @@ struct SharedLimit {
     adaptive: bool,
 }
 
+impl PyClient {
+    /// The core client (shared with an `AsyncClient` built on this one).
+    pub(crate) fn core(&self) -> &crate::Client {
+        &self.inner
+    }
+}
+
 #[pymethods]
 impl PyClient {
     #[new]

@@ -6,6 +6,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod aio;
 mod batch;
 mod client;
 mod emulator;
@@ -124,6 +125,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logger::install();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<client::PyClient>()?;
+    m.add_class::<aio::PyAsyncRunner>()?;
+    m.add_function(wrap_pyfunction!(aio::batch_report, m)?)?;
     m.add_class::<client::PyCallInfo>()?;
     m.add_class::<batch::PyBatchReport>()?;
     m.add_class::<batch::PyItemResult>()?;

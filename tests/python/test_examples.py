@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples" / "python").glob("*.py"))
+# asgi_app.py is an app, not a script: test_async.py serves it with uvicorn and drives it over HTTP.
+EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[2] / "examples" / "python").glob("*.py")
+                  if p.name != "asgi_app.py")
 
 
 def test_there_are_examples() -> None:

@@ -71,7 +71,6 @@ pub fn fault_of(setup: &Value, max_response_bytes: u64) -> Option<Fault> {
         error_info: setup["error_info"].as_str().map(str::to_owned),
         echo_secrets: setup["echo_secrets"].as_bool().unwrap_or(false),
         endless_headers: setup["endless_headers"].as_bool().unwrap_or(false),
-        ..Fault::default()
     };
     if setup["huge_body"].as_bool() == Some(true) {
         fault.body = Some(huge_envelope(max_response_bytes as usize + 1));

@@ -1,0 +1,217 @@
+"""``timrest.AsyncClient``: the asyncio face, for async back-ends (FastAPI, Starlette, aiohttp).
+
+Every call is queued to a bounded pool of Rust worker threads owned by the client, which run the
+same blocking core as :class:`timrest.Client` (its limiter, retries and deadline) with the GIL
+released, and complete the awaited future through ``loop.call_soon_threadsafe``. The event loop
+never waits on the network, the rate limiter or a retry's backoff, and no Python thread is made per
+call. A cancelled task stops waiting at once; the request already on the wire finishes in the
+background and its result is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Optional, Union
+
+from . import _native
+from ._native import BatchReport, CallInfo, Client, ItemResult
+
+__all__ = ["AsyncClient"]
+
+Item = Union[tuple[str, str], tuple[str, str, Optional[str]], Mapping[str, Optional[str]]]
+
+#: Worker threads of one client at most, by default: calls in flight at once.
+DEFAULT_MAX_WORKERS = 64
+
+
+def _resolve(future: asyncio.Future[Any], result: Any, exception: Optional[BaseException]) -> None:
+    """Runs on the loop (scheduled by a worker): completes ``future`` unless it is already done, as
+    a cancelled task's future is."""
+    if future.done():
+        return
+    if exception is not None:
+        future.set_exception(exception)
+    else:
+        future.set_result(result)
+
+
+class AsyncClient:
+    """A TIM REST client for asyncio. Same keywords as :class:`timrest.Client`, plus
+    ``max_workers`` (the most calls in flight at once, 64 by default: each waits on a worker thread
+    of the client, never on the event loop). Use it as ``async with AsyncClient(...) as client:``
+    or call ``await client.aclose()`` when done. One client serves every task of a loop; a sync
+    ``Client`` and an ``AsyncClient`` with the same ``rate_limit_url`` share one quota."""
+
+    def __init__(self, sdkappid: int, *, max_workers: int = DEFAULT_MAX_WORKERS, **settings: Any) -> None:
+        self._setup(Client(sdkappid, **settings), max_workers)
+
+    def _setup(self, client: Client, max_workers: int) -> None:
+        self._client = client
+        self._runner = _native.AsyncRunner(client, max_workers)
+
+    @classmethod
+    def from_env(cls, *, max_workers: int = DEFAULT_MAX_WORKERS) -> AsyncClient:
+        """A client from the ``TIM_*`` environment variables, as :meth:`timrest.Client.from_env`."""
+        return cls._wrap(Client.from_env(), max_workers)
+
+    @classmethod
+    def _wrap(cls, client: Client, max_workers: int = DEFAULT_MAX_WORKERS) -> AsyncClient:
+        self = cls.__new__(cls)
+        self._setup(client, max_workers)
+        return self
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self, timeout: Optional[float] = None) -> bool:
+        """Refuses new calls, waits for those in flight (at most ``timeout`` seconds; by default the
+        client's deadline and a second), and stops the worker threads. Returns True when every call
+        in flight finished in time. Calling it again does no harm."""
+        wait = self._client.deadline + 1.0 if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._runner.close_async(wait, loop, _resolve, future)
+        return bool(await future)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return bool(self._runner.closed)
+
+    # -- calls --------------------------------------------------------------------------------
+
+    async def delete_group_msg_by_sender(self, group_id: str, sender: str, topic_id: Optional[str] = None) -> None:
+        """Deletes the messages ``sender`` sent among the latest 1000 of ``group_id`` (inside
+        ``topic_id`` when given). Returns None; raises a ``timrest.TimError`` subclass at the await."""
+        await self.delete_by_sender(group_id, sender, topic_id)
+
+    async def delete_by_sender(self, group_id: str, sender: str, topic_id: Optional[str] = None) -> CallInfo:
+        """Like :meth:`delete_group_msg_by_sender`, returning the call's :class:`timrest.CallInfo`."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[CallInfo] = loop.create_future()
+        self._runner.delete_by_sender(group_id, sender, topic_id, loop, _resolve, future)
+        return await future
+
+    async def call(self, service: str, command: str, body: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        """Any REST command, as :meth:`timrest.Client.call`."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self._runner.call(service, command, body, loop, _resolve, future)
+        return await future
+
+    async def delete_many(
+        self,
+        items: Union[Iterable[Item], AsyncIterable[Item]],
+        *,
+        concurrency: int = 16,
+        progress: Any = None,
+        stop_on_error: bool = False,
+    ) -> BatchReport:
+        """Deletes by sender for every item, ``concurrency`` (1 to 1024) at a time, and returns the
+        same ``BatchReport`` as :meth:`timrest.Client.delete_many`. ``items`` may be any iterable or
+        async iterable of ``(group_id, sender)``, ``(group_id, sender, topic_id)`` or dicts, read
+        lazily (one item when a slot is free); a malformed item fails alone with
+        ``InvalidArgumentError``. ``progress``: as for the sync client (True, or a callable), called
+        on the loop. Cancelling the task cancels the waits; the calls in flight finish in the
+        background."""
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 1024:
+            raise _native_invalid_argument(f"concurrency must be between 1 and 1024, not {concurrency!r}")
+        from . import _progress
+
+        reporter = _progress.reporter(progress) if progress not in (None, False) else None
+        total = len(items) if isinstance(items, Iterable) and hasattr(items, "__len__") else None  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        results: list[ItemResult] = []
+        in_flight: set[asyncio.Future[ItemResult]] = set()
+        failed = stopped_early = False
+        ok_count = 0
+
+        def settle(done: set[asyncio.Future[ItemResult]]) -> None:
+            nonlocal failed, ok_count
+            for f in done:
+                r = f.result()
+                results.append(r)
+                ok_count += r.ok
+                failed = failed or not r.ok
+            if reporter is not None:
+                reporter.update(len(results), ok_count, len(results) - ok_count, total)
+
+        try:
+            index = 0
+            async for item in _aiter(items):
+                if stop_on_error and failed:
+                    stopped_early = True
+                    break
+                while len(in_flight) >= concurrency:
+                    done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    settle(done)
+                if stop_on_error and failed:
+                    stopped_early = True
+                    break
+                future: asyncio.Future[ItemResult] = loop.create_future()
+                self._runner.delete_item(index, item, loop, _resolve, future)
+                in_flight.add(future)
+                index += 1
+            while in_flight:
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                settle(done)
+        finally:
+            if reporter is not None:
+                reporter.close()
+        return _native.batch_report(results, time.monotonic() - started, stopped_early, False)
+
+    # -- what it runs with --------------------------------------------------------------------
+
+    @property
+    def client(self) -> Client:
+        """The sync :class:`timrest.Client` underneath: the same settings, connection pool, rate
+        limiter (``client.effective_rate_limit``) and UserSig."""
+        return self._client
+
+    @property
+    def sdkappid(self) -> int:
+        """The SDKAppID."""
+        return self._client.sdkappid
+
+    @property
+    def base_url(self) -> str:
+        """Where requests go."""
+        return self._client.base_url
+
+    @property
+    def max_workers(self) -> int:
+        """Calls in flight at once at most (the worker threads of this client)."""
+        return int(self._runner.max_workers)
+
+    def __repr__(self) -> str:
+        return repr(self._client).replace("timrest.Client(", "timrest.AsyncClient(", 1)
+
+
+async def _aiter(items: Union[Iterable[Item], AsyncIterable[Item]]) -> Any:
+    """Any iterable or async iterable, as an async iterator."""
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+def _native_invalid_argument(message: str) -> Exception:
+    from .exceptions import InvalidArgumentError
+
+    return InvalidArgumentError(message, kind="invalid_argument")
