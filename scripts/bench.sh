@@ -13,6 +13,8 @@
 #    the table and writes it to target/bench/results.md (and the raw figures to results.json).
 # 4. bench/fleet.py (section "fleet"): fleets of 1, 4 and 8 processes on the local limiter, the
 #    Redis limiter and a static split, and the cost of one Redis acquire; target/bench/fleet.md.
+# 5. bench/async_clients.py (section "async"): AsyncClient against asyncio.to_thread and httpx with
+#    the official signer; target/bench/async.md.
 #
 # Figures only: nothing here is a pass/fail test. --quick runs fewer calls (a smoke run);
 # --sections per-call,bulk,throughput,footprint picks sections. BENCH_DIST_WHEEL=0: see below.
@@ -33,6 +35,7 @@ packages=(
     "requests>=2.31,<3"
     "tls-sig-api-v2==1.1"
     "timsdk==1.1.12"
+    "httpx>=0.27,<1"      # bench/async_clients.py: the hand-written async client
 )
 
 if [ ! -x "$venv/bin/python" ]; then
@@ -79,7 +82,7 @@ cp "$target/release/libtimrest.so" "$out/lib/"
 cc -std=c11 -O2 -Wall -Wextra -Werror -pedantic -I include bench/c/per_call.c \
     -L "$out/lib" -ltimrest -Wl,-rpath,"$(cd "$out/lib" && pwd)" -o "$out/per_call"
 
-sections="per-call,bulk,throughput,footprint,fleet"
+sections="per-call,bulk,throughput,footprint,fleet,async"
 for arg in "$@"; do case "$arg" in --sections=*) sections="${arg#--sections=}" ;; esac; done
 prev=""
 for arg in "$@"; do [ "$prev" = "--sections" ] && sections="$arg"; prev="$arg"; done
@@ -93,7 +96,7 @@ for arg in "$@"; do
         *) run_args+=("$arg") ;;
     esac
 done
-main_sections="$(echo "$sections" | tr ',' '\n' | grep -v '^fleet$' | paste -sd, -)"
+main_sections="$(echo "$sections" | tr ',' '\n' | grep -v -e '^fleet$' -e '^async$' | paste -sd, -)"
 
 if [ -n "$main_sections" ]; then
 "$venv/bin/python" bench/run.py --sections "$main_sections" \
@@ -108,4 +111,9 @@ if [[ ",$sections," == *",fleet,"* ]]; then
     bash scripts/deps.sh
     echo "bench: fleets on one quota (bench/fleet.py)"
     "$venv/bin/python" bench/fleet.py --out "$out"
+fi
+
+if [[ ",$sections," == *",async,"* ]]; then
+    echo "bench: the asyncio face (bench/async_clients.py)"
+    "$venv/bin/python" bench/async_clients.py --out "$out"
 fi

@@ -9,6 +9,8 @@ from .exceptions import TimError
 __all__ = [
     "__version__",
     "Client",
+    "AsyncRunner",
+    "batch_report",
     "CallInfo",
     "BatchReport",
     "ItemResult",

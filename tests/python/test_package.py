@@ -21,6 +21,7 @@ DESIGN_HIERARCHY: dict[str, tuple[str, ...]] = {
     "TransportError": ("TimError", "ConnectionError"),
     "RequestTimeoutError": ("TransportError", "TimeoutError"),
     "ProtocolError": ("TimError",),
+    "LimiterError": ("TimError",),
     "ApiError": ("TimError",),
     "ServerError": ("ApiError",),
     "RateLimitedError": ("ApiError",),
@@ -71,7 +72,7 @@ def test_public_names() -> None:
 
 def test_every_row_of_the_code_table_has_its_class() -> None:
     rows = _native.error_kinds()
-    assert len(rows) == 15
+    assert len(rows) == 16
     for row in rows:
         cls = getattr(exc, row["python_class"])
         assert issubclass(cls, exc.TimError), row
