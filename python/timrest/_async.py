@@ -27,16 +27,6 @@ Item = Union[tuple[str, str], tuple[str, str, Optional[str]], Mapping[str, Optio
 DEFAULT_MAX_WORKERS = 64
 
 
-def _resolve(future: asyncio.Future[Any], result: Any, exception: Optional[BaseException]) -> None:
-    """Runs on the loop (scheduled by a worker): completes ``future`` unless it is already done, as
-    a cancelled task's future is."""
-    if future.done():
-        return
-    if exception is not None:
-        future.set_exception(exception)
-    else:
-        future.set_result(result)
-
 
 class AsyncClient:
     """A TIM REST client for asyncio. Same keywords as :class:`timrest.Client`, plus
@@ -51,6 +41,8 @@ class AsyncClient:
     def _setup(self, client: Client, max_workers: int) -> None:
         self._client = client
         self._runner = _native.AsyncRunner(client, max_workers)
+        # Scheduled on the loop by the workers: completes the futures of finished calls.
+        self._drain = self._runner.drain
 
     @classmethod
     def from_env(cls, *, max_workers: int = DEFAULT_MAX_WORKERS) -> AsyncClient:
@@ -83,7 +75,7 @@ class AsyncClient:
         wait = self._client.deadline + 1.0 if timeout is None else timeout
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._runner.close_async(wait, loop, _resolve, future)
+        self._runner.close_async(wait, loop, self._drain, future)
         return bool(await future)
 
     @property
@@ -102,14 +94,14 @@ class AsyncClient:
         """Like :meth:`delete_group_msg_by_sender`, returning the call's :class:`timrest.CallInfo`."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[CallInfo] = loop.create_future()
-        self._runner.delete_by_sender(group_id, sender, topic_id, loop, _resolve, future)
+        self._runner.delete_by_sender(group_id, sender, topic_id, loop, self._drain, future)
         return await future
 
     async def call(self, service: str, command: str, body: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         """Any REST command, as :meth:`timrest.Client.call`."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict[str, Any]] = loop.create_future()
-        self._runner.call(service, command, body, loop, _resolve, future)
+        self._runner.call(service, command, body, loop, self._drain, future)
         return await future
 
     async def delete_many(
@@ -163,7 +155,7 @@ class AsyncClient:
                     stopped_early = True
                     break
                 future: asyncio.Future[ItemResult] = loop.create_future()
-                self._runner.delete_item(index, item, loop, _resolve, future)
+                self._runner.delete_item(index, item, loop, self._drain, future)
                 in_flight.add(future)
                 index += 1
             while in_flight:

@@ -1,12 +1,15 @@
 //! The asyncio bridge of `timrest.AsyncClient` (design §12): a bounded pool of Rust worker
 //! threads, owned by the client, runs the blocking core; each call's asyncio future is completed
-//! from its worker through `loop.call_soon_threadsafe(resolve, future, result, exception)`.
+//! through the loop's `call_soon_threadsafe`.
 //!
 //! The event loop's thread only queues a job (a mutex held for a push): it never waits on the
-//! network, the limiter or a backoff. A worker holds no GIL while the core runs; it attaches only
-//! to build the result and hand it to the loop. `resolve` (Python, `timrest._async`) checks
-//! `future.done()` first: a cancelled task's future is already done, and its late result is dropped.
-//! A loop that is closed by then refuses the callback; the result is dropped too.
+//! network, the limiter or a backoff. A worker holds no GIL while the core runs. When it is done it
+//! queues the outcome for its loop and, if no drain is pending there, schedules one with
+//! `loop.call_soon_threadsafe(drain, key)`: the only moment a worker attaches to Python, and one
+//! call serves every result that arrives before the loop runs it. The drain runs on the loop's
+//! thread, makes the Python objects and completes each future that is not already done: a
+//! cancelled task's future is, and its late result is dropped. A loop that is closed by then
+//! refuses the callback; the results are dropped too.
 //!
 //! Workers start on demand, up to `max_workers`, and stay until the pool closes: a client that
 //! is never used has no thread, and `close` joins every thread it started.
@@ -64,22 +67,13 @@ impl Pool {
         }
         state.queue.push_back(job);
         state.pending += 1;
-        if state.idle == 0 && state.threads.len() < self.max_workers {
-            let pool = self.clone();
-            let spawned = std::thread::Builder::new()
-                .name("timrest-async".into())
-                .stack_size(512 * 1024)
-                .spawn(move || pool.work_loop());
-            match spawned {
-                Ok(handle) => state.threads.push(handle),
-                // No thread to be had: the job waits for a running worker (there is one unless
-                // this was the first; then the call fails rather than hang).
-                Err(_) if state.threads.is_empty() => {
-                    state.queue.pop_back();
-                    state.pending -= 1;
-                    return Err("could not start a worker thread");
-                }
-                Err(_) => self.work.notify_one(),
+        // The loop's thread starts the first worker only; workers start the others (below), so
+        // that a burst of calls does not make the event loop wait for thread creation.
+        if state.threads.is_empty() {
+            if !self.spawn_worker(&mut state) {
+                state.queue.pop_back();
+                state.pending -= 1;
+                return Err("could not start a worker thread");
             }
         } else {
             self.work.notify_one();
@@ -87,10 +81,30 @@ impl Pool {
         Ok(())
     }
 
-    fn work_loop(&self) {
+    /// Starts one more worker; false when no thread could be had.
+    fn spawn_worker(self: &Arc<Pool>, state: &mut State) -> bool {
+        let pool = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("timrest-async".into())
+            .stack_size(512 * 1024)
+            .spawn(move || pool.work_loop());
+        match spawned {
+            Ok(handle) => {
+                state.threads.push(handle);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn work_loop(self: Arc<Pool>) {
         let mut state = lock(&self.state);
         loop {
             if let Some(job) = state.queue.pop_front() {
+                // More waiting and nobody idle to take it: one more worker, up to the bound.
+                if !state.queue.is_empty() && state.idle == 0 && state.threads.len() < self.max_workers {
+                    self.spawn_worker(&mut state);
+                }
                 drop(state);
                 // A job never unwinds into the pool: a panic is caught and the job is lost
                 // (its future then never completes; the bridge's own code does not panic).
@@ -142,38 +156,72 @@ impl Pool {
 pub(crate) struct PyAsyncRunner {
     client: crate::Client,
     pool: Arc<Pool>,
+    finished: Arc<Finished>,
 }
 
-/// Hands `result` (or `exception`) to the loop; a closed loop's refusal is ignored.
-fn complete(loop_: &Py<PyAny>, resolve: &Py<PyAny>, future: &Py<PyAny>, outcome: PyResult<Py<PyAny>>) {
-    Python::attach(|py| {
-        let (result, exception) = match outcome {
-            Ok(value) => (value, py.None()),
-            Err(e) => (py.None(), e.into_value(py).into_any()),
-        };
-        let _ = loop_.call_method1(py, "call_soon_threadsafe", (resolve, future, result, exception));
-    });
+/// What a finished job hands to its loop: the future, and how to make its outcome once the loop's
+/// thread holds the GIL.
+struct Done {
+    future: Py<PyAny>,
+    finish: Finish,
+}
+
+/// Makes a job's outcome into Python objects (run on the loop's thread, with the GIL).
+type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
+
+/// Finished jobs waiting for their loop, by loop. An entry exists while a drain is scheduled on
+/// that loop: a worker that adds the first item schedules one; the others just add theirs.
+type Finished = Mutex<std::collections::HashMap<usize, (Py<PyAny>, Vec<Done>)>>;
+
+/// Queues `done` for `loop_`, and schedules `drain(key)` on the loop when no drain is pending.
+/// Workers attach to Python only for that call, once per batch of results: under load one
+/// `call_soon_threadsafe` serves many completions, and the conversions to Python objects run on
+/// the loop's thread, which holds the GIL anyway.
+fn hand_over(finished: &Finished, loop_: Py<PyAny>, drain: &Py<PyAny>, done: Done) {
+    let key = loop_.as_ptr() as usize;
+    let schedule = {
+        let mut map = finished.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get_mut(&key) {
+            Some((_, items)) => {
+                items.push(done);
+                None
+            }
+            None => {
+                map.insert(key, (loop_, vec![done]));
+                Some(key)
+            }
+        }
+    };
+    if let Some(key) = schedule {
+        Python::attach(|py| {
+            let loop_ = finished.lock().unwrap_or_else(|p| p.into_inner()).get(&key).map(|(l, _)| l.clone_ref(py));
+            let scheduled = loop_.map(|l| l.call_method1(py, "call_soon_threadsafe", (drain, key)));
+            if !matches!(scheduled, Some(Ok(_))) {
+                // The loop is closed: nobody awaits these any more.
+                finished.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+            }
+        });
+    }
 }
 
 impl PyAsyncRunner {
     /// Queues `work` (run without the GIL) and completes `future` with what `finish` makes of it.
     fn spawn<T: Send + 'static>(
         &self,
-        py: Python<'_>,
         targets: (Py<PyAny>, Py<PyAny>, Py<PyAny>),
         work: impl FnOnce(&crate::Client) -> T + Send + 'static,
         finish: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
     ) -> PyResult<()> {
         let client = self.client.clone();
+        let finished = self.finished.clone();
         let job: Job = Box::new(move || {
-            let (loop_, resolve, future) = targets;
+            let (loop_, drain, future) = targets;
             let value = work(&client);
-            let outcome = Python::attach(|py| finish(py, value));
-            complete(&loop_, &resolve, &future, outcome);
+            let done = Done { future, finish: Box::new(move |py| finish(py, value)) };
+            hand_over(&finished, loop_, &drain, done);
         });
-        // Queuing may wait for the pool's lock (held only for pushes and pops): not on the GIL.
-        let pool = self.pool.clone();
-        py.detach(move || pool.submit(job)).map_err(PyRuntimeError::new_err)
+        // The pool's lock is held only to push and pop jobs, never while waiting for the GIL.
+        self.pool.submit(job).map_err(PyRuntimeError::new_err)
     }
 }
 
@@ -187,7 +235,11 @@ impl PyAsyncRunner {
         }
         let pool =
             Pool { state: Mutex::new(State::default()), work: Condvar::new(), drained: Condvar::new(), max_workers };
-        Ok(PyAsyncRunner { client: client.get().core().clone(), pool: Arc::new(pool) })
+        Ok(PyAsyncRunner {
+            client: client.get().core().clone(),
+            pool: Arc::new(pool),
+            finished: Arc::new(Mutex::new(std::collections::HashMap::new())),
+        })
     }
 
     /// Queues `delete_by_sender`; completes `future` with a `CallInfo` or the typed exception.
@@ -195,7 +247,6 @@ impl PyAsyncRunner {
     #[pyo3(signature = (group_id, sender, topic_id, loop_, resolve, future))]
     fn delete_by_sender(
         &self,
-        py: Python<'_>,
         group_id: String,
         sender: String,
         topic_id: Option<String>,
@@ -208,7 +259,6 @@ impl PyAsyncRunner {
             request = request.topic(topic);
         }
         self.spawn(
-            py,
             (loop_, resolve, future),
             move |client| client.delete_by_sender(&request),
             |py, result| match result {
@@ -222,7 +272,6 @@ impl PyAsyncRunner {
     /// it); completes `future` with its `ItemResult`, failed or not (never an exception).
     fn delete_item(
         &self,
-        py: Python<'_>,
         index: usize,
         item: &Bound<'_, PyAny>,
         loop_: Py<PyAny>,
@@ -231,7 +280,6 @@ impl PyAsyncRunner {
     ) -> PyResult<()> {
         let request = super::batch::read_item(item);
         self.spawn(
-            py,
             (loop_, resolve, future),
             move |client| {
                 let result = match &request {
@@ -249,7 +297,6 @@ impl PyAsyncRunner {
     #[allow(clippy::too_many_arguments)]
     fn call(
         &self,
-        py: Python<'_>,
         service: String,
         command: String,
         body: Option<&Bound<'_, PyDict>>,
@@ -262,7 +309,6 @@ impl PyAsyncRunner {
             None => serde_json::Value::Object(serde_json::Map::new()),
         };
         self.spawn(
-            py,
             (loop_, resolve, future),
             move |client| client.call(&service, &command, &body),
             |py, result| match result {
@@ -280,17 +326,37 @@ impl PyAsyncRunner {
         py.detach(move || pool.close(timeout))
     }
 
+    /// Completes the futures of the jobs finished for the loop `key` (scheduled on that loop by a
+    /// worker). A future already done, as a cancelled task's is, is left alone.
+    fn drain(&self, py: Python<'_>, key: usize) -> PyResult<()> {
+        let batch = self.finished.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        let Some((_, items)) = batch else { return Ok(()) };
+        for Done { future, finish } in items {
+            let future = future.bind(py);
+            if future.call_method0("done")?.is_truthy()? {
+                continue;
+            }
+            match finish(py) {
+                Ok(value) => future.call_method1("set_result", (value,))?,
+                Err(e) => future.call_method1("set_exception", (e.into_value(py),))?,
+            };
+        }
+        Ok(())
+    }
+
     /// `close` on a thread of its own; completes `future` with whether all finished in time.
     fn close_async(&self, timeout: f64, loop_: Py<PyAny>, resolve: Py<PyAny>, future: Py<PyAny>) -> PyResult<()> {
         let timeout = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
         let pool = self.pool.clone();
+        let finished = self.finished.clone();
         std::thread::Builder::new()
             .name("timrest-async-close".into())
             .spawn(move || {
-                let finished = pool.close(timeout);
-                let outcome =
-                    Python::attach(|py| Ok(pyo3::types::PyBool::new(py, finished).to_owned().into_any().unbind()));
-                complete(&loop_, &resolve, &future, outcome);
+                let all = pool.close(timeout);
+                let finish = Box::new(move |py: Python<'_>| {
+                    Ok(pyo3::types::PyBool::new(py, all).to_owned().into_any().unbind())
+                });
+                hand_over(&finished, loop_, &resolve, Done { future, finish });
             })
             .map(|_| ())
             .map_err(|e| PyRuntimeError::new_err(format!("could not start the closing thread: {e}")))
