@@ -656,6 +656,7 @@ const REACHED_FROM_C: &[&str] = &[
     "invalid_parameter", // status_invalid_parameter
     "group_not_found",   // status_group_not_found_from_an_unknown_group
     "invalid_group_id",  // status_invalid_group_id
+    "limiter",           // forked_c_processes_share_one_redis_quota (tests/c/fleet.c)
 ];
 
 #[test]

@@ -895,3 +895,12 @@ fn each_command_has_its_own_quota_and_the_app_one_counts_them_all() {
     let e = get().unwrap_err();
     assert_eq!((e.kind(), e.code()), (ErrorKind::RateLimited, Some(60011)));
 }
+
+/// The standalone binary's help names the demo app and key a client needs.
+#[test]
+fn the_emulator_binary_help_shows_the_demo_key() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_timrest-emulator")).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(help.contains(DEMO_SECRET_KEY) && help.contains(&DEMO_SDKAPPID.to_string()), "{help}");
+}

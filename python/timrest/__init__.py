@@ -30,8 +30,9 @@ from ._native import (
     inspect_usersig,
     verify_usersig,
 )
+from typing import TYPE_CHECKING, Any
+
 from ._progress import Progress
-from ._async import AsyncClient
 from . import exceptions as _exceptions
 from .exceptions import *  # noqa: F403 (the whole hierarchy: exceptions.__all__)
 
@@ -48,3 +49,16 @@ __all__ = [
     "verify_usersig",
 ]
 __all__ += _exceptions.__all__
+
+if TYPE_CHECKING:
+    from ._async import AsyncClient
+else:
+
+    def __getattr__(name: str) -> Any:
+        # AsyncClient is imported on first use: asyncio alone would double `import timrest`'s time.
+        if name == "AsyncClient":
+            from ._async import AsyncClient
+
+            globals()["AsyncClient"] = AsyncClient
+            return AsyncClient
+        raise AttributeError(f"module 'timrest' has no attribute {name!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import sys
 from typing import Any, Callable, NamedTuple, Optional, Protocol, Union, cast
 
@@ -59,6 +58,8 @@ class _DoneTotalCallback:
 
 def _takes_two_positional(callback: Callable[..., Any]) -> bool:
     """Whether ``callback(done, total)`` fits its signature (False when it cannot be inspected)."""
+    import inspect  # here, not at the top: it is most of `import timrest`'s time otherwise
+
     try:
         inspect.signature(callback).bind(0, None)
     except (TypeError, ValueError):

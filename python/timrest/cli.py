@@ -242,10 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=0, help="port (default 0: a free one)")
     p.add_argument("--sdkappid", type=_sdkappid, default=_native.DEMO_SDKAPPID, metavar="N",
                    help=f"the app it serves (default the demo app {_native.DEMO_SDKAPPID})")
-    p.add_argument("--secret-key", metavar="KEY", help="the app's key (default: the demo key of the official libraries)")
+    p.add_argument("--secret-key", metavar="KEY",
+                   help=f"the app's key (default: the demo key of the official libraries, {_native.DEMO_SECRET_KEY})")
     p.add_argument("--admin", action="append", metavar="ID", help="an App admin account (repeatable; default administrator)")
     p.add_argument("--rate-limit", type=_rate, default=100.0, metavar="N|off",
-                   help="requests per second before it answers 60007 (default 100; 'off' for none)")
+                   help="requests per second of each command before it answers 60007 (default 100; 'off' for none)")
     p.add_argument("--latency", type=_seconds, default=0.0, metavar="S", help="seconds added to every answer (default 0)")
     p.add_argument("--seed-demo", action="store_true",
                    help="create the demo's groups, with their names as IDs (release-team, ops-oncall, friday-meetup), "
@@ -823,12 +824,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"  ({_DISSOLVED!r} was dissolved on purpose, to show how a failed item is reported)\n")
         report = client.delete_many(items, concurrency=4)
         names = {gid: name for gid, _, name in groups}
-        print(f"  {'group':<16} {'outcome':<30} {'attempts':>8}  time")
+        print(f"  {'group':<16} {'outcome':<30} {'attempts':>8}  time (waits for the limiter included)")
         for r in report.results:
             group = names.get(r.group_id or "", r.group_id or "?")
             outcome = "ok" if r.error is None else f"{type(r.error).__name__} ({r.error.code})"
             print(f"  {group:<16} {outcome:<30} {r.attempts:>8}  {_duration(r.elapsed)}")
-        print(f"\n  {report.ok} ok, {report.failed} failed in {_duration(report.elapsed)}\n")
+        print(f"\n  {report.ok} ok, {report.failed} failed in {_duration(report.elapsed)}. The times grow by about "
+              f"{1000 / client.rate_limit:g} ms a row: the rate limiter ({client.rate_limit:g}/s, the quota) starts "
+              f"requests at least that far apart, even with 4 in flight.\n")
 
         after_total, after_spam = _show_history("After", emulator, groups)
         deleted = before_spam - after_spam

@@ -16,13 +16,17 @@ const USAGE: &str = "usage: timrest-emulator [options]
   --host ADDR            address to listen on (default 127.0.0.1)
   --port N               port; 0 picks a free one (default 0)
   --sdkappid N           the app's SDKAppID (default 1400000000, the demo app)
-  --secret-key KEY       the app's secret key (default: the demo key of the official examples)
+  --secret-key KEY       the app's secret key (default: the demo key of the official examples,
+                         5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e)
   --admin NAME           an App admin account; repeat for more (default: administrator)
-  --rate-limit N|off     requests admitted per second (default 100)
+  --rate-limit N|off     requests admitted per second for each command (default 100)
   --latency-ms N         delay before every answer, in milliseconds (default 0)
   --seed-demo            create a few groups with messages; their IDs go to stderr
   --stop-on-stdin-eof    exit when stdin closes (for parent processes)
-  -h, --help             this text";
+  -h, --help             this text
+
+A client of the emulator needs TIM_BASE_URL (the address it prints), TIM_SDKAPPID=1400000000 and
+TIM_SECRET_KEY set to the demo key above (or the --sdkappid and --secret-key given here).";
 
 struct Options {
     config: EmulatorConfig,

@@ -64,6 +64,19 @@ static int check_arguments(const char *redis_url) {
     CHECK(timrest_client_effective_rate_limit(client, &rate) == TIMREST_OK);
     CHECK(rate == 100.0);
     timrest_client_free(client);
+    /* A shared limiter that does not answer, with the `fail` fallback: TIMREST_LIMITER, nothing sent. */
+    {
+        timrest_error *err = NULL;
+        CHECK(timrest_config_set_rate_limit_url(config, "redis://127.0.0.1:1/0") == TIMREST_OK);
+        CHECK(timrest_config_set_rate_limit_fallback(config, "fail") == TIMREST_OK);
+        CHECK(timrest_client_new(config, &client, NULL) == TIMREST_OK);
+        CHECK(timrest_delete_group_msg_by_sender(client, "@TGS#limiter", "spammer", NULL, &err) == TIMREST_LIMITER);
+        CHECK(timrest_error_status(err) == TIMREST_LIMITER);
+        CHECK(strstr(timrest_error_message(err), "unavailable") != NULL);
+        CHECK(timrest_error_attempts(err) == 0);
+        timrest_error_free(err);
+        timrest_client_free(client);
+    }
     timrest_config_free(config);
     return 0;
 }
