@@ -829,8 +829,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             group = names.get(r.group_id or "", r.group_id or "?")
             outcome = "ok" if r.error is None else f"{type(r.error).__name__} ({r.error.code})"
             print(f"  {group:<16} {outcome:<30} {r.attempts:>8}  {_duration(r.elapsed)}")
+        rate = client.rate_limit or 100.0
         print(f"\n  {report.ok} ok, {report.failed} failed in {_duration(report.elapsed)}. The times grow by about "
-              f"{1000 / client.rate_limit:g} ms a row: the rate limiter ({client.rate_limit:g}/s, the quota) starts "
+              f"{1000 / rate:g} ms a row: the rate limiter ({rate:g}/s, the quota) starts "
               f"requests at least that far apart, even with 4 in flight.\n")
 
         after_total, after_spam = _show_history("After", emulator, groups)
