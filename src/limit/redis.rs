@@ -87,11 +87,6 @@ impl std::fmt::Debug for RedisLanes {
     }
 }
 
-/// `redis://user:pass@host/0` → `redis://<redacted>@host/0`.
-pub(crate) fn shown_url(url: &str) -> String {
-    crate::config::redact_userinfo(url)
-}
-
 impl RedisLanes {
     /// Parses the URL (a bad one is a configuration error); connects lazily, on first use.
     pub(crate) fn new(
@@ -102,7 +97,8 @@ impl RedisLanes {
         clock: RateLimitClock,
         adaptive: bool,
     ) -> Result<RedisLanes> {
-        let shown = shown_url(url);
+        // `redis://user:pass@host/0` → `redis://<redacted>@host/0`, as for proxy URLs.
+        let shown = crate::config::redact_userinfo(url);
         let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
         if !matches!(scheme.as_deref(), Some("redis" | "rediss")) {
             return Err(Error::config(format!(
