@@ -90,6 +90,35 @@ pub struct Progress {
     pub total: Option<usize>,
 }
 
+/// What the observer of [`Client::delete_many_with_events`] is told, on the calling thread.
+#[derive(Debug, Clone, Copy)]
+pub enum BatchEvent<'a> {
+    /// One item finished, ok or failed; the progress already counts it. Each item is seen here
+    /// exactly once, in the order items finish (not input order).
+    Finished(&'a ItemOutcome, &'a Progress),
+    /// Nothing finished for [`PROGRESS_TICK`]: a chance to check for Ctrl-C or to redraw.
+    Tick(&'a Progress),
+}
+
+impl BatchEvent<'_> {
+    /// Where the batch stands.
+    pub fn progress(&self) -> &Progress {
+        match self {
+            BatchEvent::Finished(_, p) | BatchEvent::Tick(p) => p,
+        }
+    }
+}
+
+/// A group that a purge listed but did not touch: its type keeps no message history
+/// (AVChatRoom, BChatRoom), so there is nothing to delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedGroup {
+    /// The group.
+    pub group_id: String,
+    /// Its type, as the server named it.
+    pub group_type: String,
+}
+
 /// The outcome of one item.
 #[derive(Debug)]
 pub struct ItemOutcome {
@@ -128,6 +157,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// True when the batch stopped before the input ran out (`stop_on_error`, or the callback asked).
     pub stopped_early: bool,
+    /// Groups left alone because they keep no history ([`Client::purge_sender`]; empty otherwise).
+    pub skipped: Vec<SkippedGroup>,
 }
 
 impl Report {
@@ -161,6 +192,21 @@ impl Client {
         I::Item: Into<BatchItem>,
         F: FnMut(&Progress) -> ControlFlow<()>,
     {
+        self.delete_many_with_events(items, options, |event| progress(event.progress()))
+    }
+
+    /// [`Client::delete_many`], telling `observe` of each item as it finishes
+    /// ([`BatchEvent::Finished`], exactly once per item) and of each quiet [`PROGRESS_TICK`]
+    /// ([`BatchEvent::Tick`]): what a durable report needs, written as the batch goes.
+    ///
+    /// `observe` runs on the calling thread. Returning `ControlFlow::Break(())` stops
+    /// scheduling; the items in flight still finish, and `observe` still sees each of them.
+    pub fn delete_many_with_events<I, F>(&self, items: I, options: &BatchOptions, mut observe: F) -> Result<Report>
+    where
+        I: IntoIterator,
+        I::Item: Into<BatchItem>,
+        F: FnMut(BatchEvent<'_>) -> ControlFlow<()>,
+    {
         if options.concurrency == 0 {
             return Err(Error::invalid_argument("concurrency must be at least 1"));
         }
@@ -191,7 +237,7 @@ impl Client {
                 while in_flight >= options.concurrency {
                     let got = done_rx.recv_timeout(PROGRESS_TICK);
                     in_flight -= usize::from(got.is_ok());
-                    if state.take(got, options, &mut progress) {
+                    if state.take(got, options, &mut observe) {
                         stop = true;
                         break 'schedule;
                     }
@@ -206,7 +252,7 @@ impl Client {
                 // Record what else has finished, without waiting.
                 while let Ok(outcome) = done_rx.try_recv() {
                     in_flight -= 1;
-                    stop |= state.take(Ok(outcome), options, &mut progress);
+                    stop |= state.take(Ok(outcome), options, &mut observe);
                 }
             }
             drop(work_tx); // workers exit once the queue is empty
@@ -216,14 +262,14 @@ impl Client {
                     got => {
                         in_flight -= usize::from(got.is_ok());
                         // Nothing is left to schedule; a stop request changes nothing now.
-                        let _ = state.take(got, options, &mut progress);
+                        let _ = state.take(got, options, &mut observe);
                     }
                 }
             }
         });
 
         state.outcomes.sort_by_key(|o| o.index);
-        Ok(Report { results: state.outcomes, elapsed: started.elapsed(), stopped_early: stop })
+        Ok(Report { results: state.outcomes, elapsed: started.elapsed(), stopped_early: stop, skipped: Vec::new() })
     }
 }
 
@@ -233,23 +279,23 @@ struct Collector {
 }
 
 impl Collector {
-    /// Records an outcome (or a tick) and calls the callback; true when the batch should stop.
-    fn take<F>(&mut self, got: Result<ItemOutcome, RecvTimeoutError>, options: &BatchOptions, progress: &mut F) -> bool
+    /// Records an outcome (or a tick) and tells the observer; true when the batch should stop.
+    fn take<F>(&mut self, got: Result<ItemOutcome, RecvTimeoutError>, options: &BatchOptions, observe: &mut F) -> bool
     where
-        F: FnMut(&Progress) -> ControlFlow<()>,
+        F: FnMut(BatchEvent<'_>) -> ControlFlow<()>,
     {
+        let Ok(outcome) = got else { return observe(BatchEvent::Tick(&self.progress)).is_break() };
+        self.progress.done += 1;
         let mut stop = false;
-        if let Ok(outcome) = got {
-            self.progress.done += 1;
-            if outcome.result.is_ok() {
-                self.progress.ok += 1;
-            } else {
-                self.progress.failed += 1;
-                stop = options.stop_on_error;
-            }
-            self.outcomes.push(outcome);
+        if outcome.result.is_ok() {
+            self.progress.ok += 1;
+        } else {
+            self.progress.failed += 1;
+            stop = options.stop_on_error;
         }
-        progress(&self.progress).is_break() || stop
+        let asked = observe(BatchEvent::Finished(&outcome, &self.progress)).is_break();
+        self.outcomes.push(outcome);
+        asked || stop
     }
 }
 

@@ -75,6 +75,7 @@
 //!
 //! - [`Client::builder`] / [`Client::from_env`] → [`Client`]
 //! - [`Client::delete_group_msg_by_sender`], [`Client::delete_by_sender`] with a [`DeleteBySender`] (topic)
+//! - [`Client::delete_many`] (bulk, [`batch`]) and [`Client::purge_sender`] (every group of one account, [`purge`])
 //! - [`usersig::generate`], [`usersig::inspect`], [`usersig::verify`]
 //! - [`Error`] with its [`ErrorKind`], from the one code table [`error::KINDS`]
 
@@ -85,6 +86,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 mod limit;
+pub mod purge;
 pub mod retry;
 pub mod usersig;
 pub mod validate;

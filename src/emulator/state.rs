@@ -42,8 +42,14 @@ pub(crate) const RECALL_NOT_FOUND: i64 = 10030;
 /// `RetCode` of a recall whose message was already deleted or recalled (emulator's choice).
 pub(crate) const RECALL_ALREADY_GONE: i64 = 10031;
 
-/// The one service the emulator knows.
+/// The service of the group commands.
 pub(crate) const SERVICE: &str = "group_open_http_svc";
+/// The service of Community topics (`get_topic`; `create_topic` is served under both).
+pub(crate) const TOPIC_SERVICE: &str = "million_group_open_http_svc";
+/// Most groups one `get_joined_group_list` page may ask for (`Limit`).
+pub(crate) const MAX_JOINED_LIMIT: u64 = 5000;
+/// Longest account ID, in bytes (spec §5).
+const MAX_ACCOUNT_BYTES: usize = 32;
 
 /// A command of `group_open_http_svc`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,16 +62,26 @@ pub(crate) enum Command {
     GroupMsgGetSimple,
     CreateTopic,
     GroupMsgRecall,
+    GetJoinedGroupList,
+    GetTopic,
 }
 
 impl Command {
     /// The command named by the URL's service and command: 60009 for an unknown service,
     /// 10003 for an unknown command of `group_open_http_svc`.
     pub(crate) fn resolve(service: &str, command: &str) -> Result<Command, Refusal> {
+        if service == TOPIC_SERVICE {
+            return match command {
+                "get_topic" => Ok(Command::GetTopic),
+                "create_topic" => Ok(Command::CreateTopic),
+                _ => Err(Refusal::new(10003, format!("invalid command {command:?} of {TOPIC_SERVICE}"))),
+            };
+        }
         if service != SERVICE {
             return Err(Refusal::new(60009, format!("unknown service {service:?}: check the URL (wrong resource)")));
         }
         Ok(match command {
+            "get_joined_group_list" => Command::GetJoinedGroupList,
             "delete_group_msg_by_sender" => Command::DeleteGroupMsgBySender,
             "create_group" => Command::CreateGroup,
             "destroy_group" => Command::DestroyGroup,
@@ -89,6 +105,8 @@ impl Command {
             Command::GroupMsgGetSimple => &["GroupId", "ReqMsgNumber"],
             Command::CreateTopic => &["GroupId", "TopicName"],
             Command::GroupMsgRecall => &["GroupId", "MsgSeqList"],
+            Command::GetJoinedGroupList => &["Member_Account"],
+            Command::GetTopic => &["GroupId"],
         }
     }
 }
@@ -115,7 +133,8 @@ pub(crate) enum GroupType {
 }
 
 impl GroupType {
-    fn parse(name: &str) -> Option<GroupType> {
+    /// The type named in a request (`Work` and `Meeting` are the newer names of two of them).
+    pub(crate) fn parse(name: &str) -> Option<GroupType> {
         Some(match name {
             "Private" | "Work" => GroupType::Private,
             "Public" => GroupType::Public,
@@ -130,6 +149,18 @@ impl GroupType {
     /// Live-stream and broadcast groups keep no history.
     fn stores_messages(self) -> bool {
         !matches!(self, GroupType::AvChatRoom | GroupType::BChatRoom)
+    }
+
+    /// The name `get_joined_group_list` shows in `Type` (the classic names, as Tencent's examples do).
+    fn name(self) -> &'static str {
+        match self {
+            GroupType::Private => "Private",
+            GroupType::Public => "Public",
+            GroupType::ChatRoom => "ChatRoom",
+            GroupType::AvChatRoom => "AVChatRoom",
+            GroupType::BChatRoom => "BChatRoom",
+            GroupType::Community => "Community",
+        }
     }
 
     /// The start of a server-made ID (the emulator's choice: a type character after `@TGS#`).
@@ -219,7 +250,6 @@ impl Stream {
 
 #[derive(Debug, Clone)]
 struct Topic {
-    #[allow(dead_code)] // kept for completeness of the model (a later get_topic would show it)
     name: String,
     stream: Stream,
 }
@@ -227,12 +257,13 @@ struct Topic {
 #[derive(Debug, Clone)]
 struct Group {
     kind: GroupType,
-    #[allow(dead_code)]
     name: String,
-    #[allow(dead_code)]
     owner: Option<String>,
-    #[allow(dead_code)]
     members: Vec<String>,
+    /// Creation order: `get_joined_group_list` lists groups in it, so paging is stable.
+    order: u64,
+    /// A Private (Work) group is "not active" until its first message; every other type always is.
+    active: bool,
     support_topic: bool,
     main: Stream,
     topics: BTreeMap<String, Topic>,
@@ -250,6 +281,11 @@ impl Group {
                 self.topics.get_mut(id).map(|t| &mut t.stream).ok_or_else(|| topic_not_found(id))
             }
         }
+    }
+
+    /// Whether `account` joined the group: its owner or one of its members.
+    fn has_member(&self, account: &str) -> bool {
+        self.owner.as_deref() == Some(account) || self.members.iter().any(|m| m == account)
     }
 
     fn stream(&self, topic: Option<&str>) -> Result<&Stream, Refusal> {
@@ -277,6 +313,8 @@ fn topic_not_found(id: &str) -> Refusal {
 #[derive(Debug, Default)]
 pub(crate) struct State {
     groups: HashMap<String, Group>,
+    /// The `order` of the next group created.
+    created: u64,
 }
 
 // ---- reading fields of a request body, with the codes of spec §7 ----
@@ -381,6 +419,21 @@ fn msg_body<'b>(value: &'b Value, name: &str) -> Result<&'b Value, Refusal> {
     }
 }
 
+/// The names in `ResponseFilter.GroupBaseInfoFilter` (an array of strings; absent → none).
+fn base_info_filter(body: &Map<String, Value>) -> Result<Vec<String>, Refusal> {
+    let Some(filter) = field(body, "ResponseFilter") else { return Ok(Vec::new()) };
+    let filter = filter.as_object().ok_or_else(|| invalid("ResponseFilter", "must be an object"))?;
+    match field(filter, "GroupBaseInfoFilter") {
+        None => Ok(Vec::new()),
+        Some(Value::Array(names)) => names
+            .iter()
+            .map(|n| n.as_str().map(str::to_owned))
+            .collect::<Option<Vec<String>>>()
+            .ok_or_else(|| invalid("ResponseFilter.GroupBaseInfoFilter", "must be an array of strings")),
+        Some(_) => Err(invalid("ResponseFilter.GroupBaseInfoFilter", "must be an array")),
+    }
+}
+
 fn random_suffix(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut rng = rand::rng();
@@ -406,6 +459,8 @@ impl State {
             Command::GroupMsgGetSimple => self.get_simple(body),
             Command::CreateTopic => self.create_topic(body),
             Command::GroupMsgRecall => self.recall(body),
+            Command::GetJoinedGroupList => self.joined_groups(body),
+            Command::GetTopic => self.get_topic(body),
         }
     }
 
@@ -496,10 +551,19 @@ impl State {
             }
             Some(_) => return Err(invalid("GroupId", "must be a string")),
         };
-        self.groups.insert(
-            id.clone(),
-            Group { kind, name, owner, members, support_topic, main: Stream::new(), topics: BTreeMap::new() },
-        );
+        self.created += 1;
+        let group = Group {
+            kind,
+            name,
+            owner,
+            members,
+            order: self.created,
+            active: kind != GroupType::Private,
+            support_topic,
+            main: Stream::new(),
+            topics: BTreeMap::new(),
+        };
+        self.groups.insert(id.clone(), group);
         let mut answer = Map::new();
         answer.insert("GroupId".into(), Value::String(id));
         Ok(answer)
@@ -525,6 +589,7 @@ impl State {
         let stores = group.kind.stores_messages();
         let stream = group.stream_mut(topic)?;
         let seq = stream.append(stores, from, random, caller.now, content);
+        group.active = true;
         let mut answer = Map::new();
         answer.insert("MsgTime".into(), json!(caller.now));
         answer.insert("MsgSeq".into(), json!(seq));
@@ -566,6 +631,7 @@ impl State {
                 json!({"Result": 0, "MsgSeq": seq, "MsgTime": time})
             })
             .collect();
+        group.active = true;
         let mut answer = Map::new();
         answer.insert("ImportMsgResult".into(), Value::Array(results));
         Ok(answer)
@@ -667,6 +733,134 @@ impl State {
             .collect();
         let mut answer = Map::new();
         answer.insert("RecallRetList".into(), Value::Array(results));
+        Ok(answer)
+    }
+
+    /// `get_joined_group_list`: the groups an account owns or is a member of, in creation order,
+    /// paged by `Limit` and `Offset`. Like Tencent, it leaves out AVChatRoom (and BChatRoom)
+    /// groups unless `WithHugeGroups` is 1, and Private (Work) groups that are not active yet
+    /// unless `WithNoActiveGroups` is 1; `GroupType` keeps one type (naming AVChatRoom lists them
+    /// too). `TotalCount` counts every group that matches, whatever the page.
+    fn joined_groups(&self, body: &Map<String, Value>) -> Answer {
+        let account = account(body, "Member_Account")?.unwrap_or_default();
+        if account.is_empty() {
+            return Err(invalid("Member_Account", "is empty"));
+        }
+        if account.len() > MAX_ACCOUNT_BYTES || account.chars().any(char::is_control) {
+            return Err(invalid(
+                "Member_Account",
+                &format!("is not an account ID (at most {MAX_ACCOUNT_BYTES} bytes, no control characters)"),
+            ));
+        }
+        let limit = match unsigned(body, "Limit")? {
+            Some(n) if n == 0 || n > MAX_JOINED_LIMIT => {
+                return Err(invalid("Limit", &format!("must be 1 to {MAX_JOINED_LIMIT}")));
+            }
+            limit => limit,
+        };
+        let offset = unsigned(body, "Offset")?.unwrap_or(0);
+        let only = match field(body, "GroupType") {
+            None => None,
+            Some(Value::String(name)) => Some(GroupType::parse(name).ok_or_else(|| {
+                invalid("GroupType", "must be one of Private, Public, ChatRoom, AVChatRoom, Community, Work, Meeting")
+            })?),
+            Some(_) => return Err(invalid("GroupType", "must be a string")),
+        };
+        let with_huge = flag(body, "WithHugeGroups")?;
+        let with_inactive = flag(body, "WithNoActiveGroups")?;
+        let topics_only = flag(body, "SupportTopic")?;
+        let shown = base_info_filter(body)?;
+
+        let mut joined: Vec<(&String, &Group)> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.has_member(account))
+            .filter(|(_, g)| match only {
+                Some(kind) => g.kind == kind,
+                None => with_huge || g.kind.stores_messages(),
+            })
+            .filter(|(_, g)| with_inactive || g.active)
+            .filter(|(_, g)| !topics_only || g.support_topic)
+            .collect();
+        joined.sort_by_key(|(_, g)| g.order);
+        let total = joined.len();
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(total);
+        let end = limit.map_or(total, |n| start.saturating_add(usize::try_from(n).unwrap_or(usize::MAX)).min(total));
+        let list: Vec<Value> = joined[start..end]
+            .iter()
+            .map(|(id, g)| {
+                let mut item = Map::new();
+                item.insert("GroupId".into(), json!(id));
+                for name in &shown {
+                    match name.as_str() {
+                        "Type" => {
+                            item.insert("Type".into(), json!(g.kind.name()));
+                        }
+                        "Name" => {
+                            item.insert("Name".into(), json!(g.name));
+                        }
+                        "Owner_Account" => {
+                            item.insert("Owner_Account".into(), json!(g.owner.as_deref().unwrap_or("")));
+                        }
+                        "MemberNum" => {
+                            item.insert("MemberNum".into(), json!(g.members.len()));
+                        }
+                        "NextMsgSeq" => {
+                            item.insert("NextMsgSeq".into(), json!(g.main.next_seq));
+                        }
+                        _ => {}
+                    }
+                }
+                if g.kind == GroupType::Community && shown.iter().any(|n| n == "Type" || n == "SupportTopic") {
+                    item.insert("SupportTopic".into(), json!(u8::from(g.support_topic)));
+                }
+                Value::Object(item)
+            })
+            .collect();
+        let mut answer = Map::new();
+        answer.insert("TotalCount".into(), json!(total));
+        answer.insert("GroupIdList".into(), Value::Array(list));
+        Ok(answer)
+    }
+
+    /// `get_topic`: the topics of a topic-enabled Community, all of them or those of `TopicIdList`
+    /// (an unknown ID there is an item with its own `ErrorCode` 10010).
+    fn get_topic(&self, body: &Map<String, Value>) -> Answer {
+        let gid = group_id(body)?;
+        account(body, "From_Account")?;
+        let wanted: Option<Vec<&str>> = match field(body, "TopicIdList") {
+            None => None,
+            Some(Value::Array(ids)) => Some(
+                ids.iter()
+                    .map(|v| v.as_str().filter(|s| !s.is_empty()))
+                    .collect::<Option<Vec<&str>>>()
+                    .ok_or_else(|| invalid("TopicIdList", "must be an array of non-empty strings"))?,
+            ),
+            Some(_) => return Err(invalid("TopicIdList", "must be an array")),
+        };
+        let group = self.group(gid)?;
+        if !group.support_topic {
+            return Err(no_topic_support());
+        }
+        let info = |id: &str, topic: &Topic| {
+            json!({"ErrorCode": 0, "ErrorInfo": "",
+                   "TopicInfo": {"TopicId": id, "TopicName": topic.name, "NextMsgSeq": topic.stream.next_seq}})
+        };
+        let list: Vec<Value> = match wanted {
+            None => group.topics.iter().map(|(id, t)| info(id, t)).collect(),
+            Some(ids) => ids
+                .into_iter()
+                .map(|id| match group.topics.get(id) {
+                    Some(t) => info(id, t),
+                    None => {
+                        let missing = topic_not_found(id);
+                        json!({"ErrorCode": missing.code, "ErrorInfo": missing.info, "TopicInfo": {"TopicId": id}})
+                    }
+                })
+                .collect(),
+        };
+        let mut answer = Map::new();
+        answer.insert("TopicAndSelfInfo".into(), Value::Array(list));
         Ok(answer)
     }
 
@@ -817,5 +1011,105 @@ mod tests {
         assert!(senders(&s, &g, None).is_empty());
         let good = run(&mut s, Command::ImportGroupMsg, json!({"GroupId": g, "MsgList": [item(4), item(5)]})).unwrap();
         assert_eq!(good["ImportMsgResult"][1]["MsgSeq"], 2);
+    }
+
+    fn joined(state: &mut State, body: Value) -> Answer {
+        run(state, Command::GetJoinedGroupList, body)
+    }
+
+    fn ids(answer: &Map<String, Value>) -> Vec<String> {
+        answer["GroupIdList"].as_array().unwrap().iter().map(|g| g["GroupId"].as_str().unwrap().to_owned()).collect()
+    }
+
+    #[test]
+    fn joined_groups_page_in_creation_order_and_count_them_all() {
+        let mut s = State::default();
+        let mine: Vec<String> = (0..7)
+            .map(|i| {
+                let body = json!({"Type": "Public", "Name": format!("g{i}"), "MemberList": [{"Member_Account": "m"}]});
+                run(&mut s, Command::CreateGroup, body).unwrap()["GroupId"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        group(&mut s, "Public"); // m is not in it
+        let owned = run(&mut s, Command::CreateGroup, json!({"Type": "Public", "Name": "o", "Owner_Account": "m"}));
+        let owned = owned.unwrap()["GroupId"].as_str().unwrap().to_owned();
+        let all = joined(&mut s, json!({"Member_Account": "m"})).unwrap();
+        assert_eq!(all["TotalCount"], 8);
+        assert_eq!(ids(&all), [mine.clone(), vec![owned]].concat());
+        let page = joined(&mut s, json!({"Member_Account": "m", "Limit": 3, "Offset": 6})).unwrap();
+        assert_eq!(page["TotalCount"], 8, "TotalCount ignores the page");
+        assert_eq!(ids(&page).len(), 2);
+        let beyond = joined(&mut s, json!({"Member_Account": "m", "Limit": 3, "Offset": 80})).unwrap();
+        assert!(ids(&beyond).is_empty());
+        assert_eq!(joined(&mut s, json!({"Member_Account": "nobody"})).unwrap()["TotalCount"], 0);
+    }
+
+    #[test]
+    fn joined_groups_leave_out_what_tencent_leaves_out_by_default() {
+        let mut s = State::default();
+        let make = |s: &mut State, kind: &str| {
+            let body = json!({"Type": kind, "Name": "g", "MemberList": [{"Member_Account": "m"}]});
+            run(s, Command::CreateGroup, body).unwrap()["GroupId"].as_str().unwrap().to_owned()
+        };
+        let public = make(&mut s, "Public");
+        let live = make(&mut s, "AVChatRoom");
+        let work = make(&mut s, "Work");
+        let listed = |s: &mut State, body: Value| ids(&joined(s, body).unwrap());
+        assert_eq!(listed(&mut s, json!({"Member_Account": "m"})), [public.clone()]);
+        assert_eq!(listed(&mut s, json!({"Member_Account": "m", "WithHugeGroups": 1})), [public.clone(), live.clone()]);
+        assert_eq!(
+            listed(&mut s, json!({"Member_Account": "m", "WithNoActiveGroups": 1})),
+            [public.clone(), work.clone()]
+        );
+        send(&mut s, &work, "m", None); // the first message makes the Work group active
+        assert_eq!(listed(&mut s, json!({"Member_Account": "m"})), [public, work.clone()]);
+        assert_eq!(listed(&mut s, json!({"Member_Account": "m", "GroupType": "AVChatRoom"})), [live]);
+        assert_eq!(listed(&mut s, json!({"Member_Account": "m", "GroupType": "Private"})), [work]);
+        let typed = joined(
+            &mut s,
+            json!({"Member_Account": "m", "Limit": 1, "ResponseFilter": {"GroupBaseInfoFilter": ["Type", "Name"]}}),
+        );
+        assert_eq!(typed.unwrap()["GroupIdList"][0]["Type"], "Public");
+    }
+
+    #[test]
+    fn joined_groups_refuse_bad_accounts_and_paging() {
+        let mut s = State::default();
+        for (body, code) in [
+            (json!({}), 10004),
+            (json!({"Member_Account": ""}), 10004),
+            (json!({"Member_Account": 7}), 60015),
+            (json!({"Member_Account": "x".repeat(33)}), 10004),
+            (json!({"Member_Account": "m", "Limit": 0}), 10004),
+            (json!({"Member_Account": "m", "Limit": 5001}), 10004),
+            (json!({"Member_Account": "m", "Limit": -1}), 10004),
+            (json!({"Member_Account": "m", "Offset": "0"}), 10004),
+            (json!({"Member_Account": "m", "GroupType": "Nope"}), 10004),
+            (json!({"Member_Account": "m", "WithHugeGroups": 2}), 10004),
+        ] {
+            assert_eq!(joined(&mut s, body.clone()).unwrap_err().code, code, "{body}");
+        }
+        assert!(joined(&mut s, json!({"Member_Account": "m", "Limit": 5000})).is_ok());
+    }
+
+    #[test]
+    fn get_topic_lists_a_communitys_topics() {
+        let mut s = State::default();
+        let answer = run(&mut s, Command::CreateGroup, json!({"Type": "Community", "Name": "c", "SupportTopic": 1}));
+        let g = answer.unwrap()["GroupId"].as_str().unwrap().to_owned();
+        let t = run(&mut s, Command::CreateTopic, json!({"GroupId": g, "TopicName": "news"})).unwrap()["TopicId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let all = run(&mut s, Command::GetTopic, json!({"GroupId": g})).unwrap();
+        assert_eq!(all["TopicAndSelfInfo"][0]["TopicInfo"]["TopicId"], t.as_str());
+        assert_eq!(all["TopicAndSelfInfo"][0]["TopicInfo"]["TopicName"], "news");
+        let some = run(&mut s, Command::GetTopic, json!({"GroupId": g, "TopicIdList": [t, "nope"]})).unwrap();
+        assert_eq!(some["TopicAndSelfInfo"][1]["ErrorCode"], 10010);
+        let plain = group(&mut s, "Community");
+        assert_eq!(run(&mut s, Command::GetTopic, json!({"GroupId": plain})).unwrap_err().code, 10007);
+        assert_eq!(run(&mut s, Command::GetTopic, json!({"GroupId": "nope"})).unwrap_err().code, 10010);
+        assert_eq!(Command::resolve(TOPIC_SERVICE, "get_topic"), Ok(Command::GetTopic));
+        assert_eq!(Command::resolve(TOPIC_SERVICE, "nope").unwrap_err().code, 10003);
     }
 }
