@@ -8,7 +8,7 @@
 //! [`Client::delete_many_with_events`]: the same pool, limiter, retries and report as any batch.
 //!
 //! The listing is a snapshot. A group dissolved after it was listed fails its deletion with
-//! [`ErrorKind::GroupNotFound`](crate::ErrorKind::GroupNotFound) in the report, and the rest goes
+//! [`ErrorKind::GroupNotFound`] in the report, and the rest goes
 //! on. If the account joins or leaves groups while the pages are read, offset paging can shift:
 //! a group listed twice is planned once.
 //!

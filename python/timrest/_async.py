@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Optional, Union
 
 from . import _native
-from ._native import BatchReport, CallInfo, Client, ItemResult
+from ._native import BatchReport, CallInfo, Client, ItemResult, PurgePlan
 
 __all__ = ["AsyncClient"]
 
@@ -25,7 +25,6 @@ Item = Union[tuple[str, str], tuple[str, str, Optional[str]], Mapping[str, Optio
 
 #: Worker threads of one client at most, by default: calls in flight at once.
 DEFAULT_MAX_WORKERS = 64
-
 
 
 class AsyncClient:
@@ -111,14 +110,62 @@ class AsyncClient:
         concurrency: int = 16,
         progress: Any = None,
         stop_on_error: bool = False,
+        on_result: Optional[Callable[[ItemResult], Any]] = None,
     ) -> BatchReport:
         """Deletes by sender for every item, ``concurrency`` (1 to 1024) at a time, and returns the
         same ``BatchReport`` as :meth:`timrest.Client.delete_many`. ``items`` may be any iterable or
         async iterable of ``(group_id, sender)``, ``(group_id, sender, topic_id)`` or dicts, read
         lazily (one item when a slot is free); a malformed item fails alone with
         ``InvalidArgumentError``. ``progress``: as for the sync client (True, or a callable), called
-        on the loop. Cancelling the task cancels the waits; the calls in flight finish in the
+        on the loop. ``on_result``: called on the loop with each ``ItemResult`` as its item
+        finishes, exactly once per item; if it raises, scheduling stops, the items in flight finish
+        (and are handed to it too), and the exception is raised with the partial report as its
+        ``.report``. Cancelling the task cancels the waits; the calls in flight finish in the
         background."""
+        return await self._run(items, concurrency, progress, stop_on_error, on_result, None)
+
+    async def purge_plan(
+        self,
+        sender: str,
+        *,
+        group_types: Optional[Sequence[str]] = None,
+        include_topics: bool = True,
+        page_size: int = 1000,
+    ) -> PurgePlan:
+        """What :meth:`purge_sender` would delete, as :meth:`timrest.Client.purge_plan`."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[PurgePlan] = loop.create_future()
+        types = None if group_types is None else list(group_types)
+        self._runner.purge_plan(sender, types, include_topics, page_size, loop, self._drain, future)
+        return await future
+
+    async def purge_sender(
+        self,
+        sender: str,
+        *,
+        group_types: Optional[Sequence[str]] = None,
+        include_topics: bool = True,
+        concurrency: int = 16,
+        progress: Any = None,
+        stop_on_error: bool = False,
+        on_result: Optional[Callable[[ItemResult], Any]] = None,
+        page_size: int = 1000,
+    ) -> BatchReport:
+        """Deletes what ``sender`` sent in every group it joined (and in their topics), as
+        :meth:`timrest.Client.purge_sender`: the :meth:`purge_plan`, run as :meth:`delete_many`
+        runs. The report's ``skipped`` lists the groups whose type keeps no history."""
+        plan = await self.purge_plan(sender, group_types=group_types, include_topics=include_topics, page_size=page_size)
+        return await self._run(plan.items, concurrency, progress, stop_on_error, on_result, plan.skipped)
+
+    async def _run(
+        self,
+        items: Union[Iterable[Item], AsyncIterable[Item]],
+        concurrency: int,
+        progress: Any,
+        stop_on_error: bool,
+        on_result: Optional[Callable[[ItemResult], Any]],
+        skipped: Optional[list[tuple[str, str]]],
+    ) -> BatchReport:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 1024:
             raise _native_invalid_argument(f"concurrency must be between 1 and 1024, not {concurrency!r}")
         from . import _progress
@@ -131,27 +178,34 @@ class AsyncClient:
         in_flight: set[asyncio.Future[ItemResult]] = set()
         failed = stopped_early = False
         ok_count = 0
+        raised: Optional[BaseException] = None
 
         def settle(done: set[asyncio.Future[ItemResult]]) -> None:
-            nonlocal failed, ok_count
+            nonlocal failed, ok_count, raised
             for f in done:
                 r = f.result()
                 results.append(r)
                 ok_count += r.ok
                 failed = failed or not r.ok
+                if on_result is not None:
+                    try:
+                        on_result(r)
+                    except Exception as e:  # every item is still handed over; the first error wins
+                        if raised is None:
+                            raised = e
             if reporter is not None:
                 reporter.update(len(results), ok_count, len(results) - ok_count, total)
 
         try:
             index = 0
             async for item in _aiter(items):
-                if stop_on_error and failed:
+                if (stop_on_error and failed) or raised is not None:
                     stopped_early = True
                     break
                 while len(in_flight) >= concurrency:
                     done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     settle(done)
-                if stop_on_error and failed:
+                if (stop_on_error and failed) or raised is not None:
                     stopped_early = True
                     break
                 future: asyncio.Future[ItemResult] = loop.create_future()
@@ -164,7 +218,11 @@ class AsyncClient:
         finally:
             if reporter is not None:
                 reporter.close()
-        return _native.batch_report(results, time.monotonic() - started, stopped_early, False)
+        report = _native.batch_report(results, time.monotonic() - started, stopped_early, False, skipped)
+        if raised is not None:
+            raised.report = report  # type: ignore[attr-defined]
+            raise raised
+        return report
 
     # -- what it runs with --------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Type stubs of the compiled module ``timrest._native`` (checked by ``mypy.stubtest``)."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Optional, Union, final
 
 from ._progress import ProgressArg
@@ -14,6 +14,7 @@ __all__ = [
     "CallInfo",
     "BatchReport",
     "ItemResult",
+    "PurgePlan",
     "Emulator",
     "DEMO_SDKAPPID",
     "DEMO_SECRET_KEY",
@@ -61,6 +62,7 @@ class ItemResult:
     def attempts(self) -> int: ...
     @property
     def elapsed(self) -> float: ...
+    def to_record(self) -> dict[str, Any]: ...
 
 @final
 class BatchReport:
@@ -78,9 +80,25 @@ class BatchReport:
     def stopped_early(self) -> bool: ...
     @property
     def interrupted(self) -> bool: ...
+    @property
+    def skipped(self) -> list[tuple[str, str]]: ...
     def to_records(self) -> list[dict[str, Any]]: ...
     def __len__(self) -> int: ...
     def _repr_html_(self) -> str: ...
+
+@final
+class PurgePlan:
+    """What ``Client.purge_sender`` would delete, and the groups it would leave alone."""
+
+    @property
+    def sender(self) -> str: ...
+    @property
+    def items(self) -> list[tuple[str, str, Optional[str]]]: ...
+    @property
+    def skipped(self) -> list[tuple[str, str]]: ...
+    @property
+    def groups(self) -> int: ...
+    def __len__(self) -> int: ...
 
 @final
 class Client:
@@ -123,6 +141,27 @@ class Client:
         concurrency: int = 16,
         progress: ProgressArg = False,
         stop_on_error: bool = False,
+        on_result: Optional[Callable[[ItemResult], object]] = None,
+    ) -> BatchReport: ...
+    def purge_plan(
+        self,
+        sender: str,
+        *,
+        group_types: Optional[Sequence[str]] = None,
+        include_topics: bool = True,
+        page_size: int = 1000,
+    ) -> PurgePlan: ...
+    def purge_sender(
+        self,
+        sender: str,
+        *,
+        group_types: Optional[Sequence[str]] = None,
+        include_topics: bool = True,
+        concurrency: int = 16,
+        progress: ProgressArg = False,
+        stop_on_error: bool = False,
+        on_result: Optional[Callable[[ItemResult], object]] = None,
+        page_size: int = 1000,
     ) -> BatchReport: ...
     def call(self, service: str, command: str, body: Optional[dict[str, Any]] = None) -> dict[str, Any]: ...
     @property
@@ -164,6 +203,16 @@ class AsyncRunner:
     def call(
         self, service: str, command: str, body: Optional[dict[str, Any]], loop_: Any, resolve: Any, future: Any
     ) -> None: ...
+    def purge_plan(
+        self,
+        sender: str,
+        group_types: Optional[list[str]],
+        include_topics: bool,
+        page_size: int,
+        loop_: Any,
+        resolve: Any,
+        future: Any,
+    ) -> None: ...
     def close(self, timeout: float) -> bool: ...
     def drain(self, key: int) -> None: ...
     def close_async(self, timeout: float, loop_: Any, resolve: Any, future: Any) -> None: ...
@@ -177,7 +226,11 @@ class AsyncRunner:
     def closed(self) -> bool: ...
 
 def batch_report(
-    results: list[ItemResult], elapsed: float, stopped_early: bool, interrupted: bool
+    results: list[ItemResult],
+    elapsed: float,
+    stopped_early: bool,
+    interrupted: bool,
+    skipped: Optional[list[tuple[str, str]]] = None,
 ) -> BatchReport: ...
 
 @final
@@ -236,6 +289,7 @@ class Emulator:
     def set_rate_limit(self, per_second: Optional[float]) -> None: ...
     def set_app_rate_limit(self, per_second: Optional[float]) -> None: ...
     def requests(self) -> list[dict[str, Any]]: ...
+    def requests_since(self, cursor: int) -> tuple[list[dict[str, Any]], int]: ...
     def clear_requests(self) -> None: ...
     def shutdown(self) -> None: ...
 

@@ -1,7 +1,9 @@
 """The ``timrest`` command (also ``python -m timrest``)::
 
     timrest delete --group G --sender S [--topic T]      delete what one sender posted in a group
-    timrest delete-batch FILE                            many deletions from CSV or JSON lines ('-': stdin)
+    timrest delete-batch FILE [--report OUT [--resume]]  many deletions from CSV or JSON lines ('-': stdin)
+    timrest purge SENDER [--dry-run] [--report OUT [--resume]]
+                                                         delete what one account posted in every group it joined
     timrest usersig gen | inspect | verify               make, read and check UserSigs
     timrest emulator                                     serve the local TIM emulator until Ctrl-C
     timrest demo                                         a before-and-after demo on the embedded emulator
@@ -91,6 +93,13 @@ def _concurrency(text: str) -> int:
     if value > MAX_CONCURRENCY:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_CONCURRENCY}, not {value}")
     return value
+
+
+def _page_size(text: str) -> int:
+    n = _positive_int(text)
+    if n > 5000:
+        raise argparse.ArgumentTypeError(f"at most 5000 groups per page, not {n}")
+    return n
 
 
 def _seconds(text: str) -> float:
@@ -195,20 +204,37 @@ def build_parser() -> argparse.ArgumentParser:
         "FILE ('-' for stdin) holds CSV rows 'group,sender[,topic]' (an optional header row names the columns "
         "group_id, sender, topic_id) or JSON lines ({\"group_id\": ..., \"sender\": ..., \"topic_id\": ...} or "
         "[group, sender, topic]). Blank lines and lines starting with '#' are skipped. It is read lazily. "
-        "Every outcome is written as a JSON line (line, index, group_id, sender, topic_id, ok, error, kind, code, "
-        "message, random, attempts, elapsed); a summary goes to stderr. Ctrl-C stops scheduling, lets the "
-        "requests in flight finish and writes the partial report.",
+        "Each outcome is written as a JSON line (line, index, group_id, sender, topic_id, ok, error, kind, code, "
+        "message, random, attempts, elapsed) and flushed as soon as its item finishes, in the order items finish, "
+        "so a crash loses at most the items in flight; a summary goes to stderr. Ctrl-C stops scheduling and lets "
+        "the requests in flight finish. --resume with the same --report sends only the items the report does not "
+        "show as ok (an item is its group_id, sender and topic_id) and appends to it.",
     )
     p.add_argument("file", metavar="FILE", help="the items, or '-' for stdin")
     p.add_argument("--format", choices=("auto", "csv", "jsonl"), default="auto",
                    help="how FILE is written (default auto: JSON lines when the first item starts with '{' or '[')")
-    p.add_argument("--report", metavar="OUT", help="write the JSON-lines report to OUT instead of stdout")
-    p.add_argument("--concurrency", type=_concurrency, default=16, metavar="N",
-                   help=f"requests in flight at most (default 16, at most {MAX_CONCURRENCY})")
-    p.add_argument("--stop-on-error", action="store_true", help="stop scheduling after the first failure")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="a progress bar on stderr (tqdm when installed, else a counter); default: when stderr is a terminal")
+    _batch_options(p, "items")
     p.set_defaults(run=_cmd_delete_batch)
+
+    p = commands.add_parser(
+        "purge", parents=[client], help="delete what one account posted in every group it joined",
+        description="Delete what SENDER posted in every group it joined (group_open_http_svc/get_joined_group_list, "
+        "all pages) and in each topic of the topic-enabled Communities among them (million_group_open_http_svc/"
+        "get_topic), --concurrency at a time, within the client's rate limit. AVChatRoom and BChatRoom groups keep "
+        "no history: they are skipped and reported as such. The report is the JSON lines of delete-batch (without "
+        "'line'), plus one line per skipped group; --resume finishes an interrupted purge.",
+    )
+    p.add_argument("sender", metavar="SENDER", help="the account whose messages go")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the groups (GROUP) and topics (GROUP<TAB>TOPIC) that would be cleaned, and delete nothing")
+    p.add_argument("--group-type", action="append", metavar="TYPE",
+                   help="only groups of this type (repeatable): Public, Private (Work), ChatRoom (Meeting), Community")
+    p.add_argument("--no-topics", dest="topics", action="store_false",
+                   help="do not delete inside the topics of topic-enabled Communities")
+    p.add_argument("--page-size", type=_page_size, default=1000, metavar="N",
+                   help="groups per get_joined_group_list page (default 1000, at most 5000)")
+    _batch_options(p, "deletions")
+    p.set_defaults(run=_cmd_purge)
 
     p = commands.add_parser("usersig", help="make, read and check UserSigs",
                             description="UserSig (version 2) tools; they need no network.")
@@ -248,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-limit", type=_rate, default=100.0, metavar="N|off",
                    help="requests per second of each command before it answers 60007 (default 100; 'off' for none)")
     p.add_argument("--latency", type=_seconds, default=0.0, metavar="S", help="seconds added to every answer (default 0)")
+    p.add_argument("--log", metavar="FILE",
+                   help="append the request log to FILE as JSON lines while serving (command, random, identifier, "
+                        "error_code, body...; never a secret), flushed every 0.2 s and on exit")
     p.add_argument("--seed-demo", action="store_true",
                    help="create the demo's groups, with their names as IDs (release-team, ops-oncall, friday-meetup), "
                    "each with messages from spammer42 among others")
@@ -394,31 +423,53 @@ class _BadLine(Exception):
     pass
 
 
+Key = tuple[str, str, Optional[str]]
+
+
+def _key(item: Any) -> Optional[Key]:
+    """The (group_id, sender, topic_id) an item names, or None when it names none."""
+    if isinstance(item, tuple):
+        group, sender, topic = (tuple(item) + (None,))[:3]
+    elif isinstance(item, dict):
+        group, sender, topic = item.get("group_id"), item.get("sender"), item.get("topic_id")
+    else:
+        return None
+    if not isinstance(group, str) or not isinstance(sender, str):
+        return None
+    return (group, sender, topic if isinstance(topic, str) and topic else None)
+
+
 class _Items:
     """The items of a CSV or JSON-lines stream, read lazily, with the line each came from.
 
     A line that cannot be read becomes an item that the batch refuses (nothing is sent for it);
-    its own message replaces the batch's in the report.
+    its own message replaces the batch's in the report. Items in ``done`` (finished by an earlier
+    run, ``--resume``) are left out and counted in ``resumed``.
     """
 
     # What a bad line is handed to delete_many as: refused before sending, reported at its index.
     _REFUSED: dict[str, Any] = {"group_id": None, "sender": None}
 
-    def __init__(self, stream: TextIO, fmt: str) -> None:
+    def __init__(self, stream: TextIO, fmt: str, done: frozenset[Key] = frozenset()) -> None:
         self._stream = stream
         self._format = fmt
+        self._done = done
         self.lines: list[int] = []
         self.problems: dict[int, str] = {}
-
-    def _item(self, line: int, item: Any) -> Any:
-        self.lines.append(line)
-        return item
-
-    def _bad(self, line: int, message: str) -> Any:
-        self.problems[len(self.lines)] = f"line {line}: {message}"
-        return self._item(line, self._REFUSED)
+        self.resumed = 0
 
     def __iter__(self) -> Iterator[Any]:
+        for line, item, problem in self._read():
+            if problem is not None:
+                self.problems[len(self.lines)] = f"line {line}: {problem}"
+                item = self._REFUSED
+            elif self._done and _key(item) in self._done:
+                self.resumed += 1
+                continue
+            self.lines.append(line)
+            yield item
+
+    def _read(self) -> Iterator[tuple[int, Any, Optional[str]]]:
         # Look at the first line that holds an item to choose the format, then read on from there.
         head: list[str] = []
         fmt = self._format
@@ -434,15 +485,15 @@ class _Items:
             return self._jsonl(lines)
         return self._csv(lines)
 
-    def _jsonl(self, lines: Iterable[str]) -> Iterator[Any]:
+    def _jsonl(self, lines: Iterable[str]) -> Iterator[tuple[int, Any, Optional[str]]]:
         for number, text in enumerate(lines, start=1):
             stripped = text.strip()
             if not stripped or stripped.startswith("#"):
                 continue
             try:
-                yield self._item(number, self._json_item(stripped))
+                yield number, self._json_item(stripped), None
             except _BadLine as e:
-                yield self._bad(number, str(e))
+                yield number, None, str(e)
 
     @staticmethod
     def _json_item(text: str) -> Any:
@@ -467,7 +518,7 @@ class _Items:
                 raise _BadLine(f"no {required!r}")
         return item
 
-    def _csv(self, lines: Iterable[str]) -> Iterator[Any]:
+    def _csv(self, lines: Iterable[str]) -> Iterator[tuple[int, Any, Optional[str]]]:
         reader = csv.reader(lines, skipinitialspace=True)
         columns: Optional[list[str]] = None
         first = True
@@ -478,7 +529,7 @@ class _Items:
             except StopIteration:
                 return
             except csv.Error as e:
-                yield self._bad(reader.line_num, f"not valid CSV ({e})")
+                yield reader.line_num, None, f"not valid CSV ({e})"
                 continue
             number = last_line + 1  # the line the row starts on
             last_line = reader.line_num
@@ -492,19 +543,19 @@ class _Items:
                     continue
             if columns is not None:
                 if len(cells) > len(columns):
-                    yield self._bad(number, f"{len(cells)} fields, but the header names {len(columns)}")
+                    yield number, None, f"{len(cells)} fields, but the header names {len(columns)}"
                     continue
                 named = dict(zip(columns, cells))
             elif len(cells) in (2, 3):
                 named = dict(zip(("group_id", "sender", "topic_id"), cells))
             else:
-                yield self._bad(number, f"{len(cells)} fields: a row is group,sender or group,sender,topic")
+                yield number, None, f"{len(cells)} fields: a row is group,sender or group,sender,topic"
                 continue
             missing = [k for k in ("group_id", "sender") if k not in named]
             if missing:
-                yield self._bad(number, f"no {missing[0]} (fewer fields than the header names)")
+                yield number, None, f"no {missing[0]} (fewer fields than the header names)"
                 continue
-            yield self._item(number, {k: v for k, v in named.items() if k != "topic_id" or v})
+            yield number, {k: v for k, v in named.items() if k != "topic_id" or v}, None
 
     @staticmethod
     def _header(cells: list[str]) -> list[str]:
@@ -543,65 +594,212 @@ def _open_input(path: str) -> TextIO:
         _fail(f"cannot read {path}: {e.strerror or e}", EXIT_USAGE)
 
 
-def _open_report(path: Optional[str]) -> TextIO:
-    if path is None or path == "-":
-        return sys.stdout
+class _Earlier:
+    """What the report of an earlier run says (``--resume``): the items that succeeded, and the
+    groups already reported as skipped."""
+
+    def __init__(self) -> None:
+        self.done: set[Key] = set()
+        self.skipped: set[str] = set()
+
+
+def _read_report(path: str) -> _Earlier:
+    """Reads an existing JSON-lines report for ``--resume``. A last line cut short (the run was
+    killed while writing it) is cut off, so that new lines start on a line of their own."""
+    earlier = _Earlier()
     try:
-        return open(path, "w", encoding="utf-8")
+        with open(path, "rb+") as f:
+            data = f.read()
+            end = data.rfind(b"\n") + 1
+            if end < len(data):
+                f.truncate(end)
+                print(f"{PROG}: {path}: dropped an unfinished last line (the run was stopped while writing it)",
+                      file=sys.stderr)
+    except FileNotFoundError:
+        return earlier  # nothing done yet: --resume starts from the beginning
     except OSError as e:
-        _fail(f"cannot write the report to {path}: {e.strerror or e}", EXIT_USAGE)
+        _fail(f"cannot read the report {path}: {e.strerror or e}", EXIT_USAGE)
+    for number, raw in enumerate(data[:end].splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict):
+            _fail(f"{path}: line {number} is not a line of a timrest report; --resume needs the report "
+                  "this command wrote", EXIT_USAGE)
+        if row.get("skipped"):
+            if isinstance(row.get("group_id"), str):
+                earlier.skipped.add(row["group_id"])
+            continue
+        key = _key(row)
+        if row.get("ok") is True and key is not None:
+            earlier.done.add(key)
+    return earlier
 
 
-def _cmd_delete_batch(args: argparse.Namespace) -> int:
-    client = _client(args)
-    source = _open_input(args.file)
-    report_out = _open_report(args.report)
+class _Report:
+    """The JSON-lines report, written one line per finished item and flushed at once, so that a
+    crash loses at most the items in flight."""
+
+    def __init__(self, path: Optional[str], append: bool) -> None:
+        self.path = path
+        if path is None or path == "-":
+            self._out: TextIO = sys.stdout
+            return
+        try:
+            self._out = open(path, "a" if append else "w", encoding="utf-8")
+        except OSError as e:
+            _fail(f"cannot write the report to {path}: {e.strerror or e}", EXIT_USAGE)
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._out.flush()
+
+    def close(self) -> None:
+        if self._out is not sys.stdout:
+            self._out.close()
+
+
+def _batch_options(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--report", metavar="OUT",
+                   help="write the JSON-lines report to OUT instead of stdout, one line per item as it finishes")
+    p.add_argument("--resume", action="store_true",
+                   help=f"read the report OUT of an earlier run, send only the {what} it does not show as done, "
+                        "and append to it (needs --report)")
+    p.add_argument("--concurrency", type=_concurrency, default=16, metavar="N",
+                   help=f"requests in flight at most (default 16, at most {MAX_CONCURRENCY})")
+    p.add_argument("--stop-on-error", action="store_true", help="stop scheduling after the first failure")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a progress bar on stderr (tqdm when installed, else a counter); default: when stderr is a terminal")
+
+
+def _earlier(args: argparse.Namespace) -> _Earlier:
+    if not args.resume:
+        return _Earlier()
+    if args.report is None or args.report == "-":
+        _fail("--resume needs --report FILE: the report of the earlier run, which this run appends to", EXIT_USAGE)
+    return _read_report(args.report)
+
+
+def _run_batch(
+    client: Client,
+    args: argparse.Namespace,
+    items: Any,
+    earlier: _Earlier,
+    report_out: _Report,
+    resumed: Any,
+    lines: Optional[list[int]] = None,
+    problems: Optional[dict[int, str]] = None,
+    skipped: int = 0,
+) -> int:
+    """Runs ``delete_many`` with the report written item by item; prints the summary."""
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    items = _Items(source, args.format)
-    batch: Any = iter(items)
+
+    def on_result(result: Any) -> None:
+        record = result.to_record()
+        row: dict[str, Any] = {}
+        if lines is not None:
+            index = record["index"]
+            row["line"] = lines[index] if index < len(lines) else None
+        row.update(record)
+        problem = (problems or {}).get(record["index"])
+        if problem is not None:
+            row.update(error="InvalidArgumentError", kind="invalid_argument", code=None, message=problem)
+        report_out.write(row)
+
     try:
-        if progress and source is not sys.stdin and os.path.isfile(args.file):
-            # A first pass over a regular file counts the items, so that the bar shows a total and an ETA;
-            # it also finds a bad CSV header before anything is sent.
-            with open(args.file, encoding="utf-8-sig", newline="") as again:
-                batch = _Counted(batch, sum(1 for _ in _Items(again, args.format)))
         report = client.delete_many(
-            batch, concurrency=args.concurrency, stop_on_error=args.stop_on_error, progress=progress
+            items, concurrency=args.concurrency, stop_on_error=args.stop_on_error, progress=progress,
+            on_result=on_result,
         )
     finally:
-        if source is not sys.stdin:
-            source.close()
-    try:
-        for record in report.to_records():
-            index = record["index"]
-            row: dict[str, Any] = {"line": items.lines[index] if index < len(items.lines) else None}
-            row.update(record)
-            problem = items.problems.get(index)
-            if problem is not None:
-                row.update(error="InvalidArgumentError", kind="invalid_argument", code=None, message=problem)
-            report_out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        report_out.flush()
-    finally:
-        if report_out is not sys.stdout:
-            report_out.close()
+        report_out.close()
 
     by_class: dict[str, int] = {}
     for result in report.results:
         if result.error is not None:
             name = type(result.error).__name__
             by_class[name] = by_class.get(name, 0) + 1
-    summary = f"{PROG}: {report.ok} ok, {report.failed} failed of {_plural(len(report), 'item')} in {_duration(report.elapsed)}"
+    before = resumed() if callable(resumed) else resumed
+    total_ok = report.ok + before
+    summary = (f"{PROG}: {total_ok} ok, {report.failed} failed of "
+               f"{_plural(len(report) + before, 'item')} in {_duration(report.elapsed)}")
     if by_class:
         summary += " (" + ", ".join(f"{name}: {n}" for name, n in sorted(by_class.items())) + ")"
+    if args.resume:
+        summary += f"; {before} done by earlier runs, {len(report)} sent now"
+    if skipped:
+        summary += f"; {_plural(skipped, 'group')} skipped (no message history)"
     if args.report:
         summary += f"; report in {args.report}"
     print(summary, file=sys.stderr)
     if report.interrupted:
-        print(f"{PROG}: interrupted: the items after the last one reported were not sent", file=sys.stderr)
+        print(f"{PROG}: interrupted: the items after the last one reported were not sent"
+              + (f"; run again with --resume to finish" if args.report else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     if report.stopped_early:
         print(f"{PROG}: stopped at the first failure (--stop-on-error): later items were not sent", file=sys.stderr)
     return EXIT_OK if report.failed == 0 and not report.stopped_early else EXIT_FAILED
+
+
+def _cmd_delete_batch(args: argparse.Namespace) -> int:
+    client = _client(args)
+    earlier = _earlier(args)
+    done = frozenset(earlier.done)
+    source = _open_input(args.file)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    items = _Items(source, args.format, done)
+    batch: Any = iter(items)
+    try:
+        if progress and source is not sys.stdin and os.path.isfile(args.file):
+            # A first pass over a regular file counts the items still to send, so that the bar shows a
+            # total and an ETA; it also finds a bad CSV header before anything is sent.
+            with open(args.file, encoding="utf-8-sig", newline="") as again:
+                batch = _Counted(batch, sum(1 for _ in _Items(again, args.format, done)))
+        report_out = _Report(args.report, append=args.resume)
+        return _run_batch(client, args, batch, earlier, report_out, lambda: items.resumed, items.lines, items.problems)
+    finally:
+        if source is not sys.stdin:
+            source.close()
+
+
+# -- purge -----------------------------------------------------------------------------------------
+
+
+def _cmd_purge(args: argparse.Namespace) -> int:
+    client = _client(args)
+    earlier = _earlier(args) if not args.dry_run else _Earlier()
+    try:
+        plan = client.purge_plan(args.sender, group_types=args.group_type, include_topics=args.topics,
+                                 page_size=args.page_size)
+    except (InvalidArgumentError, ConfigError) as e:
+        _fail(_describe(e), EXIT_USAGE)
+    except TimError as e:
+        _fail(f"listing the groups of {args.sender!r} failed: {_describe(e)}", EXIT_FAILED)
+    kinds: dict[str, int] = {}
+    for _, kind in plan.skipped:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    skipped_text = ", ".join(f"{kind}: {n}" for kind, n in sorted(kinds.items()))
+    if args.dry_run:
+        for group, _, topic in plan.items:
+            print(f"{group}\t{topic}" if topic else group)
+        for group, kind in plan.skipped:
+            print(f"{group}\t# skipped: {kind} keeps no message history")
+        topics = sum(1 for _, _, t in plan.items if t)
+        print(f"{PROG}: would delete what {args.sender!r} posted in {_plural(plan.groups, 'group')} and "
+              f"{_plural(topics, 'topic')} ({_plural(len(plan), 'deletion')}); "
+              f"{_plural(len(plan.skipped), 'group')} skipped" + (f" ({skipped_text})" if skipped_text else ""),
+              file=sys.stderr)
+        return EXIT_OK
+    report_out = _Report(args.report, append=args.resume)
+    for group, kind in plan.skipped:
+        if group not in earlier.skipped:
+            report_out.write({"group_id": group, "sender": args.sender, "topic_id": None, "group_type": kind,
+                              "skipped": True, "ok": None})
+    todo = [item for item in plan.items if _key(item) not in earlier.done]
+    return _run_batch(client, args, todo, earlier, report_out, len(plan) - len(todo), skipped=len(plan.skipped))
 
 
 # -- usersig ---------------------------------------------------------------------------------------
@@ -702,6 +900,15 @@ def _raise_interrupt(signum: int, frame: Optional[FrameType]) -> None:
     raise KeyboardInterrupt
 
 
+def _append_log(emulator: Any, out: TextIO, cursor: int) -> int:
+    """Appends the requests logged since ``cursor`` to ``out``; returns the next cursor."""
+    records, cursor = emulator.requests_since(cursor)
+    if records:
+        out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        out.flush()
+    return int(cursor)
+
+
 def _cmd_emulator(args: argparse.Namespace) -> int:
     from .testing import Emulator  # the native emulator: imported only for the commands that serve one
 
@@ -721,6 +928,14 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     if args.seed_demo:
         for gid, kind, _ in _seed_demo(emulator, named_ids=True):
             print(f"{PROG} emulator: seeded {kind} group {gid} ({len(emulator.messages(gid))} messages)", file=sys.stderr)
+    log: Optional[TextIO] = None
+    cursor = 0
+    if args.log is not None:
+        try:
+            log = open(args.log, "a", encoding="utf-8")
+        except OSError as e:
+            emulator.close()
+            _fail(f"cannot write the log to {args.log}: {e.strerror or e}", EXIT_USAGE)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         print(emulator.base_url, flush=True)
@@ -731,12 +946,22 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+        if log is None:
+            while True:
+                time.sleep(3600)
+        cursor = 0
         while True:
-            time.sleep(3600)
+            cursor = _append_log(emulator, log, cursor)
+            time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if log is not None:
+            try:
+                _append_log(emulator, log, cursor)
+            finally:
+                log.close()
         emulator.close()
     print(f"{PROG} emulator: stopped", file=sys.stderr)
     return EXIT_OK

@@ -219,6 +219,11 @@ class Emulator:
         ``error_code`` and more (arrival time, outcome). No secret is recorded."""
         return self._native.requests()
 
+    def requests_since(self, cursor: int) -> tuple[list[dict[str, Any]], int]:
+        """The requests logged since ``cursor`` (start with 0) in the order they were logged, and
+        the cursor for the next call: a way to follow the log without copying it whole each time."""
+        return self._native.requests_since(cursor)
+
     def clear_requests(self) -> None:
         """Empties the request log."""
         self._native.clear_requests()

@@ -432,6 +432,13 @@ impl Emulator {
         self.shared.set_log_capacity(capacity);
     }
 
+    /// The records logged since `cursor`, in the order they were logged (requests finish out of
+    /// arrival order), and the cursor for the next call: start with 0, then pass what the last
+    /// call returned, to follow the log without reading it whole (`timrest emulator --log`).
+    pub fn requests_since(&self, cursor: u64) -> (Vec<RequestRecord>, u64) {
+        self.shared.requests_since(cursor)
+    }
+
     /// Empties the request log.
     pub fn clear_requests(&self) {
         self.shared.clear_requests();

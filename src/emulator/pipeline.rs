@@ -68,7 +68,7 @@ pub(crate) struct Shared {
     limits: Mutex<Limits>,
     pub(crate) faults: FaultBook,
     state: Mutex<State>,
-    log: Mutex<VecDeque<RequestRecord>>,
+    log: Mutex<Log>,
     log_capacity: std::sync::atomic::AtomicUsize,
     next_id: AtomicU64,
     /// SHA-256 of (identifier, UserSig) → when it expires. Holds no UserSig.
@@ -232,7 +232,7 @@ impl Shared {
             }),
             faults: FaultBook::default(),
             state: Mutex::new(State::default()),
-            log: Mutex::new(VecDeque::new()),
+            log: Mutex::new(Log::default()),
             log_capacity: std::sync::atomic::AtomicUsize::new(MAX_LOG_RECORDS),
             next_id: AtomicU64::new(0),
             verified: Mutex::new(HashMap::new()),
@@ -544,31 +544,48 @@ impl Shared {
     pub(crate) fn record(&self, record: RequestRecord) {
         let capacity = self.log_capacity.load(Ordering::Relaxed);
         let mut log = lock(&self.log);
-        while log.len() >= capacity.max(1) {
-            log.pop_front();
+        while log.records.len() >= capacity.max(1) {
+            log.records.pop_front();
         }
         if capacity > 0 {
-            log.push_back(record);
+            log.records.push_back(record);
         }
+        log.written += 1;
     }
 
     pub(crate) fn set_log_capacity(&self, capacity: usize) {
         self.log_capacity.store(capacity, Ordering::Relaxed);
         let mut log = lock(&self.log);
-        while log.len() > capacity {
-            log.pop_front();
+        while log.records.len() > capacity {
+            log.records.pop_front();
         }
     }
 
     pub(crate) fn requests(&self) -> Vec<RequestRecord> {
-        let mut all: Vec<RequestRecord> = lock(&self.log).iter().cloned().collect();
+        let mut all: Vec<RequestRecord> = lock(&self.log).records.iter().cloned().collect();
         all.sort_by_key(|r| r.id);
         all
     }
 
-    pub(crate) fn clear_requests(&self) {
-        lock(&self.log).clear();
+    /// The records logged since `cursor` (a count of records ever logged, in the order they were
+    /// logged), and the cursor to pass next time. Records that fell out of the log are gone.
+    pub(crate) fn requests_since(&self, cursor: u64) -> (Vec<RequestRecord>, u64) {
+        let log = lock(&self.log);
+        let first = log.written - log.records.len() as u64; // the cursor of records[0]
+        let skip = usize::try_from(cursor.saturating_sub(first)).unwrap_or(usize::MAX);
+        (log.records.iter().skip(skip).cloned().collect(), log.written)
     }
+
+    pub(crate) fn clear_requests(&self) {
+        lock(&self.log).records.clear();
+    }
+}
+
+/// The request log: the latest records, and how many were ever logged.
+#[derive(Default)]
+struct Log {
+    records: VecDeque<RequestRecord>,
+    written: u64,
 }
 
 fn duration_nanos(d: Duration) -> u64 {

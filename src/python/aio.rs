@@ -24,11 +24,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::batch::{PyBatchReport, PyItemResult};
-use super::client::{PyCallInfo, PyClient};
+use super::client::{PyCallInfo, PyClient, PyPurgePlan};
 use super::errors::to_py_err;
 use super::json;
 use crate::batch::ItemOutcome;
 use crate::client::DeleteBySender;
+use crate::purge::PurgeOptions;
 
 /// The most worker threads one async client may have.
 const MAX_WORKERS: usize = 1024;
@@ -292,6 +293,30 @@ impl PyAsyncRunner {
         )
     }
 
+    /// Queues `purge_plan(sender, ...)`; completes `future` with a `PurgePlan` or the typed exception.
+    #[pyo3(signature = (sender, group_types, include_topics, page_size, loop_, resolve, future))]
+    #[allow(clippy::too_many_arguments)]
+    fn purge_plan(
+        &self,
+        sender: String,
+        group_types: Option<Vec<String>>,
+        include_topics: bool,
+        page_size: u32,
+        loop_: Py<PyAny>,
+        resolve: Py<PyAny>,
+        future: Py<PyAny>,
+    ) -> PyResult<()> {
+        let options = PurgeOptions { group_types, include_topics, page_size, ..PurgeOptions::default() };
+        self.spawn(
+            (loop_, resolve, future),
+            move |client| client.purge_plan(&sender, &options).map(|plan| (sender, plan)),
+            |py, result| match result {
+                Ok((sender, plan)) => Ok(Py::new(py, PyPurgePlan::new(py, &sender, plan)?)?.into_any()),
+                Err(e) => Err(to_py_err(py, &e)),
+            },
+        )
+    }
+
     /// Queues `call(service, command, body)`; completes `future` with the answer as a dict.
     #[pyo3(signature = (service, command, body, loop_, resolve, future))]
     #[allow(clippy::too_many_arguments)]
@@ -397,19 +422,23 @@ impl Drop for PyAsyncRunner {
     }
 }
 
-/// A `BatchReport` from `ItemResult`s (the async `delete_many` gathers them in Python).
+/// A `BatchReport` from `ItemResult`s (the async `delete_many` gathers them in Python), with the
+/// `(group_id, group_type)` pairs of a purge's skipped groups.
 #[pyfunction]
+#[pyo3(signature = (results, elapsed, stopped_early, interrupted, skipped=None))]
 pub(crate) fn batch_report(
     py: Python<'_>,
     results: Vec<Py<PyItemResult>>,
     elapsed: f64,
     stopped_early: bool,
     interrupted: bool,
+    skipped: Option<Vec<(String, String)>>,
 ) -> PyResult<PyBatchReport> {
     let mut sorted = results;
     sorted.sort_by_key(|r| r.get().index());
     let failed = sorted.iter().filter(|r| !r.get().succeeded()).count();
     let ok = sorted.len() - failed;
     let list = PyList::new(py, sorted)?;
-    Ok(PyBatchReport::from_parts(list.unbind(), ok, failed, elapsed, stopped_early, interrupted))
+    let skipped = PyList::new(py, skipped.unwrap_or_default())?;
+    Ok(PyBatchReport::from_parts(list.unbind(), ok, failed, elapsed, stopped_early, interrupted, skipped.unbind()))
 }

@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyIterator, PyList, PyMapping, PyString};
 
 use super::errors::to_py_err;
-use crate::batch::{BatchItem, BatchOptions, ItemOutcome, Progress};
+use crate::batch::{BatchEvent, BatchItem, BatchOptions, ItemOutcome};
 use crate::client::DeleteBySender;
 
 /// The outcome of one item of `Client.delete_many`.
@@ -54,14 +54,30 @@ impl PyItemResult {
         self.error.is_none()
     }
 
+    /// This outcome as one flat dict of scalars: a row of `BatchReport.to_records()`, ready to
+    /// be written as a JSON line the moment the item finishes.
+    fn to_record<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.record(py)
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let error = match &self.error {
             Some(e) => e.bind(py).get_type().name()?.to_string(),
             None => "None".to_owned(),
         };
+        let text = |v: &Option<String>| -> PyResult<String> {
+            Ok(match v {
+                Some(s) => PyString::new(py, s).repr()?.to_string(),
+                None => "None".to_owned(),
+            })
+        };
         Ok(format!(
-            "ItemResult(index={}, group_id={:?}, sender={:?}, topic_id={:?}, error={error}, attempts={})",
-            self.index, self.group_id, self.sender, self.topic_id, self.attempts
+            "ItemResult(index={}, group_id={}, sender={}, topic_id={}, error={error}, attempts={})",
+            self.index,
+            text(&self.group_id)?,
+            text(&self.sender)?,
+            text(&self.topic_id)?,
+            self.attempts
         ))
     }
 }
@@ -146,6 +162,10 @@ pub(crate) struct PyBatchReport {
     /// in-flight items finish, and returned this partial report instead of raising.
     #[pyo3(get)]
     interrupted: bool,
+    /// `(group_id, group_type)` of each group `purge_sender` left alone because its type keeps
+    /// no history (AVChatRoom, BChatRoom); empty for `delete_many`.
+    #[pyo3(get)]
+    skipped: Py<PyList>,
 }
 
 impl PyBatchReport {
@@ -157,8 +177,9 @@ impl PyBatchReport {
         elapsed: f64,
         stopped_early: bool,
         interrupted: bool,
+        skipped: Py<PyList>,
     ) -> PyBatchReport {
-        PyBatchReport { results, ok, failed, elapsed, stopped_early, interrupted }
+        PyBatchReport { results, ok, failed, elapsed, stopped_early, interrupted, skipped }
     }
 }
 
@@ -225,6 +246,14 @@ impl PyBatchReport {
             html.push_str(" &mdash; <b>stopped early</b>: the rest of the input was not scheduled");
         }
         html.push_str("</p>");
+        let skipped = self.skipped.bind(py).len();
+        if skipped > 0 {
+            html.push_str(&format!(
+                "<p>{skipped} group{} skipped: {} keep no message history.</p>",
+                if skipped == 1 { "" } else { "s" },
+                if skipped == 1 { "its type does" } else { "their types" },
+            ));
+        }
         if !by_class.is_empty() {
             html.push_str("<table><thead><tr><th>error</th><th>items</th></tr></thead><tbody>");
             for (class, n) in &by_class {
@@ -243,11 +272,12 @@ impl PyBatchReport {
         Ok(html)
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "BatchReport(ok={}, failed={}, elapsed={:.3}, stopped_early={}, interrupted={})",
+            "BatchReport(ok={}, failed={}, skipped={}, elapsed={:.3}, stopped_early={}, interrupted={})",
             self.ok,
             self.failed,
+            self.skipped.bind(py).len(),
             self.elapsed,
             if self.stopped_early { "True" } else { "False" },
             if self.interrupted { "True" } else { "False" }
@@ -375,7 +405,9 @@ impl Iterator for PyItems<'_> {
 }
 
 /// Runs the batch. `reporter` is what `timrest._progress.reporter(progress)` made: None, or an
-/// object with `update(done, ok, failed, total)` and `close()`.
+/// object with `update(done, ok, failed, total)` and `close()`. `on_result` is called with each
+/// `ItemResult` as its item finishes, on this (the calling) thread; `skipped` goes into the report.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn delete_many(
     py: Python<'_>,
     client: &crate::Client,
@@ -383,6 +415,8 @@ pub(crate) fn delete_many(
     concurrency: usize,
     stop_on_error: bool,
     reporter: Option<Bound<'_, PyAny>>,
+    on_result: Option<Bound<'_, PyAny>>,
+    skipped: Bound<'_, PyList>,
 ) -> PyResult<PyBatchReport> {
     if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
         let message = format!("concurrency must be between 1 and {MAX_CONCURRENCY}, not {concurrency}");
@@ -391,16 +425,44 @@ pub(crate) fn delete_many(
     let remaining = items.len().ok();
     let iter = items.try_iter()?.unbind();
     let reporter = reporter.map(Bound::unbind);
+    let on_result = on_result.map(Bound::unbind);
     let options = BatchOptions { concurrency, stop_on_error };
     let input_error: Mutex<Option<PyErr>> = Mutex::new(None);
     let mut callback_error: Option<PyErr> = None;
+    let mut on_result_error: Option<PyErr> = None;
     let mut interrupted = false;
     let mut last_done = None;
+    let mut finished: Vec<Py<PyItemResult>> = Vec::new();
 
     let outcome = py.detach(|| {
         let input = PyItems { iter, remaining, error: &input_error };
-        client.delete_many(input, &options, |p: &Progress| {
+        client.delete_many_with_events(input, &options, |event: BatchEvent<'_>| {
             Python::attach(|py| {
+                let mut stop = false;
+                if let BatchEvent::Finished(outcome, _) = event {
+                    match Py::new(py, PyItemResult::new(py, outcome)) {
+                        Ok(item) => {
+                            // Called for every item, also after an earlier call raised: each item
+                            // is handed over exactly once, so that what it persists is complete.
+                            if let Some(f) = &on_result
+                                && let Err(e) = f.bind(py).call1((item.clone_ref(py),))
+                            {
+                                stop = true;
+                                if e.is_instance_of::<PyKeyboardInterrupt>(py) {
+                                    interrupted = true;
+                                } else if on_result_error.is_none() {
+                                    on_result_error = Some(e);
+                                }
+                            }
+                            finished.push(item);
+                        }
+                        Err(e) => {
+                            stop = true;
+                            callback_error.get_or_insert(e);
+                        }
+                    }
+                }
+                let p = event.progress();
                 let mut result = py.check_signals();
                 if result.is_ok() && last_done != Some(p.done) {
                     last_done = Some(p.done);
@@ -408,17 +470,15 @@ pub(crate) fn delete_many(
                         result = r.bind(py).call_method1("update", (p.done, p.ok, p.failed, p.total)).map(|_| ());
                     }
                 }
-                match result {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(e) => {
-                        if e.is_instance_of::<PyKeyboardInterrupt>(py) {
-                            interrupted = true;
-                        } else if callback_error.is_none() {
-                            callback_error = Some(e);
-                        }
-                        ControlFlow::Break(())
+                if let Err(e) = result {
+                    stop = true;
+                    if e.is_instance_of::<PyKeyboardInterrupt>(py) {
+                        interrupted = true;
+                    } else if callback_error.is_none() {
+                        callback_error = Some(e);
                     }
                 }
+                if stop { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
             })
         })
     });
@@ -432,16 +492,32 @@ pub(crate) fn delete_many(
     if let Some(e) = input_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    let results = PyList::empty(py);
-    for outcome in &report.results {
-        results.append(Py::new(py, PyItemResult::new(py, outcome))?)?;
-    }
-    Ok(PyBatchReport {
+    finished.sort_by_key(|item| item.get().index());
+    let results = PyList::new(py, finished)?;
+    let partial = PyBatchReport {
         results: results.unbind(),
         ok: report.ok(),
         failed: report.failed(),
         elapsed: report.elapsed.as_secs_f64(),
         stopped_early: report.stopped_early,
         interrupted,
-    })
+        skipped: skipped.unbind(),
+    };
+    match on_result_error {
+        None => Ok(partial),
+        // The batch stopped cleanly (in-flight items finished and were handed to `on_result`);
+        // the caller gets the exception it raised, with the partial report on it as `.report`.
+        Some(e) => {
+            let value = e.value(py);
+            let _ = value.setattr("report", Py::new(py, partial)?);
+            if value.hasattr("add_note")? {
+                let _ = value.call_method1(
+                    "add_note",
+                    ("timrest: on_result raised, so the batch stopped scheduling; the in-flight items \
+                      finished, and the partial BatchReport is this exception's .report",),
+                );
+            }
+            Err(e)
+        }
+    }
 }

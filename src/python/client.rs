@@ -6,12 +6,79 @@
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use super::errors::IntoPyResult;
 use super::json;
 use crate::config::Auth;
+use crate::purge::{PurgeOptions, PurgePlan};
 use crate::{ClientBuilder, DeleteBySender, Region};
+
+/// What `timrest._progress.reporter(progress)` makes of a `progress=` argument (None: no reporting).
+fn reporter<'py>(py: Python<'py>, progress: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match progress {
+        Some(p) => Ok(Some(py.import("timrest._progress")?.call_method1("reporter", (p,))?).filter(|r| !r.is_none())),
+        None => Ok(None),
+    }
+}
+
+/// What `Client.purge_sender` would do: the deletions, and the groups it would leave alone.
+#[pyclass(frozen, module = "timrest._native", name = "PurgePlan")]
+pub(crate) struct PyPurgePlan {
+    /// The account whose messages would go.
+    #[pyo3(get)]
+    sender: String,
+    /// `(group_id, sender, topic_id)` per deletion (`topic_id` None for the group itself), in
+    /// listing order: the items `delete_many` takes.
+    #[pyo3(get)]
+    items: Py<PyList>,
+    /// `(group_id, group_type)` of each group whose type keeps no history.
+    #[pyo3(get)]
+    skipped: Py<PyList>,
+}
+
+impl PyPurgePlan {
+    pub(crate) fn new(py: Python<'_>, sender: &str, plan: PurgePlan) -> PyResult<PyPurgePlan> {
+        let items = PyList::empty(py);
+        for item in plan.items {
+            items.append((item.group_id, item.sender, item.topic_id))?;
+        }
+        let skipped = PyList::empty(py);
+        for group in plan.skipped {
+            skipped.append((group.group_id, group.group_type))?;
+        }
+        Ok(PyPurgePlan { sender: sender.to_owned(), items: items.unbind(), skipped: skipped.unbind() })
+    }
+}
+
+#[pymethods]
+impl PyPurgePlan {
+    /// The number of deletions.
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.items.bind(py).len()
+    }
+
+    /// The groups the deletions reach (each group once, topics or not).
+    #[getter]
+    fn groups(&self, py: Python<'_>) -> PyResult<usize> {
+        let mut seen = std::collections::HashSet::new();
+        for item in self.items.bind(py).iter() {
+            let (group, _, _): (String, String, Option<String>) = item.extract()?;
+            seen.insert(group);
+        }
+        Ok(seen.len())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "PurgePlan(sender={:?}, items={}, groups={}, skipped={})",
+            self.sender,
+            self.items.bind(py).len(),
+            self.groups(py)?,
+            self.skipped.bind(py).len()
+        ))
+    }
+}
 
 /// What a successful call cost: the `random` of the attempt that succeeded, the number of
 /// requests sent, and the time spent in seconds (waits and retries included).
@@ -327,11 +394,16 @@ impl PyClient {
     /// counter on stderr otherwise), or a callable: `f(done, total)` when it takes two positional
     /// arguments (`total` is None when `items` has no `len()`), else `f(timrest.Progress(done, ok,
     /// failed, total))`.
+    /// `on_result`: a callable taking one `ItemResult`, called as each item finishes (in the
+    /// order items finish), exactly once per item, on the thread that called `delete_many`: the
+    /// place to persist outcomes as they come, so that a crash loses only the items in flight.
+    /// If it raises, scheduling stops, the in-flight items finish (and are still handed to it),
+    /// and `delete_many` raises that exception with the partial `BatchReport` as its `.report`.
     /// Ctrl-C (KeyboardInterrupt) stops scheduling new items and lets the in-flight ones finish;
     /// `delete_many` then returns normally with the partial report, whose `interrupted` (and
     /// `stopped_early`) is True, rather than raising: check `report.interrupted`.
-    #[pyo3(signature = (items, *, concurrency=16, progress=None, stop_on_error=false))]
-    #[pyo3(text_signature = "(self, items, *, concurrency=16, progress=False, stop_on_error=False)")]
+    #[pyo3(signature = (items, *, concurrency=16, progress=None, stop_on_error=false, on_result=None))]
+    #[pyo3(text_signature = "(self, items, *, concurrency=16, progress=False, stop_on_error=False, on_result=None)")]
     fn delete_many(
         &self,
         py: Python<'_>,
@@ -339,12 +411,71 @@ impl PyClient {
         concurrency: usize,
         progress: Option<&Bound<'_, PyAny>>,
         stop_on_error: bool,
+        on_result: Option<Bound<'_, PyAny>>,
     ) -> PyResult<super::batch::PyBatchReport> {
-        let reporter = match progress {
-            Some(p) => Some(py.import("timrest._progress")?.call_method1("reporter", (p,))?).filter(|r| !r.is_none()),
-            None => None,
-        };
-        super::batch::delete_many(py, &self.inner, items, concurrency, stop_on_error, reporter)
+        let reporter = reporter(py, progress)?;
+        let skipped = PyList::empty(py);
+        super::batch::delete_many(py, &self.inner, items, concurrency, stop_on_error, reporter, on_result, skipped)
+    }
+
+    /// What `purge_sender` would do, without deleting anything: a `PurgePlan` whose `items` are
+    /// the `(group_id, sender, topic_id)` deletions (each group the account joined, then each
+    /// topic of a topic-enabled Community) and whose `skipped` are the `(group_id, group_type)`
+    /// of groups that keep no history. Lists with `get_joined_group_list` (`page_size` groups
+    /// per page, 1 to 5000) and `get_topic`; raises the typed error when a listing call fails.
+    #[pyo3(signature = (sender, *, group_types=None, include_topics=true, page_size=1000))]
+    fn purge_plan(
+        &self,
+        py: Python<'_>,
+        sender: String,
+        group_types: Option<Vec<String>>,
+        include_topics: bool,
+        page_size: u32,
+    ) -> PyResult<PyPurgePlan> {
+        let options = PurgeOptions { group_types, include_topics, page_size, ..PurgeOptions::default() };
+        let client = &self.inner;
+        let plan = py.detach(|| client.purge_plan(&sender, &options)).into_py_result(py)?;
+        PyPurgePlan::new(py, &sender, plan)
+    }
+
+    /// Deletes what `sender` sent in every group it joined, and in each topic of the
+    /// topic-enabled Communities among them: the `purge_plan`, run as `delete_many` runs (same
+    /// pool, limiter, retries, `progress`, `on_result`, Ctrl-C). Returns a `BatchReport` whose
+    /// `skipped` lists the AVChatRoom and BChatRoom groups left alone. `group_types` keeps only
+    /// groups of those types (`"Public"`, `"Private"`/`"Work"`, `"ChatRoom"`/`"Meeting"`,
+    /// `"Community"`, ...). A group dissolved after it was listed fails alone with
+    /// `GroupNotFoundError`.
+    #[pyo3(signature = (sender, *, group_types=None, include_topics=true, concurrency=16, progress=None,
+                        stop_on_error=false, on_result=None, page_size=1000))]
+    #[pyo3(text_signature = "(self, sender, *, group_types=None, include_topics=True, concurrency=16, \
+                             progress=False, stop_on_error=False, on_result=None, page_size=1000)")]
+    #[allow(clippy::too_many_arguments)]
+    fn purge_sender(
+        &self,
+        py: Python<'_>,
+        sender: String,
+        group_types: Option<Vec<String>>,
+        include_topics: bool,
+        concurrency: usize,
+        progress: Option<&Bound<'_, PyAny>>,
+        stop_on_error: bool,
+        on_result: Option<Bound<'_, PyAny>>,
+        page_size: u32,
+    ) -> PyResult<super::batch::PyBatchReport> {
+        let plan = self.purge_plan(py, sender, group_types, include_topics, page_size)?;
+        let reporter = reporter(py, progress)?;
+        let items = plan.items.bind(py).clone();
+        let skipped = plan.skipped.bind(py).clone();
+        super::batch::delete_many(
+            py,
+            &self.inner,
+            items.as_any(),
+            concurrency,
+            stop_on_error,
+            reporter,
+            on_result,
+            skipped,
+        )
     }
 
     /// Any REST command: `POST /v4/{service}/{command}` with `body` (a JSON-able dict). Returns the

@@ -246,6 +246,18 @@ impl PyEmulator {
         Ok(list)
     }
 
+    /// The records logged since `cursor` (start with 0), in the order they were logged, and the
+    /// cursor for the next call: follows the log without copying it whole each time.
+    fn requests_since<'py>(&self, py: Python<'py>, cursor: u64) -> PyResult<(Bound<'py, PyList>, u64)> {
+        let (records, next) = self.with(py, |emu| emu.requests_since(cursor))?;
+        let list = PyList::empty(py);
+        for record in records {
+            let value = serde_json::to_value(&record).map_err(|e| PyValueError::new_err(e.to_string()))?;
+            list.append(json::to_py(py, &value)?)?;
+        }
+        Ok((list, next))
+    }
+
     /// Empties the request log.
     fn clear_requests(&self, py: Python<'_>) -> PyResult<()> {
         self.with(py, Emulator::clear_requests)

@@ -128,6 +128,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<aio::PyAsyncRunner>()?;
     m.add_function(wrap_pyfunction!(aio::batch_report, m)?)?;
     m.add_class::<client::PyCallInfo>()?;
+    m.add_class::<client::PyPurgePlan>()?;
     m.add_class::<batch::PyBatchReport>()?;
     m.add_class::<batch::PyItemResult>()?;
     m.add_class::<emulator::PyEmulator>()?;

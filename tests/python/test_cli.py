@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -122,7 +123,8 @@ def test_delete_batch_on_a_csv(server: EmulatorProcess, tmp_path: Path) -> None:
     assert "7/7" in done.stderr  # the file was counted first: the bar knows its total
     summary = done.stderr.strip().splitlines()[-1]
     assert summary.startswith("timrest: 5 ok, 2 failed of 7 items") and "GroupNotFoundError: 1" in summary
-    records = [json.loads(line) for line in report.read_text().splitlines()]
+    # Written as items finish: in the order they finished, which the index puts back in input order.
+    records = sorted((json.loads(line) for line in report.read_text().splitlines()), key=lambda r: r["index"])
     assert [r["line"] for r in records] == [2, 3, 6, 7, 8, 9, 10]
     assert [r["ok"] for r in records] == [True, True, True, False, True, False, True]
     assert records[2]["topic_id"] == topic and records[0]["topic_id"] is None
@@ -144,7 +146,7 @@ def test_delete_batch_json_lines_from_stdin_all_ok(server: EmulatorProcess) -> N
     done = run("delete-batch", "-", "--progress", env=server.env(), stdin="\n".join(lines) + "\n")
 
     assert done.returncode == 0, done.stderr
-    records = [json.loads(line) for line in done.stdout.splitlines()]  # the report goes to stdout
+    records = sorted((json.loads(line) for line in done.stdout.splitlines()), key=lambda r: r["index"])  # stdout
     assert [(r["index"], r["line"], r["group_id"], r["ok"]) for r in records] == [
         (i, i + 1, g, True) for i, g in enumerate(groups)
     ]
@@ -197,7 +199,7 @@ def test_ctrl_c_writes_the_partial_report(tmp_path: Path) -> None:
         err = seen.decode() + rest
         assert child.returncode == 130, err
         assert "interrupted" in err
-        records = [json.loads(line) for line in out.splitlines()]
+        records = sorted((json.loads(line) for line in out.splitlines()), key=lambda r: r["index"])
         assert 2 <= len(records) < len(groups) and all(r["ok"] for r in records)  # in-flight items finished
         assert [r["group_id"] for r in records] == groups[: len(records)]
         with ThreadPoolExecutor(8) as pool:
@@ -350,3 +352,176 @@ def test_demo() -> None:
     assert after.startswith("8 messages in 3 groups, 0 from 'spammer42'") and "<- spam" not in after
     assert "GroupNotFoundError (10010)" in out and "3 ok, 1 failed" in out
     assert "Done: 5 messages from 'spammer42' deleted, 0 left; the 8 from everyone else untouched." in out
+
+
+# -- the command: streamed report, --resume after SIGKILL --------------------------------------------
+
+
+def wait_for_lines(path: Path, n: int, child: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() or path.read_text().count("\n") < n:
+        assert child.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "the report did not grow in time"
+        time.sleep(0.01)
+
+
+def log_records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_delete_batch_killed_then_resumed_sends_each_item_once(tmp_path: Path) -> None:
+    log = tmp_path / "emulator.jsonl"
+    server = EmulatorProcess("--rate-limit", "1000", "--latency", "0.02", "--log", str(log))
+    try:
+        seeder = timrest.Client(server.client.sdkappid, secret_key="cli-test-key-0f3a9c2b7d1e",
+                                base_url=server.base_url, rate_limit=900)
+        with ThreadPoolExecutor(16) as pool:
+            groups = list(pool.map(lambda i: str(seeder.call(SVC, "create_group", {"Type": "Public", "Name": "g"})["GroupId"]),
+                                   range(2000)))
+            list(pool.map(lambda g: seeder.call(SVC, "send_group_msg", {
+                "GroupId": g, "From_Account": "spammer", "Random": 1,
+                "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "spam"}}]}), groups))
+        batch = tmp_path / "batch.csv"
+        batch.write_text("group_id,sender\n" + "".join(f"{g},spammer\n" for g in groups))
+        report = tmp_path / "report.jsonl"
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("TIM_")}, **server.env()}
+        args = [TIMREST, "delete-batch", str(batch), "--report", str(report), "--rate-limit", "900"]
+
+        first = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, text=True, env=env)
+        wait_for_lines(report, 600, first)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=60)
+        time.sleep(1.0)  # the requests in flight are answered and logged (the log is flushed every 0.2 s)
+        done_before = {json.loads(line)["group_id"] for line in report.read_text().splitlines()
+                       if line.endswith("}") and json.loads(line)["ok"]}
+        logged_before = len(log_records(log))
+        assert 600 <= len(done_before) < 2000
+
+        second = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, timeout=300)
+        assert second.returncode == 0, second.stderr
+        summary = second.stderr.strip().splitlines()[-1]
+        assert summary.startswith("timrest: 2000 ok, 0 failed of 2000 items"), summary
+        assert f"{len(done_before)} done by earlier runs" in summary
+    finally:
+        status, _ = server.stop()
+    assert status == 0
+
+    rows = [json.loads(line) for line in report.read_text().splitlines()]
+    ok = Counter(r["group_id"] for r in rows if r["ok"])
+    assert set(ok) == set(groups) and set(ok.values()) == {1}, "exactly one successful outcome per item"
+    after = [r for r in log_records(log)[logged_before:] if r["command"] == "delete_group_msg_by_sender"]
+    sent_again = {r["body"]["GroupId"] for r in after} & done_before
+    assert not sent_again, f"the resumed run re-sent {len(sent_again)} finished items"
+    assert {r["body"]["GroupId"] for r in after} == set(groups) - done_before
+    assert all(r["error_code"] == 0 for r in log_records(log) if r["command"] == "delete_group_msg_by_sender")
+    cleaned = [r for r in log_records(log) if r["command"] == "delete_group_msg_by_sender" and r["error_code"] == 0]
+    assert {r["body"]["GroupId"] for r in cleaned} == set(groups)
+
+
+def test_history_after_resume_is_clean_over_rest(tmp_path: Path) -> None:
+    """The same kill-and-resume, smaller, then every group's history read back over REST."""
+    server = EmulatorProcess("--rate-limit", "1000", "--latency", "0.05")
+    try:
+        groups = [server.create_group() for _ in range(120)]
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda g: (server.post(g, "spammer", "spam"), server.post(g, "alice", "hi")), groups))
+        batch = tmp_path / "batch.jsonl"
+        batch.write_text("".join(json.dumps({"group_id": g, "sender": "spammer"}) + "\n" for g in groups))
+        report = tmp_path / "report.jsonl"
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("TIM_")}, **server.env()}
+        args = [TIMREST, "delete-batch", str(batch), "--report", str(report), "--concurrency", "2"]
+        first = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, text=True, env=env)
+        wait_for_lines(report, 20, first)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=60)
+        with report.open("a") as torn:
+            torn.write('{"group_id": "cut sho')  # as if the kill came in the middle of a line
+        second = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, timeout=300)
+        assert second.returncode == 0, second.stderr
+        assert "dropped an unfinished last line" in second.stderr
+        rows = [json.loads(line) for line in report.read_text().splitlines()]
+        assert Counter(r["group_id"] for r in rows if r["ok"]) == Counter(groups)
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(server.senders, groups)) == [["alice"]] * len(groups)
+    finally:
+        server.stop()
+
+
+def test_resume_needs_a_report_file(tmp_path: Path) -> None:
+    done = run("delete-batch", "-", "--resume", stdin="g,s\n",
+               env={"TIM_SDKAPPID": "1400000000", "TIM_SECRET_KEY": "k", "TIM_BASE_URL": "http://127.0.0.1:9"})
+    assert done.returncode == 2 and "--resume needs --report" in done.stderr
+    bad = tmp_path / "not-a-report.jsonl"
+    bad.write_text("hello\n")
+    done = run("delete-batch", "-", "--resume", "--report", str(bad), stdin="g,s\n",
+               env={"TIM_SDKAPPID": "1400000000", "TIM_SECRET_KEY": "k", "TIM_BASE_URL": "http://127.0.0.1:9"})
+    assert done.returncode == 2 and "not a line of a timrest report" in done.stderr
+
+
+# -- the command: purge ------------------------------------------------------------------------------
+
+
+def test_purge_command_dry_run_report_and_resume(tmp_path: Path) -> None:
+    log = tmp_path / "emulator.jsonl"
+    server = EmulatorProcess("--rate-limit", "1000", "--latency", "0.03", "--log", str(log))
+    try:
+        expected: set[tuple[str, Optional[str]]] = set()
+        skipped: set[str] = set()
+        for i in range(120):
+            kind = ("Public", "Work", "Community", "AVChatRoom")[i % 4]
+            fields: dict[str, Any] = {"MemberList": [{"Member_Account": "spammer"}]}
+            if kind == "Community":
+                fields["SupportTopic"] = 1
+            gid = server.create_group(kind, **fields)
+            if kind == "AVChatRoom":
+                skipped.add(gid)
+                continue
+            streams: list[Optional[str]] = [None]
+            if kind == "Community":
+                streams.append(str(server.client.call("million_group_open_http_svc", "create_topic",
+                                                      {"GroupId": gid, "TopicName": "news"})["TopicId"]))
+            for topic in streams:
+                server.post(gid, "spammer", "spam", topic_id=topic)
+                server.post(gid, "alice", "hello", topic_id=topic)
+                expected.add((gid, topic))
+
+        dry = run("purge", "spammer", "--dry-run", "--page-size", "50", env=server.env())
+        assert dry.returncode == 0, dry.stderr
+        listed = set()
+        skipped_seen = False
+        for line in dry.stdout.splitlines():
+            group, _, rest = line.partition("\t")
+            if rest.startswith("# skipped"):
+                assert group in skipped and "AVChatRoom" in rest
+                skipped_seen = True
+            else:
+                listed.add((group, rest or None))
+        assert listed == expected and skipped_seen
+        assert "would delete what 'spammer' posted in 90 groups and 30 topics (120 deletions); 30 groups skipped" \
+            in dry.stderr
+        time.sleep(0.5)
+        assert not [r for r in log_records(log) if r["command"] == "delete_group_msg_by_sender"], "a dry run deletes nothing"
+
+        report = tmp_path / "purge.jsonl"
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("TIM_")}, **server.env()}
+        args = [TIMREST, "purge", "spammer", "--report", str(report), "--concurrency", "2", "--page-size", "50"]
+        first = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, text=True, env=env)
+        wait_for_lines(report, 30 + 20, first)  # the skipped groups come first, then outcomes
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=60)
+        second = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, timeout=300)
+        assert second.returncode == 0, second.stderr
+        assert "timrest: 120 ok, 0 failed of 120 items" in second.stderr and "30 groups skipped" in second.stderr
+
+        rows = [json.loads(line) for line in report.read_text().splitlines() if line.endswith("}")]
+        assert Counter(r["group_id"] for r in rows if r.get("skipped")) == Counter(skipped), "each skipped once"
+        ok = Counter((r["group_id"], r["topic_id"]) for r in rows if r.get("ok"))
+        assert set(ok) == expected and set(ok.values()) == {1}
+        with ThreadPoolExecutor(8) as pool:
+            left = list(pool.map(lambda k: server.senders(*k), sorted(expected, key=str)))
+        assert left == [["alice"]] * len(expected)
+    finally:
+        server.stop()
