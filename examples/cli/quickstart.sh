@@ -18,4 +18,11 @@ timrest delete --group release-team --sender spammer42
 # Many at once: CSV or JSON lines, a JSON-lines report of every outcome, exit 0 only if all succeeded.
 printf 'group_id,sender\nops-oncall,spammer42\nfriday-meetup,spammer42\nno-such-group,spammer42\n' > spam.csv
 timrest delete-batch spam.csv --report report.jsonl || echo "some deletions failed: see report.jsonl"
+
+# The report is written item by item: after a crash, --resume sends only what it does not show as ok.
+timrest delete-batch spam.csv --report report.jsonl --resume || echo "still failing: no-such-group"
+
+# One account, every group it joined (and their topics): the plan first, then the purge.
+timrest purge spammer42 --dry-run
+timrest purge spammer42 --report purge.jsonl
 grep -c '"ok": true' report.jsonl

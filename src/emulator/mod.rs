@@ -1,7 +1,8 @@
 //! A faithful local emulator of the TIM REST server (feature `emulator`).
 //!
-//! It serves `POST /v4/group_open_http_svc/{command}` over plain HTTP on a loopback port, with the
-//! rules of `spec/tim-rest-api.md` §1, §2, §6 and the choices of §7: UserSig verification (any
+//! It serves `POST /v4/group_open_http_svc/{command}` (and `million_group_open_http_svc/get_topic`)
+//! over plain HTTP on a loopback port, with the rules of `spec/tim-rest-api.md` §1, §2, §6 and the
+//! choices of §7 (and of `docs/listing-endpoints.md`): UserSig verification (any
 //! official library's format), the sdkappid and App admin checks, group types, per-group and
 //! per-topic `MsgSeq`, the 1000-message window of `delete_group_msg_by_sender`, deleted messages
 //! in history, the rate limit and the error codes. Besides that it has what tests need:
@@ -63,6 +64,9 @@
 //! - `group_msg_get_simple` lists newest first; `IsPlaceMsg` is 2 for deleted and recalled messages.
 //!   `group_msg_recall` answers `RetCode` 10030 for a `MsgSeq` with no stored message, 10031 for
 //!   one already deleted or recalled.
+//! - `get_joined_group_list` and `get_topic` follow `docs/listing-endpoints.md`: members are the
+//!   owner and the `MemberList`, groups are listed in creation order, AVChatRoom/BChatRoom and
+//!   not-yet-active Work groups only when asked for.
 //! - The log keeps the latest 100 000 requests ([`Emulator::set_log_capacity`] changes that).
 //!   Bytes that are not HTTP get a 400 page and are not logged.
 

@@ -26,6 +26,7 @@ CLASSES: list[type] = [
     timrest.BatchReport,
     timrest.ItemResult,
     timrest.CallInfo,
+    timrest.PurgePlan,
     timrest.Progress,
     timrest.testing.Emulator,
 ]
@@ -34,7 +35,7 @@ CLASSES: list[type] = [
 VALUES = {"__version__", "DEMO_SDKAPPID", "DEMO_SECRET_KEY"}
 
 # Native classes a user receives but never makes: they have no constructor, so no signature to show.
-RETURNED_ONLY = {"timrest.CallInfo", "timrest.BatchReport", "timrest.ItemResult"}
+RETURNED_ONLY = {"timrest.CallInfo", "timrest.BatchReport", "timrest.ItemResult", "timrest.PurgePlan"}
 
 MIN_LENGTH = 12  # shorter than any sentence that says something ("Whether it still serves." is 24)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import timrest
+import timrest.exceptions
 from timrest import _native
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,13 +58,21 @@ def test_the_command_line_quick_start_runs_as_written(tmp_path: Path) -> None:
     run = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.splitlines()[-1] == "2", run.stdout  # two of the three batch items succeeded
-    assert "some deletions failed" in run.stdout
+    assert "some deletions failed" in run.stdout and "still failing" in run.stdout
+    assert "done by earlier runs" in run.stderr  # the --resume run sent only the failed item
+    assert [line for line in run.stdout.splitlines() if "\t" not in line and line.endswith(("team", "oncall", "meetup"))] \
+        == ["release-team", "ops-oncall", "friday-meetup"], run.stdout  # the --dry-run plan
+    purged = [json.loads(line) for line in (tmp_path / "purge.jsonl").read_text().splitlines()]
+    assert sorted(r["group_id"] for r in purged if r["ok"]) == ["friday-meetup", "ops-oncall", "release-team"]
     lines = (tmp_path / "report.jsonl").read_text().splitlines()
-    report = sorted((json.loads(line) for line in lines), key=lambda r: r["index"])  # written as items finish
+    # Each run writes its items as they finish: the index puts a run's lines back in input order.
+    first, resumed = [json.loads(line) for line in lines[:3]], [json.loads(line) for line in lines[3:]]
+    report = sorted(first, key=lambda r: r["index"]) + resumed
     assert [(r["group_id"], r["ok"], r["error"]) for r in report] == [
         ("ops-oncall", True, None),
         ("friday-meetup", True, None),
         ("no-such-group", False, "GroupNotFoundError"),
+        ("no-such-group", False, "GroupNotFoundError"),  # the --resume run: only the item not done
     ]
 
 
@@ -117,3 +126,76 @@ def test_the_configuration_table_states_the_core_defaults() -> None:
     for setting, default in expected.items():
         row = next(line for line in section.splitlines() if line.startswith(f"| `{setting}` |"))
         assert row.split("|")[2].strip() == default, setting
+
+
+# -- the "whole Python surface" block, checked against the type stubs both ways ---------------------
+
+PACKAGE = Path(timrest.__file__).parent
+
+
+def surface_block() -> str:
+    start = README.index("<!-- python-surface -->")
+    block = README[start:].split("```text\n", 1)[1]
+    return block.split("```", 1)[0]
+
+
+def stub_members(path: Path, cls: str) -> dict[str, list[str]]:
+    """A class of a stub (or module): its public methods and properties, and the keywords of its
+    constructor (``__new__``/``__init__``, with the keyword-only ones)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls)
+    members: list[str] = []
+    keywords: list[str] = []
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if item.name in ("__new__", "__init__"):
+                keywords = [a.arg for a in item.args.args[2:] + item.args.kwonlyargs]
+            elif not item.name.startswith("_"):
+                members.append(item.name)
+        elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+            members.append(item.target.id)  # NamedTuple fields
+    return {"members": members, "keywords": keywords}
+
+
+SURFACE = {  # the name a block line uses for an object -> (file, class)
+    "client": ("_native.pyi", "Client"),
+    "report": ("_native.pyi", "BatchReport"),
+    "item": ("_native.pyi", "ItemResult"),
+    "plan": ("_native.pyi", "PurgePlan"),
+    "info": ("_native.pyi", "CallInfo"),
+    "aclient": ("_async.py", "AsyncClient"),
+}
+
+
+def test_the_python_surface_block_names_every_public_member_of_the_stubs() -> None:
+    block = surface_block()
+    for var, (file, cls) in SURFACE.items():
+        found = stub_members(PACKAGE / file, cls)
+        for member in found["members"]:
+            assert f"{var}.{member}" in block or f"{cls}.{member}" in block, f"{cls}.{member} is not in the README"
+    for keyword in stub_members(PACKAGE / "_native.pyi", "Client")["keywords"]:
+        assert f"{keyword}=" in block, f"Client's keyword {keyword} is not in the README"
+    assert "max_workers=" in block and "secret_key=" in block
+    for field in stub_members(PACKAGE / "_progress.py", "Progress")["members"]:
+        assert field in block.split("timrest.Progress(", 1)[1].split(")", 1)[0], f"Progress.{field}"
+    for keyword in ("on_result", "group_types", "include_topics", "page_size", "concurrency", "stop_on_error"):
+        assert f"{keyword}=" in block
+    exceptions = set(timrest.exceptions.__all__)
+    for name in set(timrest.__all__) - exceptions:
+        assert f"timrest.{name}" in block, f"timrest.{name} is not in the README"
+
+
+def test_every_name_in_the_python_surface_block_exists() -> None:
+    block = surface_block()
+    for var, (file, cls) in SURFACE.items():
+        known = set(stub_members(PACKAGE / file, cls)["members"])
+        used = set(re.findall(rf"(?<![\w.]){var}\.(\w+)", block))
+        assert used <= known, f"{cls} has no {sorted(used - known)}"
+        for name in used:
+            assert hasattr(getattr(timrest, cls), name), f"{cls}.{name} is missing from the installed package"
+    for name in set(re.findall(r"timrest\.(\w+)", block)):
+        assert hasattr(timrest, name), f"timrest.{name}"
+    keywords = set(re.findall(r"(\w+)=", block.split("client = timrest.Client.from_env()", 1)[0]))
+    assert keywords == set(stub_members(PACKAGE / "_native.pyi", "Client")["keywords"]), "Client's keywords"
