@@ -230,7 +230,6 @@ def footprint(args: argparse.Namespace, emu: Emulator) -> dict[str, Any]:
             }
 
     wheel = wheel_size(args.wheel_dir)
-    dist_wheel = wheel_size(args.dist_wheel_dir)
     imports = {}
     for module in ("timrest", "requests", "timsdk"):
         runs = [run_json([sys.executable, PY_CLIENTS, "import", module]) for _ in range(args.import_runs)]
@@ -252,7 +251,7 @@ def footprint(args: argparse.Namespace, emu: Emulator) -> dict[str, Any]:
         result = run_json(cmd)
         memory[name] = {"rss_kib": result["rss_kib"], "hwm_kib": result["hwm_kib"]}
         log(f"footprint: {name}: {result['rss_kib'] / 1024:.1f} MiB resident after {args.memory_calls} calls")
-    return {"wheel": wheel, "dist_wheel": dist_wheel, "imports": imports, "memory": memory}
+    return {"wheel": wheel, "imports": imports, "memory": memory}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,39 +372,58 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
         lines.append("")
     fp = results.get("footprint")
     if fp:
-        w = fp["wheel"]
-        lines += ["## 4. Footprint", ""]
-        if w:
-            lines.append(
-                f"- wheel `{w['file']}`: {w['bytes'] / 1e6:.2f} MB ({w['native_bytes'] / 1e6:.2f} MB native library "
-                "unpacked); built by `pip wheel .` (maturin, `release` profile: line tables kept)"
-            )
-        d = fp.get("dist_wheel")
-        if d:
-            lines.append(
-                f"- wheel as shipped (`maturin build --profile dist`: thin LTO, no debug info): {d['bytes'] / 1e6:.2f} MB "
-                f"({d['native_bytes'] / 1e6:.2f} MB native library unpacked)"
-            )
-        else:
-            lines.append("- the `dist`-profile wheel was not built (BENCH_DIST_WHEEL=0)")
-        lines += [
-            "",
-            f"| | import ms | RSS after import MiB | RSS after {args.memory_calls} calls MiB | peak RSS MiB |",
-            "|---|---:|---:|---:|---:|",
-        ]
-        for name in ("timrest", "requests", "timsdk", "core", "c"):
-            label = {**PY_LABELS, **NATIVE_LABELS}[name]
-            imp = fp["imports"].get(name)
-            mem = fp["memory"][name]
-            lines.append(
-                f"| {label} | {imp['import_ms']:.1f} | {imp['rss_kib'] / 1024:.1f} | "
-                if imp
-                else f"| {label} | – | – | "
-            )
-            lines[-1] += f"{mem['rss_kib'] / 1024:.1f} | {mem['hwm_kib'] / 1024:.1f} |"
-        lines.append("")
+        lines += footprint_lines(fp, args)
     lines += targets(results)
     return "\n".join(lines)
+
+
+def footprint_lines(fp: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """Section 4 of docs/benchmarks.md, as `--update-docs` writes it there."""
+    w = fp["wheel"]
+    lines = ["## 4. Footprint", ""]
+    if w:
+        lines.append(
+            f"- wheel `{w['file']}`: {w['bytes'] / 1e6:.2f} MB ({w['native_bytes'] / 1e6:.2f} MB native library "
+            "unpacked), built by `pip wheel .`: the same build as `pip install .`, which is maturin with "
+            "pyproject's `profile = \"dist\"` (thin LTO, one codegen unit, no debug info)"
+        )
+    imports = fp["imports"]
+    lines.append(
+        f"- `import timrest`: {imports['timrest']['import_ms']:.1f} ms, the median of {args.import_runs} fresh "
+        f"interpreters (the import statement alone), against {imports['requests']['import_ms']:.1f} ms for "
+        f"`requests` + `TLSSigAPIv2` and {imports['timsdk']['import_ms']:.1f} ms for `timsdk`"
+    )
+    lines += [
+        "",
+        f"| | import ms | RSS after import MiB | RSS after {args.memory_calls} calls MiB | peak RSS MiB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in ("timrest", "requests", "timsdk", "core", "c"):
+        label = {**PY_LABELS, **NATIVE_LABELS}[name]
+        imp = imports.get(name)
+        mem = fp["memory"][name]
+        row = f"| {label} | {imp['import_ms']:.1f} | {imp['rss_kib'] / 1024:.1f} | " if imp else f"| {label} | – | – | "
+        lines.append(row + f"{mem['rss_kib'] / 1024:.1f} | {mem['hwm_kib'] / 1024:.1f} |")
+    lines.append("")
+    return lines
+
+
+def update_docs(fp: dict[str, Any], args: argparse.Namespace, root: Path) -> None:
+    """Writes the footprint section into docs/benchmarks.md and the import figure into the README,
+    between their `bench:` markers, so that neither is ever typed by hand."""
+    section = "\n".join(["### 4. Footprint", ""] + footprint_lines(fp, args)[2:]).rstrip() + "\n"
+    figure = f"{fp['imports']['timrest']['import_ms']:.1f} ms"
+    for path, marker, text in [
+        (root / "docs" / "benchmarks.md", "footprint", section),
+        (root / "README.md", "import-ms", figure),
+    ]:
+        content = path.read_text(encoding="utf-8")
+        start, end = f"<!-- bench:{marker} -->", f"<!-- /bench:{marker} -->"
+        head, rest = content.split(start, 1)
+        _, tail = rest.split(end, 1)
+        joiner = "\n" if text.endswith("\n") else ""
+        path.write_text(f"{head}{start}{joiner}{text}{end}{tail}", encoding="utf-8")
+        log(f"updated the {marker} figures in {path}")
 
 
 def targets(results: dict[str, Any]) -> list[str]:
@@ -441,8 +459,9 @@ def main() -> None:
     p.add_argument("--emulator", required=True, help="the release timrest-emulator binary")
     p.add_argument("--clients", required=True, help="the bench/clients.rs executable")
     p.add_argument("--c-program", required=True, help="bench/c/per_call.c, built")
-    p.add_argument("--wheel-dir", required=True, help="the wheel pip built (release profile)")
-    p.add_argument("--dist-wheel-dir", help="the dist-profile wheel, when built")
+    p.add_argument("--wheel-dir", required=True, help="the wheel pip built (what `pip install .` builds)")
+    p.add_argument("--update-docs", action="store_true",
+                   help="write the footprint section into docs/benchmarks.md and the import time into README.md")
     p.add_argument("--out", required=True, help="directory for results.md and results.json")
     p.add_argument("--quick", action="store_true", help="a smoke run: few calls, one round")
     p.add_argument("--sections", default="per-call,bulk,throughput,footprint")
@@ -494,6 +513,8 @@ def main() -> None:
     (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "results.md").write_text(text + "\n")
     print(text)
+    if a.update_docs and "footprint" in results:
+        update_docs(results["footprint"], a, Path(__file__).resolve().parents[1])
     log(f"done in {results['seconds']:.0f} s; the table is in {out / 'results.md'}")
 
 

@@ -17,7 +17,8 @@
 #    the official signer; target/bench/async.md.
 #
 # Figures only: nothing here is a pass/fail test. --quick runs fewer calls (a smoke run);
-# --sections per-call,bulk,throughput,footprint picks sections. BENCH_DIST_WHEEL=0: see below.
+# --sections per-call,bulk,throughput,footprint picks sections. --update-docs writes the footprint
+# section of docs/benchmarks.md and the README's import time from this run (never by hand).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,20 +52,14 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "${packages[*]}" ]; then
 fi
 
 echo "bench: building timrest into $venv (pip install .)"
-# `pip wheel` then install the wheel: the same build as `pip install .`, and the wheel is kept for its size.
+# `pip wheel` then install the wheel: the same build as `pip install .` (pyproject's `dist` profile), and
+# the wheel is kept for its size.
 rm -rf "$out/wheel"
 "$venv/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-build-isolation --no-deps \
     -w "$out/wheel" .
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall \
     "$out"/wheel/timrest-*.whl
 
-# The wheel as shipped (`dist` profile: thin LTO, no debug info), for its size only. It compiles
-# the dependencies once more (a minute or two); BENCH_DIST_WHEEL=0 skips it.
-rm -rf "$out/wheel-dist"
-if [ "${BENCH_DIST_WHEEL:-1}" = 1 ]; then
-    echo "bench: building the dist-profile wheel (for its size)"
-    "$venv/bin/maturin" build --quiet --profile dist --out "$out/wheel-dist"
-fi
 
 echo "bench: building the emulator and the Rust clients (release)"
 cargo build --quiet --release --features emulator --bin timrest-emulator
@@ -103,7 +98,7 @@ if [ -n "$main_sections" ]; then
     --emulator "$target/release/timrest-emulator" \
     --clients "$clients" \
     --c-program "$out/per_call" \
-    --wheel-dir "$out/wheel" --dist-wheel-dir "$out/wheel-dist" \
+    --wheel-dir "$out/wheel" \
     --out "$out" "${run_args[@]}"
 fi
 

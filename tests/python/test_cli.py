@@ -19,6 +19,7 @@ from typing import Any, Optional
 import pytest
 
 import timrest
+import timrest.testing
 
 TIMREST = str(Path(sys.executable).with_name("timrest"))  # the console script the wheel installed
 SDKAPPID = 1400000123
@@ -525,3 +526,14 @@ def test_purge_command_dry_run_report_and_resume(tmp_path: Path) -> None:
         assert left == [["alice"]] * len(expected)
     finally:
         server.stop()
+
+
+def test_the_emulators_help_prints_the_demo_app_and_key() -> None:
+    done = run("emulator", "--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())  # argparse wraps lines
+    assert timrest.testing.DEMO_SECRET_KEY in text.replace(" ", "") and str(timrest.testing.DEMO_SDKAPPID) in text
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    glossary = readme[readme.index("## Words you will meet"):readme.index("## Quick start: Python")]
+    key = timrest.testing.DEMO_SECRET_KEY
+    assert f"`{key[:8]}…{key[-8:]}`" in glossary and "timrest emulator --help" in glossary

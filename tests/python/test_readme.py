@@ -199,3 +199,13 @@ def test_every_name_in_the_python_surface_block_exists() -> None:
         assert hasattr(timrest, name), f"timrest.{name}"
     keywords = set(re.findall(r"(\w+)=", block.split("client = timrest.Client.from_env()", 1)[0]))
     assert keywords == set(stub_members(PACKAGE / "_native.pyi", "Client")["keywords"]), "Client's keywords"
+
+
+def test_the_import_time_in_the_readme_is_the_benchmarks() -> None:
+    """`bash scripts/bench.sh --update-docs` writes both; a figure typed by hand would differ."""
+    figure = README.split("<!-- bench:import-ms -->", 1)[1].split("<!-- /bench:import-ms -->", 1)[0]
+    docs = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    section = docs.split("<!-- bench:footprint -->", 1)[1].split("<!-- /bench:footprint -->", 1)[0]
+    row = next(line for line in section.splitlines() if line.startswith("| timrest (Python) |"))
+    assert figure == row.split("|")[2].strip() + " ms"
+    assert f"`import timrest`: {figure}," in section
