@@ -69,6 +69,36 @@
 
 
 /**
+ * No records (`timrest_set_log_callback` with this level, or a NULL callback, turns logging off).
+ */
+#define TIMREST_LOG_OFF 0
+
+/**
+ * Errors only.
+ */
+#define TIMREST_LOG_ERROR 1
+
+/**
+ * Warnings and errors (for example the shared limiter falling back while Redis is out).
+ */
+#define TIMREST_LOG_WARN 2
+
+/**
+ * Informational records and above.
+ */
+#define TIMREST_LOG_INFO 3
+
+/**
+ * One record per attempt (command, random, outcome, elapsed) and above.
+ */
+#define TIMREST_LOG_DEBUG 4
+
+/**
+ * Everything timrest logs.
+ */
+#define TIMREST_LOG_TRACE 5
+
+/**
  * A buffer of this many bytes always holds a UserSig made by `timrest_gen_usersig` and its NUL
  * (identifiers are at most 32 bytes; real UserSigs are about 200 bytes).
  */
@@ -229,6 +259,203 @@ typedef struct timrest_config timrest_config;
  * The message never contains the secret key or a UserSig.
  */
 typedef struct timrest_error timrest_error;
+
+/**
+ * What a successful call cost. Set `size` to `sizeof(timrest_call_info)` before the call.
+ */
+typedef struct {
+    /**
+     * Set by the caller: `sizeof(timrest_call_info)`.
+     */
+    size_t size;
+    /**
+     * The `random` query parameter of the attempt that succeeded.
+     */
+    uint32_t random;
+    /**
+     * Requests sent (1 when the first attempt succeeded).
+     */
+    uint32_t attempts;
+    /**
+     * Time spent, waits and retries included, in microseconds.
+     */
+    uint64_t elapsed_us;
+} timrest_call_info;
+
+/**
+ * One item of `timrest_delete_many`: a group, a sender, and optionally (non-NULL) a topic.
+ * The strings are only read, during the call.
+ */
+typedef struct {
+    /**
+     * The group ID.
+     */
+    const char *group_id;
+    /**
+     * The UserID whose messages go.
+     */
+    const char *sender;
+    /**
+     * A topic of a topic-enabled Community group, or NULL for the group itself.
+     */
+    const char *topic_id;
+} timrest_item;
+
+/**
+ * Settings of `timrest_delete_many`; pass NULL for the defaults. Set `size` to
+ * `sizeof(timrest_batch_options)`.
+ */
+typedef struct {
+    /**
+     * Set by the caller: `sizeof(timrest_batch_options)`.
+     */
+    size_t size;
+    /**
+     * Requests in flight at most, 1 to 1024 (0 means the default, 16).
+     */
+    uint32_t concurrency;
+    /**
+     * Stop scheduling new items after the first failure.
+     */
+    bool stop_on_error;
+} timrest_batch_options;
+
+/**
+ * The outcome of one item, handed to the `timrest_on_result` callback. It and everything it
+ * points to are valid only during the callback: copy what you keep.
+ */
+typedef struct {
+    /**
+     * `sizeof(timrest_item_result)` of the library: fields beyond it do not exist.
+     */
+    size_t size;
+    /**
+     * Position of the item: in `items` for `timrest_delete_many`, in the plan for
+     * `timrest_purge_sender`.
+     */
+    size_t index;
+    /**
+     * `TIMREST_OK`, or how the item failed (an item that could not be read fails alone, with
+     * `TIMREST_INVALID_ARGUMENT`).
+     */
+    timrest_status status;
+    /**
+     * The group (NULL when the item could not be read).
+     */
+    const char *group_id;
+    /**
+     * The sender (NULL when the item could not be read).
+     */
+    const char *sender;
+    /**
+     * The topic, or NULL.
+     */
+    const char *topic_id;
+    /**
+     * The `random` of the last attempt, or -1 when nothing was sent.
+     */
+    int64_t random;
+    /**
+     * Requests sent for this item.
+     */
+    uint32_t attempts;
+    /**
+     * Time spent on this item, waits and retries included, in microseconds.
+     */
+    uint64_t elapsed_us;
+    /**
+     * The detail of the failure (read it with the `timrest_error_*` accessors; do not free it),
+     * or NULL on success.
+     */
+    const timrest_error *error;
+} timrest_item_result;
+
+/**
+ * Called with each item's outcome as the item finishes, exactly once per item, in the order
+ * items finish, on the thread that called `timrest_delete_many` or `timrest_purge_sender`.
+ * Return 0 to go on; anything else stops scheduling new items (the items in flight finish and
+ * are reported too).
+ */
+typedef int (*timrest_on_result)(void *userdata,
+                                 const timrest_item_result *result);
+
+/**
+ * Totals of a batch. Set `size` to `sizeof(timrest_batch_report)`; written only on success.
+ */
+typedef struct {
+    /**
+     * Set by the caller: `sizeof(timrest_batch_report)`.
+     */
+    size_t size;
+    /**
+     * Items that succeeded.
+     */
+    size_t ok;
+    /**
+     * Items that failed.
+     */
+    size_t failed;
+    /**
+     * Groups `timrest_purge_sender` left alone because their type keeps no history (0 for
+     * `timrest_delete_many`).
+     */
+    size_t skipped;
+    /**
+     * True when the batch stopped before its input ran out (`stop_on_error`, or the callback).
+     */
+    bool stopped_early;
+    /**
+     * Wall-clock time of the whole batch, in microseconds.
+     */
+    uint64_t elapsed_us;
+} timrest_batch_report;
+
+/**
+ * Settings of `timrest_purge_sender`; pass NULL for the defaults. Set `size` to
+ * `sizeof(timrest_purge_options)`.
+ */
+typedef struct {
+    /**
+     * Set by the caller: `sizeof(timrest_purge_options)`.
+     */
+    size_t size;
+    /**
+     * Requests in flight at most, 1 to 1024 (0 means the default, 16).
+     */
+    uint32_t concurrency;
+    /**
+     * Stop scheduling new deletions after the first failure.
+     */
+    bool stop_on_error;
+    /**
+     * Do not delete inside the topics of topic-enabled Communities (false, the zero value, deletes
+     * in the topics too: every field's zero value is its default).
+     */
+    bool skip_topics;
+    /**
+     * Groups per `get_joined_group_list` page, 1 to 5000 (0 means the default, 1000).
+     */
+    uint32_t page_size;
+    /**
+     * Only groups of these types (`"Public"`, `"Private"`/`"Work"`, `"ChatRoom"`/`"Meeting"`,
+     * `"Community"`, ...): an array of `n_group_types` strings, or NULL for every type.
+     */
+    const char *const *group_types;
+    /**
+     * The number of strings in `group_types`.
+     */
+    size_t n_group_types;
+} timrest_purge_options;
+
+/**
+ * Receives one log record: its level (`TIMREST_LOG_ERROR` ... `TIMREST_LOG_TRACE`), its target
+ * (the timrest module, e.g. `timrest::client`) and its message, both NUL-terminated and valid only
+ * during the call. Called from any thread that runs a timrest call, possibly from several at once.
+ */
+typedef void (*timrest_log_callback)(void *userdata,
+                                     int level,
+                                     const char *target,
+                                     const char *message);
 
 #ifdef __cplusplus
 extern "C" {
@@ -552,6 +779,84 @@ timrest_status timrest_delete_group_msg_by_sender(const timrest_client *client,
  */
 timrest_status timrest_client_effective_rate_limit(const timrest_client *client,
                                                    double *per_second_out);
+
+/**
+ * Like `timrest_delete_group_msg_by_sender`, and on success also writes what the call cost to
+ * `*info_out` (when `info_out` is not NULL; set `info_out->size = sizeof(timrest_call_info)`
+ * first, or the call fails with `TIMREST_INVALID_ARGUMENT` before sending anything).
+ *
+ * Thread safe.
+ */
+timrest_status timrest_delete_by_sender(const timrest_client *client,
+                                        const char *group_id,
+                                        const char *sender,
+                                        const char *topic_id,
+                                        timrest_call_info *info_out,
+                                        timrest_error **err_out);
+
+/**
+ * Deletes by sender for each of the `n_items` items, `options->concurrency` at a time, sharing
+ * the client's rate limiter (shared with other processes when it is on Redis) and retries.
+ * Blocks until every scheduled item finished.
+ *
+ * `on_result` (may be NULL) is called with each item's outcome as it finishes, exactly once per
+ * item, on the calling thread, with `userdata`; returning non-zero stops scheduling (the items in
+ * flight finish and are reported). An item that cannot be read (a NULL `group_id` or `sender`,
+ * bad UTF-8) fails alone with `TIMREST_INVALID_ARGUMENT`. On success, `*report_out` holds the
+ * totals (set `report_out->size = sizeof(timrest_batch_report)` first). The call itself fails
+ * only for bad arguments: failed items are in the report.
+ *
+ * Thread safe: batches on one client may run on several threads at once (they share its quota).
+ */
+timrest_status timrest_delete_many(const timrest_client *client,
+                                   const timrest_item *items,
+                                   size_t n_items,
+                                   const timrest_batch_options *options,
+                                   timrest_on_result on_result,
+                                   void *userdata,
+                                   timrest_batch_report *report_out,
+                                   timrest_error **err_out);
+
+/**
+ * Deletes what `sender` sent in every group it joined (`get_joined_group_list`, every page),
+ * and in each topic of the topic-enabled Communities among them (`get_topic`), through the same
+ * pool, limiter, retries and callback as `timrest_delete_many`. AVChatRoom and BChatRoom groups
+ * keep no history: they are skipped and counted in `report_out->skipped`. A group dissolved
+ * after it was listed fails alone with `TIMREST_GROUP_NOT_FOUND`.
+ *
+ * Fails (and deletes nothing) when the arguments are bad or a listing call fails; otherwise
+ * failed deletions are in the report. `options` may be NULL (every type, topics included,
+ * concurrency 16).
+ *
+ * Thread safe.
+ */
+timrest_status timrest_purge_sender(const timrest_client *client,
+                                    const char *sender,
+                                    const timrest_purge_options *options,
+                                    timrest_on_result on_result,
+                                    void *userdata,
+                                    timrest_batch_report *report_out,
+                                    timrest_error **err_out);
+
+/**
+ * Sends timrest's log records at `level` and above (`TIMREST_LOG_ERROR` ... `TIMREST_LOG_TRACE`)
+ * to `callback`, with `userdata`; `TIMREST_LOG_OFF` or a NULL callback turns them off. At
+ * `TIMREST_LOG_DEBUG` there is one record per attempt: command, random, outcome, elapsed time.
+ * Records never contain the secret key or a UserSig.
+ *
+ * Process-wide: one callback for every client, replaced by the next call. The callback is called
+ * from whichever thread runs a timrest call, possibly from several threads at once, so it must be
+ * thread safe, and it must not call back into timrest. After this function returns (also when it
+ * turns logging off), records may still reach the previous callback from calls already running:
+ * keep its `userdata` alive until those calls have returned.
+ *
+ * Fails with `TIMREST_INVALID_ARGUMENT` for an unknown level, and with `TIMREST_CONFIG` when the
+ * program has already installed another logger for Rust's `log` crate (then the records are its).
+ */
+timrest_status timrest_set_log_callback(int level,
+                                        timrest_log_callback callback,
+                                        void *userdata,
+                                        timrest_error **err_out);
 
 /**
  * Signs a UserSig (version 2, HMAC-SHA256) for `identifier` of app `sdkappid` with the app's

@@ -111,6 +111,8 @@ fn build() -> Result<Built, String> {
     // tests/c/faults.rs: the fault matrix, bad inputs and concurrency from C.
     compile(&cc, "-std=c99", "tests/c/faults.c", "faults", &flags)?;
     compile(&cxx, "-std=c++17", "tests/c/test_timrest.cpp", "test_timrest_cpp", &flags)?;
+    // Call info, delete_many, purge_sender, the log callback and their bad arguments.
+    compile(&cc, "-std=c99", "tests/c/bulk.c", "bulk", &flags)?;
     // A fleet of forked processes on one Redis limiter.
     compile(&cc, "-std=c99", "tests/c/fleet.c", "fleet", &flags)?;
     compile(&cc, "-std=c99", "examples/c/delete_by_sender.c", "example_c", &flags)?;
@@ -750,5 +752,186 @@ fn an_empty_tim_base_url_is_a_settings_error_naming_it() {
         assert_eq!(output.status.code(), Some(2), "{runner:?}: {stderr}");
         assert!(stderr.contains("TIM_BASE_URL is set but empty"), "{runner:?}: {stderr}");
         assert!(scene.deletions().is_empty(), "nothing was sent");
+    }
+}
+
+// -- the C face's parity with Python: call info, bulk, purge, the log callback --------------------
+
+/// `key=value` pairs of one printed line.
+fn fields(line: &str) -> HashMap<String, String> {
+    line.split_whitespace().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+fn number(fields: &HashMap<String, String>, key: &str) -> u64 {
+    fields.get(key).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {key} in {fields:?}"))
+}
+
+#[test]
+fn call_info_reports_the_random_and_attempts_of_a_success() {
+    for runner in RUNNERS {
+        let scene = Scene::new();
+        let out = run(runner, &built().program("bulk"), &["call-info"], &scene.env());
+        let info = fields(out.lines().next().unwrap_or_default());
+        let sent = scene.deletions();
+        assert_eq!(sent.len(), 2, "{runner:?}: the call with info, then one with info_out NULL");
+        assert_eq!(Some(number(&info, "random") as u32), sent[0].random, "{runner:?}: the random that was sent");
+        assert_eq!(number(&info, "attempts"), 1);
+        assert!(number(&info, "elapsed_us") > 0);
+        assert_eq!(count(&scene.history(None), "spammer"), 0);
+    }
+}
+
+#[test]
+fn delete_many_500_items_at_the_quota_with_missing_groups() {
+    for runner in RUNNERS {
+        // The client's default quota is 100/s; the emulator allows a little more, as Tencent's
+        // sliding count and our pacing disagree by a few milliseconds at the edges.
+        let emu = Emulator::start(EmulatorConfig { rate_limit: Some(105.0), ..EmulatorConfig::default() })
+            .unwrap_or_else(|e| panic!("emulator: {e}"));
+        for i in 0..450 {
+            let gid = emu.create_group(&GroupSpec::new("Public").with_id(format!("bulk-{i}"))).unwrap();
+            emu.send_group_msg(&gid, "spammer", "spam", None).unwrap();
+            emu.send_group_msg(&gid, "alice", "hello", None).unwrap();
+        }
+        let env = vec![
+            ("TIM_BASE_URL", emu.base_url()),
+            ("TIM_SDKAPPID", emu.sdkappid().to_string()),
+            ("TIM_SECRET_KEY", DEMO_SECRET_KEY.to_owned()),
+            ("TEST_SENDER", "spammer".to_owned()),
+        ];
+        let out = run(runner, &built().program("bulk"), &["many", "500"], &env);
+        let got = fields(out.trim());
+        assert_eq!(number(&got, "calls"), 500, "{runner:?}: {out}");
+        assert_eq!(number(&got, "once"), 500, "{runner:?}: the callback saw every item exactly once");
+        assert_eq!((number(&got, "ok"), number(&got, "not_found"), number(&got, "other")), (450, 50, 0));
+        assert_eq!(number(&got, "stopped_early"), 0);
+        let log = emu.requests();
+        let deletions: Vec<_> = log.iter().filter(|r| r.command == DELETE).collect();
+        assert_eq!(deletions.len(), 500, "{runner:?}: one request per item, no retry");
+        assert!(deletions.iter().all(|r| r.error_code != Some(60007)), "{runner:?}: a rate-limit rejection");
+        for i in 0..450 {
+            let left = emu.messages(&format!("bulk-{i}"), None, false).unwrap();
+            assert_eq!(left.len(), 1, "bulk-{i}");
+            assert_eq!(left[0]["From_Account"], "alice");
+        }
+    }
+}
+
+#[test]
+fn delete_many_stops_scheduling_when_the_callback_asks() {
+    for runner in RUNNERS {
+        let emu = Emulator::start(EmulatorConfig {
+            rate_limit: None,
+            latency: Duration::from_millis(20),
+            ..EmulatorConfig::default()
+        })
+        .unwrap_or_else(|e| panic!("emulator: {e}"));
+        for i in 0..200 {
+            emu.create_group(&GroupSpec::new("Public").with_id(format!("bulk-{i}"))).unwrap();
+        }
+        let env = vec![
+            ("TIM_BASE_URL", emu.base_url()),
+            ("TIM_SDKAPPID", emu.sdkappid().to_string()),
+            ("TIM_SECRET_KEY", DEMO_SECRET_KEY.to_owned()),
+            ("TEST_SENDER", "spammer".to_owned()),
+        ];
+        let out = run(runner, &built().program("bulk"), &["stop", "200", "10"], &env);
+        let got = fields(out.trim());
+        let calls = number(&got, "calls");
+        assert_eq!(number(&got, "stopped_early"), 1, "{runner:?}: {out}");
+        assert!((10..200).contains(&calls), "{runner:?}: {out}");
+        assert_eq!(number(&got, "once"), calls, "{runner:?}: in-flight items were still reported, once each");
+        assert_eq!(number(&got, "never"), 200 - calls);
+        let sent = emu.requests().iter().filter(|r| r.command == DELETE).count() as u64;
+        assert_eq!(sent, calls, "{runner:?}: nothing was sent that was not reported");
+    }
+}
+
+#[test]
+fn purge_sender_from_c_cleans_every_group_and_counts_the_skipped() {
+    for runner in RUNNERS {
+        let emu = Emulator::start(EmulatorConfig { rate_limit: None, ..EmulatorConfig::default() })
+            .unwrap_or_else(|e| panic!("emulator: {e}"));
+        let member = |spec: GroupSpec| GroupSpec { members: vec!["spammer".into(), "alice".into()], ..spec };
+        let mut streams = Vec::new();
+        for _ in 0..10 {
+            let gid = emu.create_group(&member(GroupSpec::new("Public"))).unwrap();
+            streams.push((gid, None));
+        }
+        for _ in 0..2 {
+            emu.create_group(&member(GroupSpec::new("AVChatRoom"))).unwrap();
+        }
+        let community = emu.create_group(&member(GroupSpec::community_with_topics())).unwrap();
+        streams.push((community.clone(), None));
+        for name in ["news", "chat"] {
+            streams.push((community.clone(), Some(emu.create_topic(&community, name, None).unwrap())));
+        }
+        for (gid, topic) in &streams {
+            emu.send_group_msg(gid, "spammer", "spam", topic.as_deref()).unwrap();
+            emu.send_group_msg(gid, "alice", "hello", topic.as_deref()).unwrap();
+        }
+        let env = vec![
+            ("TIM_BASE_URL", emu.base_url()),
+            ("TIM_SDKAPPID", emu.sdkappid().to_string()),
+            ("TIM_SECRET_KEY", DEMO_SECRET_KEY.to_owned()),
+        ];
+        let out = run(runner, &built().program("bulk"), &["purge", "spammer"], &env);
+        let got = fields(out.trim());
+        assert_eq!(
+            (number(&got, "calls"), number(&got, "ok"), number(&got, "failed"), number(&got, "skipped")),
+            (13, 13, 0, 2),
+            "{runner:?}: {out}"
+        );
+        for (gid, topic) in &streams {
+            let left = emu.messages(gid, topic.as_deref(), false).unwrap();
+            assert_eq!(left.iter().map(|m| m["From_Account"].as_str().unwrap()).collect::<Vec<_>>(), ["alice"]);
+        }
+        let pages = emu.requests().iter().filter(|r| r.command == "get_joined_group_list").count();
+        assert_eq!(pages, 2, "{runner:?}: 13 groups in pages of 7");
+    }
+}
+
+#[test]
+fn the_log_callback_gets_one_record_per_attempt_and_no_secret() {
+    const CANARY: &str = "c-log-canary-key-5d1e9b";
+    for runner in RUNNERS {
+        let emu = Emulator::start(EmulatorConfig {
+            rate_limit: None,
+            secret_key: CANARY.to_owned(),
+            ..EmulatorConfig::default()
+        })
+        .unwrap_or_else(|e| panic!("emulator: {e}"));
+        let group = emu.create_group(&GroupSpec::new("Public")).unwrap();
+        let env = vec![
+            ("TIM_BASE_URL", emu.base_url()),
+            ("TIM_SDKAPPID", emu.sdkappid().to_string()),
+            ("TIM_SECRET_KEY", CANARY.to_owned()),
+            ("TEST_GROUP", group),
+            ("TEST_SENDER", "spammer".to_owned()),
+        ];
+        let out = run(runner, &built().program("bulk"), &["log"], &env);
+        let records: Vec<&str> = out.lines().filter(|l| l.starts_with("LOG ")).collect();
+        let attempts: Vec<&&str> =
+            records.iter().filter(|l| l.contains("delete_group_msg_by_sender attempt")).collect();
+        assert_eq!(attempts.len(), 2, "{runner:?}: one record per attempt, and none once turned off:\n{out}");
+        assert!(attempts[0].starts_with("LOG 4 timrest") && attempts[0].contains(": ok in"), "{}", attempts[0]);
+        assert!(attempts[1].contains("10010"), "{}", attempts[1]);
+        let randoms: Vec<String> =
+            emu.requests().iter().filter_map(|r| r.random).map(|r| format!("random={r}")).collect();
+        assert!(randoms.iter().take(2).all(|r| out.contains(r.as_str())), "{runner:?}: the records name each random");
+        assert!(!out.contains(CANARY), "{runner:?}: the secret key reached a log record");
+        assert!(!out.contains("eJ"), "{runner:?}: something shaped like a UserSig reached a log record:\n{out}");
+        assert!(out.contains(&format!("records={}", records.len())));
+    }
+}
+
+#[test]
+fn the_new_functions_refuse_null_and_bad_sizes_before_sending() {
+    for runner in RUNNERS {
+        let scene = Scene::new();
+        let out = run(runner, &built().program("bulk"), &["args"], &scene.env());
+        assert!(out.contains("args ok"), "{runner:?}: {out}");
+        let sent: Vec<String> = scene.emu.requests().iter().map(|r| r.command.clone()).collect();
+        assert!(sent.is_empty(), "{runner:?}: bad arguments sent {sent:?}");
     }
 }

@@ -22,6 +22,13 @@ pub struct timrest_client {
     client: Client,
 }
 
+impl timrest_client {
+    /// The core client.
+    pub(crate) fn core(&self) -> &Client {
+        &self.client
+    }
+}
+
 // The C handle is shared by threads: the core client must stay Send + Sync.
 const _: fn() = || {
     fn shareable<T: Send + Sync>() {}

@@ -7,7 +7,8 @@
 //! Conventions (after rustls-ffi; the header repeats them for C readers):
 //!
 //! - One module per C "class": [`config`] (`timrest_config`, a builder), [`client`]
-//!   (`timrest_client`), [`error`] (`timrest_error`, the detail of a failure), [`status`]
+//!   (`timrest_client`), [`batch`] (calls with call info, bulk deletion and purge, and their plain
+//!   `size`-prefixed structs), [`log`] (the process-wide log callback), [`error`] (`timrest_error`, the detail of a failure), [`status`]
 //!   (`timrest_status`, derived from the code table in [`crate::error::KINDS`]), [`usersig`],
 //!   [`version`]. Pointer checks, string conversion and the panic boundary live in one place,
 //!   the private `boundary` module.
@@ -36,6 +37,10 @@ pub mod error;
 pub mod config;
 
 pub mod client;
+
+pub mod batch;
+
+pub mod log;
 
 pub mod usersig;
 
