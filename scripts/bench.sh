@@ -73,7 +73,10 @@ for line in sys.stdin:
 echo "bench: building the C library (plain cargo build --release) and the C program"
 cargo build --quiet --release
 mkdir -p "$out/lib"
+# Under its SONAME too (build.rs sets libtimrest.so.0.MINOR): that is the name the program loads.
 cp "$target/release/libtimrest.so" "$out/lib/"
+soname="$(readelf -d "$out/lib/libtimrest.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')"
+[ -z "$soname" ] || cp "$out/lib/libtimrest.so" "$out/lib/$soname"
 cc -std=c11 -O2 -Wall -Wextra -Werror -pedantic -I include bench/c/per_call.c \
     -L "$out/lib" -ltimrest -Wl,-rpath,"$(cd "$out/lib" && pwd)" -o "$out/per_call"
 

@@ -1,31 +1,43 @@
 #!/usr/bin/env bash
-# Installs the C library of timrest under PREFIX:
+# Installs the timrest C library as a system library under PREFIX:
+#
 #   PREFIX/include/timrest.h
-#   PREFIX/lib/libtimrest.so  PREFIX/lib/libtimrest.a
-#   PREFIX/lib/pkgconfig/timrest.pc
+#   PREFIX/lib/libtimrest.so.VERSION            the library, SONAME libtimrest.so.0.MINOR (build.rs)
+#   PREFIX/lib/libtimrest.so.0.MINOR -> libtimrest.so.VERSION      what programs load at run time
+#   PREFIX/lib/libtimrest.so -> libtimrest.so.VERSION              what the linker finds for -ltimrest
+#   PREFIX/lib/libtimrest.a
+#   PREFIX/lib/pkgconfig/timrest.pc, timrest-static.pc
+#   PREFIX/lib/cmake/timrest/timrestConfig.cmake, timrestConfigVersion.cmake
+#   PREFIX/bin/timrest-emulator                 the local TIM server, for trying the library
 #
-# Usage: bash scripts/install.sh PREFIX [--profile release|dist] [--no-build]
+# This is what cargo-c's `cargo cinstall` lays out (same names, SONAME and files), produced here with
+# cargo alone: cargo-c would add a long compile of its own to every fresh machine and CI run.
 #
-# The library is built by a plain `cargo build --lib` (no features): it never contains pyo3 or the
-# emulator, whatever else was built in the same target directory before (the build is redone when
-# the features differ). CARGO_TARGET_DIR is honoured. Then:
+# Usage: bash scripts/install.sh PREFIX [--profile dist|release] [--no-build] [--no-emulator]
+#
+# The default profile is `dist`, what we ship (thin LTO, no debug info). The library is built by a
+# plain `cargo build --lib` (no features): it never contains pyo3 or the emulator, whatever else was
+# built in the same target directory before. CARGO_TARGET_DIR is honoured. Then, for example:
 #   export PKG_CONFIG_PATH=PREFIX/lib/pkgconfig
-#   cc app.c $(pkg-config --cflags --libs timrest) -Wl,-rpath,PREFIX/lib
+#   cc app.c $(pkg-config --cflags --libs timrest) -Wl,-rpath,"$(pkg-config --variable=libdir timrest)"
+# or, for a system prefix such as /usr/local, run `ldconfig` as root instead of the rpath.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-    echo "usage: bash scripts/install.sh PREFIX [--profile release|dist] [--no-build]" >&2
+    echo "usage: bash scripts/install.sh PREFIX [--profile dist|release] [--no-build] [--no-emulator]" >&2
     exit 2
 }
 
 prefix=""
-profile="release"
+profile="dist"
 build=1
+emulator=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --profile) [ $# -ge 2 ] || usage; profile="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
+        --no-emulator) emulator=0; shift ;;
         -h|--help) usage ;;
         -*) usage ;;
         *) [ -z "$prefix" ] || usage; prefix="$1"; shift ;;
@@ -38,25 +50,61 @@ case "$profile" in
     dev) profile_dir="debug" ;;
     *) profile_dir="$profile" ;;
 esac
-
-if [ "$build" = 1 ]; then
-    "${CARGO:-cargo}" build --lib --profile "$profile"
-fi
-
 built="$target_dir/$profile_dir"
+cargo="${CARGO:-cargo}"
+
+version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)"
+major="${version%%.*}"
+rest="${version#*.}"
+minor="${rest%%.*}"
+if [ "$major" = 0 ]; then soversion="0.$minor"; else soversion="$major"; fi
+soname="libtimrest.so.$soversion"
+libs_private="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
+
+# The emulator binary first: building it builds the library too, with the emulator feature, over
+# the plain one. The plain library is built last, so that it is what target/ holds when copied.
+if [ "$build" = 1 ]; then
+    if [ "$emulator" = 1 ]; then
+        "$cargo" build --quiet --profile "$profile" --features emulator --bin timrest-emulator
+    fi
+    "$cargo" build --quiet --lib --profile "$profile"
+fi
 for f in libtimrest.so libtimrest.a; do
     [ -f "$built/$f" ] || { echo "install.sh: $built/$f is missing (build it, or drop --no-build)" >&2; exit 1; }
 done
-
-version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)"
-libs_private="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
+if [ "$emulator" = 1 ] && [ ! -f "$built/timrest-emulator" ]; then
+    echo "install.sh: $built/timrest-emulator is missing (build it, drop --no-build, or pass --no-emulator)" >&2
+    exit 1
+fi
+if command -v readelf >/dev/null && ! readelf -d "$built/libtimrest.so" | grep -q "SONAME.*\[$soname\]"; then
+    echo "install.sh: $built/libtimrest.so has no SONAME $soname (a build with the python feature?)" >&2
+    exit 1
+fi
 
 mkdir -p "$prefix"
 prefix="$(cd "$prefix" && pwd)"
-install -d "$prefix/include" "$prefix/lib/pkgconfig"
+lib="$prefix/lib"
+install -d "$prefix/include" "$lib/pkgconfig" "$lib/cmake/timrest"
 install -m 644 include/timrest.h "$prefix/include/timrest.h"
-install -m 755 "$built/libtimrest.so" "$prefix/lib/libtimrest.so"
-install -m 644 "$built/libtimrest.a" "$prefix/lib/libtimrest.a"
-sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" -e "s|@LIBS_PRIVATE@|$libs_private|g" \
-    timrest.pc.in > "$prefix/lib/pkgconfig/timrest.pc"
-echo "install.sh: timrest $version ($profile) installed under $prefix"
+rm -f "$lib/libtimrest.so" "$lib/$soname" "$lib/libtimrest.so.$version"
+install -m 755 "$built/libtimrest.so" "$lib/libtimrest.so.$version"
+ln -s "libtimrest.so.$version" "$lib/$soname"
+ln -s "libtimrest.so.$version" "$lib/libtimrest.so"
+install -m 644 "$built/libtimrest.a" "$lib/libtimrest.a"
+# The archive carries the debug sections of the Rust standard library it bundles: a quarter of it.
+if command -v strip >/dev/null; then
+    strip --strip-debug "$lib/libtimrest.a"
+fi
+fill() {
+    sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" -e "s|@MAJOR@|$major|g" -e "s|@MINOR@|$minor|g" \
+        -e "s|@SONAME@|$soname|g" -e "s|@LIBS_PRIVATE@|$libs_private|g" "$1" > "$2"
+}
+fill timrest.pc.in "$lib/pkgconfig/timrest.pc"
+fill timrest-static.pc.in "$lib/pkgconfig/timrest-static.pc"
+fill cmake/timrestConfig.cmake.in "$lib/cmake/timrest/timrestConfig.cmake"
+fill cmake/timrestConfigVersion.cmake.in "$lib/cmake/timrest/timrestConfigVersion.cmake"
+if [ "$emulator" = 1 ]; then
+    install -d "$prefix/bin"
+    install -m 755 "$built/timrest-emulator" "$prefix/bin/timrest-emulator"
+fi
+echo "install.sh: timrest $version ($profile, SONAME $soname) installed under $prefix"

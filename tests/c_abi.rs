@@ -70,10 +70,12 @@ fn build() -> Result<Built, String> {
             // Its own target directory: the library must not be the emulator-enabled build of this
             // test, and a nested cargo must not wait for the lock of the outer one.
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            // The release profile keeps this test quick; scripts/test-c.sh runs it on the dist build.
             run_tool(
                 Command::new("bash")
                     .arg(root().join("scripts/install.sh"))
                     .arg(&prefix)
+                    .args(["--profile", "release"])
                     .env("CARGO", cargo)
                     .env("CARGO_TARGET_DIR", work.join("target")),
             )?;
@@ -117,12 +119,34 @@ fn build() -> Result<Built, String> {
     compile(&cc, "-std=c99", "tests/c/fleet.c", "fleet", &flags)?;
     compile(&cc, "-std=c99", "examples/c/delete_by_sender.c", "example_c", &flags)?;
     compile(&cxx, "-std=c++17", "examples/cpp/delete_by_sender.cpp", "example_cpp", &flags)?;
-    // The same example linked statically: libtimrest.a with the .pc file's Libs.private.
-    let static_flags: Vec<String> = pkg_config(&["--cflags", "--libs", "--static"])?
-        .into_iter()
-        .map(|f| if f == "-ltimrest" { "-l:libtimrest.a".to_owned() } else { f })
-        .collect();
+    // The same example linked statically, through the timrest-static module: libtimrest.a and
+    // what it needs from the system.
+    let static_flags = {
+        let out = run_tool(
+            Command::new("pkg-config")
+                .args(["--cflags", "--libs", "timrest-static"])
+                .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig")),
+        )?;
+        String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect::<Vec<_>>()
+    };
     compile(&cc, "-std=c99", "examples/c/delete_by_sender.c", "example_c_static", &static_flags)?;
+    // And with plain flags, no pkg-config.
+    let plain = vec![
+        format!("-I{}", prefix.join("include").display()),
+        format!("-L{}", prefix.join("lib").display()),
+        "-ltimrest".to_owned(),
+    ];
+    compile(&cc, "-std=c99", "examples/c/delete_by_sender.c", "example_c_plain", &plain)?;
+    // Without an rpath: it finds the library only through LD_LIBRARY_PATH (the SONAME test).
+    run_tool(
+        Command::new(&cc)
+            .args(["-std=c99"])
+            .args(strict)
+            .arg(root().join("examples/c/delete_by_sender.c"))
+            .args(&flags)
+            .arg("-o")
+            .arg(bin.join("example_c_no_rpath")),
+    )?;
     Ok(Built { prefix, bin })
 }
 
@@ -561,7 +585,7 @@ fn cpp_eight_threads_share_one_client() {
 
 #[test]
 fn examples_build_against_the_installed_library_and_delete() {
-    for program in ["example_c", "example_cpp", "example_c_static"] {
+    for program in ["example_c", "example_cpp", "example_c_static", "example_c_plain"] {
         for runner in RUNNERS {
             let scene = Scene::new();
             let group = scene.group.clone();
@@ -612,7 +636,9 @@ fn installed_library_has_no_python_and_exports_only_timrest_symbols() {
     assert!(!String::from_utf8_lossy(&ldd.stdout).to_lowercase().contains("python"));
     // Every function the header declares is exported by the library.
     let header = std::fs::read_to_string(built().prefix.join("include/timrest.h")).unwrap_or_default();
-    for line in header.lines().filter(|l| !l.starts_with([' ', '#', '/', '*', '}']) && l.contains('(')) {
+    let declarations =
+        header.lines().filter(|l| !l.starts_with([' ', '#', '/', '*', '}']) && !l.starts_with("typedef"));
+    for line in declarations.filter(|l| l.contains('(')) {
         let name = line.split('(').next().unwrap_or_default().split([' ', '*']).next_back().unwrap_or_default();
         assert!(symbols.contains(&format!(" T {name}\n")), "{name} is declared but not exported");
     }
@@ -628,7 +654,16 @@ fn installed_pkg_config_file_and_header() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), env!("CARGO_PKG_VERSION"));
-    for file in ["include/timrest.h", "lib/libtimrest.so", "lib/libtimrest.a", "lib/pkgconfig/timrest.pc"] {
+    for file in [
+        "include/timrest.h",
+        "lib/libtimrest.so",
+        "lib/libtimrest.a",
+        "lib/pkgconfig/timrest.pc",
+        "lib/pkgconfig/timrest-static.pc",
+        "lib/cmake/timrest/timrestConfig.cmake",
+        "lib/cmake/timrest/timrestConfigVersion.cmake",
+        "bin/timrest-emulator",
+    ] {
         assert!(prefix.join(file).is_file(), "{file} is not installed");
     }
     let installed = std::fs::read(prefix.join("include/timrest.h")).unwrap_or_default();
@@ -933,5 +968,98 @@ fn the_new_functions_refuse_null_and_bad_sizes_before_sending() {
         assert!(out.contains("args ok"), "{runner:?}: {out}");
         let sent: Vec<String> = scene.emu.requests().iter().map(|r| r.command.clone()).collect();
         assert!(sent.is_empty(), "{runner:?}: bad arguments sent {sent:?}");
+    }
+}
+
+// -- a system library: SONAME, versioned names, CMake ---------------------------------------------
+
+const SONAME: &str = concat!("libtimrest.so.0.", env!("CARGO_PKG_VERSION_MINOR"));
+
+fn readelf_dynamic(path: &Path) -> String {
+    let out = run_tool(Command::new("readelf").arg("-d").arg(path)).unwrap_or_else(|e| panic!("{e}"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_installed_library_has_a_soname_and_versioned_names() {
+    let lib = built().prefix.join("lib");
+    let real = format!("libtimrest.so.{}", env!("CARGO_PKG_VERSION"));
+    assert!(lib.join(&real).is_file() && !lib.join(&real).is_symlink(), "{real} is the file");
+    for link in ["libtimrest.so", SONAME] {
+        let target = std::fs::read_link(lib.join(link)).unwrap_or_else(|e| panic!("{link}: {e}"));
+        assert_eq!(target, PathBuf::from(&real), "{link} points to the versioned file");
+    }
+    assert!(readelf_dynamic(&lib.join(&real)).contains(&format!("Library soname: [{SONAME}]")));
+    // Programs record the SONAME, not the development link.
+    let needed = readelf_dynamic(&built().program("example_c"));
+    assert!(needed.contains(&format!("Shared library: [{SONAME}]")), "{needed}");
+
+    // Only the SONAME on the library path: the program loads and works.
+    let only = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c_abi/soname-only");
+    std::fs::create_dir_all(&only).unwrap();
+    let _ = std::fs::remove_file(only.join(SONAME));
+    std::fs::copy(lib.join(&real), only.join(SONAME)).unwrap();
+    assert_eq!(std::fs::read_dir(&only).unwrap().count(), 1);
+    let scene = Scene::new();
+    let output = Command::new(built().program("example_c_no_rpath"))
+        .args([scene.group.as_str(), "spammer"])
+        .env("LD_LIBRARY_PATH", &only)
+        .envs(scene.env())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(count(&scene.history(None), "spammer"), 0);
+    // And without it, the loader says which file it missed.
+    let output = Command::new(built().program("example_c_no_rpath")).env_remove("LD_LIBRARY_PATH").output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains(SONAME));
+}
+
+/// Configures and builds tests/cmake_consumer against the installed prefix; the error when cmake fails.
+fn cmake_consumer(link: &str, want: &str) -> Result<PathBuf, String> {
+    let build = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("c_abi/cmake-{link}-{want}"));
+    let _ = std::fs::remove_dir_all(&build);
+    run_tool(
+        Command::new("cmake")
+            .arg("-S")
+            .arg(root().join("tests/cmake_consumer"))
+            .arg("-B")
+            .arg(&build)
+            .arg(format!("-DCMAKE_PREFIX_PATH={}", built().prefix.display()))
+            .arg(format!("-DTIMREST_LINK={link}"))
+            .arg(format!("-DTIMREST_WANT={want}")),
+    )?;
+    run_tool(Command::new("cmake").arg("--build").arg(&build))?;
+    Ok(build.join("consumer"))
+}
+
+#[test]
+fn a_cmake_project_finds_the_package_and_links_either_target() {
+    for link in ["shared", "static"] {
+        let program = cmake_consumer(link, "0.1").unwrap_or_else(|e| panic!("{link}: {e}"));
+        let dynamic = readelf_dynamic(&program);
+        assert_eq!(dynamic.contains(SONAME), link == "shared", "{link}:\n{dynamic}");
+        for runner in RUNNERS {
+            let scene = Scene::new();
+            let out = run(runner, &program, &[&scene.group, "spammer"], &scene.env());
+            assert!(out.contains(&format!(
+                "timrest {} (header {})",
+                env!("CARGO_PKG_VERSION"),
+                env!("CARGO_PKG_VERSION")
+            )));
+            assert!(out.contains("deleted: random=") && out.contains("attempts=1"), "{link} {runner:?}: {out}");
+            assert!(out.contains("batch: ok=1 failed=1 callbacks=2"), "{link} {runner:?}: {out}");
+            assert_eq!(count(&scene.history(None), "spammer"), 0);
+        }
+    }
+}
+
+#[test]
+fn the_cmake_version_file_accepts_0_1_x_only() {
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(cmake_consumer("shared", version).is_ok(), "the exact version");
+    for refused in ["0.2", "1.0", "0.1.99"] {
+        let err = cmake_consumer("shared", refused).expect_err(refused);
+        assert!(err.contains("timrest") && err.contains("version"), "{refused}: {err}");
     }
 }

@@ -209,3 +209,23 @@ def test_the_import_time_in_the_readme_is_the_benchmarks() -> None:
     row = next(line for line in section.splitlines() if line.startswith("| timrest (Python) |"))
     assert figure == row.split("|")[2].strip() + " ms"
     assert f"`import timrest`: {figure}," in section
+
+
+def test_the_c_quick_start_runs_as_written(tmp_path: Path) -> None:
+    """examples/c/quickstart.sh, from the README: install.sh into a fresh prefix, the three ways
+    to link, and each program against the installed timrest-emulator."""
+    code = dict(examples())["examples/c/quickstart.sh"]
+    script = tmp_path / "quickstart.sh"
+    script.write_text(code)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIM_", "PKG_CONFIG"))}
+    env.pop("LD_LIBRARY_PATH", None)
+    # The shipped build of the library, cached where scripts/test-c.sh keeps it.
+    env.update(TIMREST_SRC=str(ROOT), PREFIX=str(tmp_path / "prefix"),
+               CARGO_TARGET_DIR=str(ROOT / "target" / "c-lib"))
+    run = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=1800, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("deleted the messages of spammer in demo-work") == 3, run.stdout
+    lib = tmp_path / "prefix" / "lib"
+    assert (lib / "libtimrest.so.0.1").is_symlink() and (lib / "cmake" / "timrest" / "timrestConfig.cmake").is_file()
+    ldd = subprocess.run(["ldd", str(tmp_path / "delete_by_sender_static")], capture_output=True, text=True)
+    assert "libtimrest" not in ldd.stdout, "the static build does not load libtimrest.so"
