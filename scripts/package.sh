@@ -3,9 +3,11 @@
 #
 # 1. dist/timrest-VERSION.tar.gz: `maturin sdist` (what `cargo package` lists: git's files less
 #    Cargo.toml's `exclude`).
-# 2. dist/timrest-VERSION-cp39-abi3-*.whl, built FROM THAT SDIST the way `pip install timrest-*.tar.gz`
-#    builds it: `pip wheel` with build isolation (maturin comes from PyPI, as pyproject.toml's
-#    build-system asks), in the `dist` profile that pyproject.toml's [tool.maturin] sets.
+# 2. dist/timrest-VERSION-cp39-abi3-manylinux_2_17_x86_64.whl, built FROM THAT SDIST the way
+#    `pip install timrest-*.tar.gz` builds it: `pip wheel` with build isolation (maturin comes from
+#    PyPI, as pyproject.toml's build-system asks), in the `dist` profile that pyproject.toml's
+#    [tool.maturin] sets, linked by zig (PyPI's ziglang) against glibc 2.17: manylinux2014.
+#    `auditwheel show` checks the tag. An aarch64 wheel too, when rustc has that target.
 # 3. Checks both (tests/packaging/test_dist.py): the sdist holds what a build needs (Cargo.toml,
 #    Cargo.lock, src/, python/, include/, README, licences) and nothing stray (no target/, .venv,
 #    caches, built files, untracked files); the wheel holds the package, its stubs (_native.pyi,
@@ -47,7 +49,9 @@ pip=(-m pip --quiet --disable-pip-version-check)
 
 # -- tools: maturin (the sdist), twine, pytest and trove-classifiers (the checks) ----------------
 tools_venv="$work/tools"
-tools=("maturin>=1.9.4,<2" "twine>=6.1" "pytest>=8" "trove-classifiers>=2024.10")
+# ziglang: zig as the C compiler and linker of the wheel, against glibc 2.17's symbols (manylinux2014);
+# auditwheel: the check that the wheel is what its tag says.
+tools=("maturin>=1.9.4,<2" "twine>=6.1" "pytest>=8" "trove-classifiers>=2024.10" "ziglang>=0.13" "auditwheel>=6.1")
 if [ ! -x "$tools_venv/bin/python" ]; then
     python3 -m venv "$tools_venv"
 fi
@@ -70,17 +74,46 @@ sdist="dist/timrest-$version.tar.gz"
 echo "package: built $sdist ($(du -k "$sdist" | cut -f1) KiB) in $((SECONDS - step)) s"
 
 step=$SECONDS
-echo "package: building the wheel from $sdist (pip wheel, build isolation, dist profile)"
-# A PEP 517 build tags the wheel linux_x86_64, which PyPI refuses; `--compatibility pypi` makes maturin
-# check the library against the manylinux rules and tag it manylinux_X_Y (the glibc it was built on).
+echo "package: building the manylinux2014 wheel from $sdist (pip wheel, build isolation, dist profile, zig)"
+# A PEP 517 build, as `pip install timrest-*.tar.gz` does, with maturin told to link through zig against
+# glibc 2.17 and to tag the wheel manylinux2014 (manylinux_2_17): it installs on CentOS 7, Amazon
+# Linux 2, Debian 10 and anything newer, whatever glibc this machine has. maturin looks for zig as
+# `python3 -m ziglang` (the isolated build environment has no ziglang), then as the `zig` command:
+# CARGO_ZIGBUILD_ZIG_PATH names a small wrapper around the tools' ziglang.
 # A fresh cargo target directory every time: maturin stamps every file of the sdist with the same
 # old mtime, so a reused target directory would never see a changed source and would ship a stale library.
-rm -rf "$work/cargo"
-MATURIN_PEP517_ARGS="--compatibility pypi" CARGO_TARGET_DIR="$work/cargo" \
+rm -rf "$work/cargo" "$work/zig"
+mkdir -p "$work/zig"
+# pip's build isolation hides every site-packages but its own (PYTHONPATH and a sitecustomize): the
+# wrapper clears that, so that the tools' Python sees its ziglang.
+printf '#!/bin/sh\nunset PYTHONPATH PYTHONNOUSERSITE\nexec "%s" -m ziglang "$@"\n' "$tools_venv/bin/python" \
+    >"$work/zig/zig"
+chmod +x "$work/zig/zig"
+PATH="$work/zig:$PATH" CARGO_ZIGBUILD_ZIG_PATH="$work/zig/zig" \
+    MATURIN_PEP517_ARGS="--zig --compatibility manylinux2014" CARGO_TARGET_DIR="$work/cargo" \
     "$tools_venv/bin/python" "${pip[@]}" wheel --no-deps --wheel-dir dist "$sdist"
 wheel="$(ls dist/timrest-"$version"-*.whl)"
 echo "package: built $wheel ($(du -k "$wheel" | cut -f1) KiB) in $((SECONDS - step)) s"
 "$tools_venv/bin/python" -m zipfile -l "$wheel"
+# auditwheel reads the symbols the library needs: every one must be in manylinux2014's glibc 2.17.
+for w in dist/*.whl; do
+    shown="$("$tools_venv/bin/auditwheel" show "$w")"
+    echo "$shown"
+    tr -s ' \n' ' ' <<<"$shown" | grep -q 'is consistent with the following platform tag: "manylinux_2_17_x86_64"' || {
+        echo "package: auditwheel does not find $w manylinux_2_17_x86_64 (manylinux2014)" >&2
+        exit 1
+    }
+done
+# aarch64: cross-building needs the aarch64-unknown-linux-gnu standard library for rustc, which only
+# rustup's servers give (`rustup target add`); this machine reaches crates.io, PyPI and Debian only.
+if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
+    echo "package: building the aarch64 manylinux2014 wheel (zig)"
+    PATH="$work/zig:$PATH" CARGO_ZIGBUILD_ZIG_PATH="$work/zig/zig" CARGO_TARGET_DIR="$work/cargo-aarch64" \
+        "$tools_venv/bin/maturin" build --profile dist \
+        --zig --compatibility manylinux2014 --target aarch64-unknown-linux-gnu --out dist
+else
+    echo "package: no aarch64 wheel: rustc's aarch64-unknown-linux-gnu target is not installed (rustup target add)"
+fi
 
 # -- 3: contents and metadata -------------------------------------------------------------------
 TIMREST_DIST="$PWD/dist" "$tools_venv/bin/python" -m pytest -c pyproject.toml -p no:cacheprovider \

@@ -172,9 +172,11 @@ def test_wheel_metadata(wheel_files: dict[str, bytes]) -> None:
     check_metadata(metadata(wheel_files[info + "METADATA"]))
     wheel = metadata(wheel_files[info + "WHEEL"])
     assert wheel["Root-Is-Purelib"] == "false"
-    # One abi3 wheel for CPython >= 3.9, with a manylinux platform tag (PyPI refuses plain linux_x86_64).
+    # One abi3 wheel for CPython >= 3.9, tagged manylinux2014 (glibc 2.17; also spelt manylinux_2_17,
+    # PEP 600), so that hosts on glibc 2.17 and later install it. PyPI refuses plain linux_x86_64.
     tags = wheel.get_all("Tag") or []
-    assert tags and all(re.fullmatch(r"cp39-abi3-manylinux_\d+_\d+_x86_64", t) for t in tags), tags
+    assert "cp39-abi3-manylinux_2_17_x86_64" in tags, tags
+    assert set(tags) <= {"cp39-abi3-manylinux_2_17_x86_64", "cp39-abi3-manylinux2014_x86_64"}, tags
     entry_points = wheel_files[info + "entry_points.txt"].decode()
     assert re.search(r"^timrest\s*=\s*timrest\.cli:main$", entry_points, re.M), entry_points
     assert wheel_files[info + "licenses/LICENSE-MIT"] == (REPO / "LICENSE-MIT").read_bytes()
@@ -203,3 +205,16 @@ def test_native_module_is_the_dist_build(wheel_files: dict[str, bytes], tmp_path
     assert "PyInit__native" in subprocess.run(
         ["nm", "-D", "--defined-only", str(so)], capture_output=True, text=True, check=True
     ).stdout
+
+
+def test_native_module_needs_nothing_newer_than_glibc_2_17(wheel_files: dict[str, bytes], tmp_path: Path) -> None:
+    # What manylinux2014 promises, read from the library itself (auditwheel show checks the same in
+    # scripts/package.sh): every versioned symbol it takes from glibc is from 2.17 or older, and it
+    # has no SONAME (it is loaded by path, never linked against).
+    so = tmp_path / "_native.abi3.so"
+    so.write_bytes(wheel_files["timrest/_native.abi3.so"])
+    versions = subprocess.run(["readelf", "-V", "-W", str(so)], capture_output=True, text=True, check=True).stdout
+    glibc = {tuple(int(p) for p in v.split(".")) for v in re.findall(r"GLIBC_(\d+\.\d+(?:\.\d+)?)", versions)}
+    assert glibc and max(glibc) <= (2, 17), sorted(glibc)
+    dynamic = subprocess.run(["readelf", "-d", "-W", str(so)], capture_output=True, text=True, check=True).stdout
+    assert "SONAME" not in dynamic, dynamic
