@@ -903,6 +903,15 @@ mod tests {
         run(state, Command::SendGroupMsg, body).unwrap()["MsgSeq"].as_u64().unwrap()
     }
 
+    /// A topic-enabled Community and its topic "news".
+    fn community_with_topic(state: &mut State) -> (String, String) {
+        let answer = run(state, Command::CreateGroup, json!({"Type": "Community", "Name": "c", "SupportTopic": 1}));
+        let g = answer.unwrap()["GroupId"].as_str().unwrap().to_owned();
+        let answer = run(state, Command::CreateTopic, json!({"GroupId": g, "TopicName": "news"})).unwrap();
+        let t = answer["TopicId"].as_str().unwrap().to_owned();
+        (g, t)
+    }
+
     fn senders(state: &State, gid: &str, topic: Option<&str>) -> Vec<String> {
         state.messages(gid, topic, false).unwrap().iter().map(|m| m["From_Account"].as_str().unwrap().into()).collect()
     }
@@ -937,12 +946,7 @@ mod tests {
     #[test]
     fn topics_have_their_own_seqs_and_deletions() {
         let mut s = State::default();
-        let answer = run(&mut s, Command::CreateGroup, json!({"Type": "Community", "Name": "c", "SupportTopic": 1}));
-        let g = answer.unwrap()["GroupId"].as_str().unwrap().to_owned();
-        let t = run(&mut s, Command::CreateTopic, json!({"GroupId": g, "TopicName": "news"})).unwrap()["TopicId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let (g, t) = community_with_topic(&mut s);
         assert!(t.starts_with(&format!("{g}@TOPIC#_")));
         assert_eq!(send(&mut s, &g, "a", None), 1);
         assert_eq!(send(&mut s, &g, "a", Some(&t)), 1);
@@ -1095,12 +1099,7 @@ mod tests {
     #[test]
     fn get_topic_lists_a_communitys_topics() {
         let mut s = State::default();
-        let answer = run(&mut s, Command::CreateGroup, json!({"Type": "Community", "Name": "c", "SupportTopic": 1}));
-        let g = answer.unwrap()["GroupId"].as_str().unwrap().to_owned();
-        let t = run(&mut s, Command::CreateTopic, json!({"GroupId": g, "TopicName": "news"})).unwrap()["TopicId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let (g, t) = community_with_topic(&mut s);
         let all = run(&mut s, Command::GetTopic, json!({"GroupId": g})).unwrap();
         assert_eq!(all["TopicAndSelfInfo"][0]["TopicInfo"]["TopicId"], t.as_str());
         assert_eq!(all["TopicAndSelfInfo"][0]["TopicInfo"]["TopicName"], "news");

@@ -153,6 +153,17 @@ fn check_size(name: &str, size: Option<usize>, expected: usize) -> Outcome {
     }
 }
 
+/// The `report_out` argument: not NULL, and its `size` holds the first version of the struct.
+///
+/// # Safety
+/// `report_out` is NULL or valid for reading and writing a `timrest_batch_report` of `size` bytes.
+unsafe fn report_arg(report_out: *mut timrest_batch_report) -> Outcome<*mut timrest_batch_report> {
+    let report_out = boundary::out_arg("report_out", report_out)?;
+    // SAFETY: not NULL, and valid by the caller's contract.
+    check_size("report_out", Some(unsafe { (*report_out).size }), size_of::<timrest_batch_report>())?;
+    Ok(report_out)
+}
+
 fn micros(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -342,8 +353,7 @@ pub unsafe extern "C" fn timrest_delete_many(
             }
             let options = options.as_ref();
             check_size("options", options.map(|o| o.size), size_of::<timrest_batch_options>())?;
-            let report_out = boundary::out_arg("report_out", report_out)?;
-            check_size("report_out", Some((*report_out).size), size_of::<timrest_batch_report>())?;
+            let report_out = report_arg(report_out)?;
             let batch = BatchOptions {
                 concurrency: concurrency(options.map_or(0, |o| o.concurrency))?,
                 stop_on_error: options.is_some_and(|o| o.stop_on_error),
@@ -384,8 +394,7 @@ pub unsafe extern "C" fn timrest_purge_sender(
             let sender = boundary::str_arg("sender", sender)?;
             let options = options.as_ref();
             check_size("options", options.map(|o| o.size), size_of::<timrest_purge_options>())?;
-            let report_out = boundary::out_arg("report_out", report_out)?;
-            check_size("report_out", Some((*report_out).size), size_of::<timrest_batch_report>())?;
+            let report_out = report_arg(report_out)?;
             let mut purge = PurgeOptions::default();
             if let Some(o) = options {
                 purge.batch = BatchOptions { concurrency: concurrency(o.concurrency)?, stop_on_error: o.stop_on_error };

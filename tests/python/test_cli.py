@@ -366,6 +366,20 @@ def wait_for_lines(path: Path, n: int, child: subprocess.Popen[str], timeout: fl
         time.sleep(0.01)
 
 
+def kill_partway(args: list[str], env: dict[str, str], report: Path, lines: int) -> None:
+    """Runs the command ARGS and SIGKILLs it once REPORT holds LINES lines: a crash mid-run."""
+    child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, text=True, env=env)
+    wait_for_lines(report, lines, child)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=60)
+
+
+def client_env(server: EmulatorProcess) -> dict[str, str]:
+    """This process's environment without TIM_*, plus the emulator's client settings."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("TIM_")}, **server.env()}
+
+
 def log_records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -385,14 +399,9 @@ def test_delete_batch_killed_then_resumed_sends_each_item_once(tmp_path: Path) -
         batch = tmp_path / "batch.csv"
         batch.write_text("group_id,sender\n" + "".join(f"{g},spammer\n" for g in groups))
         report = tmp_path / "report.jsonl"
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("TIM_")}, **server.env()}
+        env = client_env(server)
         args = [TIMREST, "delete-batch", str(batch), "--report", str(report), "--rate-limit", "900"]
-
-        first = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL, text=True, env=env)
-        wait_for_lines(report, 600, first)
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=60)
+        kill_partway(args, env, report, 600)
         time.sleep(1.0)  # the requests in flight are answered and logged (the log is flushed every 0.2 s)
         done_before = {json.loads(line)["group_id"] for line in report.read_text().splitlines()
                        if line.endswith("}") and json.loads(line)["ok"]}
@@ -430,13 +439,9 @@ def test_history_after_resume_is_clean_over_rest(tmp_path: Path) -> None:
         batch = tmp_path / "batch.jsonl"
         batch.write_text("".join(json.dumps({"group_id": g, "sender": "spammer"}) + "\n" for g in groups))
         report = tmp_path / "report.jsonl"
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("TIM_")}, **server.env()}
+        env = client_env(server)
         args = [TIMREST, "delete-batch", str(batch), "--report", str(report), "--concurrency", "2"]
-        first = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL, text=True, env=env)
-        wait_for_lines(report, 20, first)
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=60)
+        kill_partway(args, env, report, 20)
         with report.open("a") as torn:
             torn.write('{"group_id": "cut sho')  # as if the kill came in the middle of a line
         second = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, timeout=300)
@@ -506,13 +511,9 @@ def test_purge_command_dry_run_report_and_resume(tmp_path: Path) -> None:
         assert not [r for r in log_records(log) if r["command"] == "delete_group_msg_by_sender"], "a dry run deletes nothing"
 
         report = tmp_path / "purge.jsonl"
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("TIM_")}, **server.env()}
+        env = client_env(server)
         args = [TIMREST, "purge", "spammer", "--report", str(report), "--concurrency", "2", "--page-size", "50"]
-        first = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL, text=True, env=env)
-        wait_for_lines(report, 30 + 20, first)  # the skipped groups come first, then outcomes
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=60)
+        kill_partway(args, env, report, 30 + 20)  # the skipped groups come first, then outcomes
         second = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, timeout=300)
         assert second.returncode == 0, second.stderr
         assert "timrest: 120 ok, 0 failed of 120 items" in second.stderr and "30 groups skipped" in second.stderr
