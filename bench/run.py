@@ -21,6 +21,7 @@ import os
 import platform
 import statistics
 import subprocess
+import re
 import sys
 import time
 import zipfile
@@ -155,6 +156,50 @@ def per_call(args: argparse.Namespace, emu: Emulator, cpu: int | None, placement
         summary[name]["n"] = sum(run["n"] for run in runs)
         summary[name]["rounds"] = runs
     return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# 1c. Instructions per call (callgrind): the measure that a shared machine's load does not move
+
+
+def instructions(args: argparse.Namespace, emu: Emulator) -> dict[str, Any]:
+    """User-space instructions per call of each face and the floor, under valgrind's callgrind, the
+    emulator in its own process (not under valgrind). Each client runs twice, with N1 and N2 calls
+    after the same warm-up: (Ir(N2) - Ir(N1)) / (N2 - N1) is what one more call costs, with process
+    start, imports and set-up cancelled out. The whole measure is taken `args.instruction_runs`
+    times, to show it repeats."""
+    group, sender = "bench-instructions", "spammer"
+    client = admin_client(emu.url, None)
+    create_group(client, group)
+    n1, n2, warmup = args.instruction_calls
+
+    def command(name: str, n: int) -> list[str]:
+        if name == "timrest":
+            return [sys.executable, PY_CLIENTS, "per-call", name, emu.url, group, sender, str(n), str(warmup)]
+        if name == "c":
+            return [args.c_program, emu.url, group, sender, str(n), str(warmup)]
+        return [args.clients, "per-call", name, emu.url, group, sender, str(n), str(warmup)]
+
+    def collected(name: str, n: int) -> int:
+        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command(name, n)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+        if done.returncode != 0:
+            raise SystemExit(f"bench: callgrind {name} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        found = re.findall(r"Collected\s*:\s*(\d+)", done.stderr)
+        if not found:
+            raise SystemExit(f"bench: no 'Collected' line from callgrind for {name}:\n{done.stderr[-2000:]}")
+        return int(found[-1])
+
+    names = ["core", "c", "timrest", "floor"]
+    runs: list[dict[str, float]] = []
+    for r in range(args.instruction_runs):
+        per_call_ir = {}
+        for name in names:
+            low, high = collected(name, n1), collected(name, n2)
+            per_call_ir[name] = (high - low) / (n2 - n1)
+            log(f"instructions, run {r + 1}/{args.instruction_runs}: {name:8} {per_call_ir[name]:9.0f} per call")
+        runs.append(per_call_ir)
+    return {"calls": [n1, n2, warmup], "runs": runs}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,6 +383,28 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
                 f"{ratio(s['cpu_us'], py['cpu_us'])} | {ratio(s['cpu_us'], floor['cpu_us'])} |"
             )
         lines.append("")
+    ins = results.get("instructions")
+    if ins:
+        n1, n2, warmup = ins["calls"]
+        lines += [
+            "## 1c. Instructions per call (valgrind --tool=callgrind, user space)",
+            "",
+            f"(Ir after {n2} calls − Ir after {n1} calls) ÷ {n2 - n1}, both after {warmup} warm-up calls: the cost of "
+            "one more call, with process start and imports cancelled out. The emulator runs in its own process, "
+            f"not under valgrind. {len(ins['runs'])} runs, to show the counts repeat.",
+            "",
+            "| client | " + " | ".join(f"run {i + 1}" for i in range(len(ins["runs"]))) + " | ÷ floor | ÷ Rust core |",
+            "|---|" + "---:|" * len(ins["runs"]) + "---:|---:|",
+        ]
+        for name in ("core", "c", "timrest", "floor"):
+            label = {**PY_LABELS, **NATIVE_LABELS}[name]
+            counts = [run[name] for run in ins["runs"]]
+            first = ins["runs"][0]
+            lines.append(
+                f"| {label} | " + " | ".join(f"{c:,.0f}" for c in counts)
+                + f" | {first[name] / first['floor']:.2f}× | {first[name] / first['core']:.3f}× |"
+            )
+        lines.append("")
     bk = results.get("bulk")
     if bk:
         lines += [
@@ -408,21 +475,29 @@ def footprint_lines(fp: dict[str, Any], args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def update_docs(fp: dict[str, Any], args: argparse.Namespace, root: Path) -> None:
-    """Writes the footprint section into docs/benchmarks.md and the import figure into the README,
-    between their `bench:` markers, so that neither is ever typed by hand."""
-    section = "\n".join(["### 4. Footprint", ""] + footprint_lines(fp, args)[2:]).rstrip() + "\n"
-    figure = f"{fp['imports']['timrest']['import_ms']:.1f} ms"
-    for path, marker, text in [
-        (root / "docs" / "benchmarks.md", "footprint", section),
-        (root / "README.md", "import-ms", figure),
-    ]:
+def update_docs(results: dict[str, Any], args: argparse.Namespace, root: Path) -> None:
+    """Writes the sections this run measured into docs/benchmarks.md (footprint, instructions) and
+    the import figure into the README, between their `bench:` markers: never typed by hand."""
+    edits: list[tuple[Path, str, str]] = []
+    fp = results.get("footprint")
+    if fp:
+        section = "\n".join(["### 4. Footprint", ""] + footprint_lines(fp, args)[2:]).rstrip() + "\n"
+        edits.append((root / "docs" / "benchmarks.md", "footprint", section))
+        edits.append((root / "README.md", "import-ms", f"{fp['imports']['timrest']['import_ms']:.1f} ms"))
+    if "instructions" in results:
+        only = {"instructions": results["instructions"], "machine": results["machine"]}
+        text = table(only, args)
+        start = text.index("## 1c.")
+        section = "#" + text[start:text.index("\n## ", start + 1)].rstrip() + "\n"
+        targets_text = "\n".join(line for line in targets(only) if line.startswith("- instructions"))
+        edits.append((root / "docs" / "benchmarks.md", "instructions", section + "\n" + targets_text + "\n"))
+    for path, marker, text in edits:
         content = path.read_text(encoding="utf-8")
-        start, end = f"<!-- bench:{marker} -->", f"<!-- /bench:{marker} -->"
-        head, rest = content.split(start, 1)
+        begin, end = f"<!-- bench:{marker} -->", f"<!-- /bench:{marker} -->"
+        head, rest = content.split(begin, 1)
         _, tail = rest.split(end, 1)
         joiner = "\n" if text.endswith("\n") else ""
-        path.write_text(f"{head}{start}{joiner}{text}{end}{tail}", encoding="utf-8")
+        path.write_text(f"{head}{begin}{joiner}{text}{end}{tail}", encoding="utf-8")
         log(f"updated the {marker} figures in {path}")
 
 
@@ -438,6 +513,14 @@ def targets(results: dict[str, Any]) -> list[str]:
         out.append(f"- {placement}: C ABI within 1.1× of the Rust core: {x:.2f}× — {verdict(x <= 1.1)}")
         x = med["core"] / med["floor"]
         out.append(f"- {placement}: Rust core within 1.5× of the raw floor: {x:.2f}× — {verdict(x <= 1.5)}")
+    ins = results.get("instructions")
+    if ins:
+        for i, run in enumerate(ins["runs"], start=1):
+            x = run["core"] / run["floor"]
+            out.append(f"- instructions, run {i}: Rust core within 2.0× of the floor: {x:.2f}× — {verdict(x <= 2.0)}")
+            for name, label in (("timrest", "timrest-Python"), ("c", "C ABI")):
+                x = run[name] / run["core"]
+                out.append(f"- instructions, run {i}: {label} within 1.05× of the Rust core: {x:.3f}× — {verdict(x <= 1.05)}")
     bk = results.get("bulk")
     if bk:
         d = bk["delete_many"]
@@ -464,7 +547,7 @@ def main() -> None:
                    help="write the footprint section into docs/benchmarks.md and the import time into README.md")
     p.add_argument("--out", required=True, help="directory for results.md and results.json")
     p.add_argument("--quick", action="store_true", help="a smoke run: few calls, one round")
-    p.add_argument("--sections", default="per-call,bulk,throughput,footprint")
+    p.add_argument("--sections", default="per-call,instructions,bulk,throughput,footprint")
     a = p.parse_args()
     a.rounds, a.calls, a.warmup = (1, 400, 50) if a.quick else (5, 6000, 500)
     a.bulk_items = 200 if a.quick else 2000
@@ -474,6 +557,8 @@ def main() -> None:
     a.throughput_seconds = 1.0 if a.quick else 3.0
     a.import_runs = 3 if a.quick else 9
     a.memory_calls = 1000 if a.quick else 10000
+    a.instruction_calls = (50, 250, 50) if a.quick else (200, 1200, 100)
+    a.instruction_runs = 2
     sections = set(a.sections.split(","))
 
     results: dict[str, Any] = {"machine": machine()}
@@ -493,6 +578,8 @@ def main() -> None:
                     results["per_call"][placement] = per_call(a, emu, client_cpu, placement)
                 finally:
                     emu.close()
+        if "instructions" in sections:
+            results["instructions"] = instructions(a, fast)
         if "bulk" in sections:
             far = Emulator(a.emulator, "--rate-limit", "100", "--latency-ms", "150")
             try:
@@ -513,8 +600,8 @@ def main() -> None:
     (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "results.md").write_text(text + "\n")
     print(text)
-    if a.update_docs and "footprint" in results:
-        update_docs(results["footprint"], a, Path(__file__).resolve().parents[1])
+    if a.update_docs:
+        update_docs(results, a, Path(__file__).resolve().parents[1])
     log(f"done in {results['seconds']:.0f} s; the table is in {out / 'results.md'}")
 
 

@@ -17,8 +17,10 @@
 #    the official signer; target/bench/async.md.
 #
 # Figures only: nothing here is a pass/fail test. --quick runs fewer calls (a smoke run);
-# --sections per-call,bulk,throughput,footprint picks sections. --update-docs writes the footprint
-# section of docs/benchmarks.md and the README's import time from this run (never by hand).
+# --sections per-call,instructions,bulk,throughput,footprint picks sections ("instructions" counts
+# instructions per call under valgrind's callgrind: the measure machine load does not move).
+# --update-docs writes the footprint and instructions sections of docs/benchmarks.md and the README's
+# import time from this run (never by hand).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,7 +82,7 @@ soname="$(readelf -d "$out/lib/libtimrest.so" | sed -n 's/.*Library soname: \[\(
 cc -std=c11 -O2 -Wall -Wextra -Werror -pedantic -I include bench/c/per_call.c \
     -L "$out/lib" -ltimrest -Wl,-rpath,"$(cd "$out/lib" && pwd)" -o "$out/per_call"
 
-sections="per-call,bulk,throughput,footprint,fleet,async"
+sections="per-call,instructions,bulk,throughput,footprint,fleet,async"
 for arg in "$@"; do case "$arg" in --sections=*) sections="${arg#--sections=}" ;; esac; done
 prev=""
 for arg in "$@"; do [ "$prev" = "--sections" ] && sections="$arg"; prev="$arg"; done
