@@ -463,15 +463,10 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<serde_json::Value> {
             None => return Err(protocol("an ErrorCode that is not an integer")),
         },
     };
-    let info = match object.get("ErrorInfo") {
-        Some(serde_json::Value::String(s)) => redact_usersig(s),
-        None | Some(serde_json::Value::Null) => String::new(),
-        Some(other) => redact_usersig(&other.to_string()),
-    };
     // serde_json keeps the last of two equal keys: `{"ErrorCode":10010,"ErrorCode":0}` would read
     // as success. A field of the envelope given twice is no envelope we can trust.
-    for field in ["ErrorCode", "ActionStatus"] {
-        if appears_twice(body, field) {
+    for (field, quoted) in [("ErrorCode", "\"ErrorCode\""), ("ActionStatus", "\"ActionStatus\"")] {
+        if appears_twice(body, field, quoted) {
             return Err(protocol(&format!("{field} given twice in one answer")));
         }
     }
@@ -480,6 +475,11 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<serde_json::Value> {
         if action.is_some_and(|a| a.as_str() == Some("OK")) {
             return Err(protocol(&format!("ErrorCode {code} but ActionStatus \"OK\"")));
         }
+        let info = match object.get("ErrorInfo") {
+            Some(serde_json::Value::String(s)) => redact_usersig(s),
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(other) => redact_usersig(&other.to_string()),
+        };
         return Err(Error::api(code, info));
     }
     match action {
@@ -489,12 +489,12 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<serde_json::Value> {
     }
 }
 
-/// Whether the top-level object in `body` has the key `field` more than once. A quick scan first
-/// (a real envelope names it once), then an exact one that reads only the top level's keys.
-fn appears_twice(body: &[u8], field: &str) -> bool {
+/// Whether the top-level object in `body` has the key `field` (`quoted`: the same in double
+/// quotes) more than once. A quick scan first (a real envelope names it once), then an exact one
+/// that reads only the top level's keys.
+fn appears_twice(body: &[u8], field: &str, quoted: &str) -> bool {
     use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
-    let quoted = format!("\"{field}\"");
     let mut hits = body.windows(quoted.len()).filter(|w| *w == quoted.as_bytes());
     if hits.nth(1).is_none() {
         return false;
@@ -552,22 +552,33 @@ pub fn redact_usersig(text: &str) -> String {
 /// with a placeholder where the UserSig goes: the real one is put in on the wire only
 /// (see [`wire`]), so the URL that ureq handles, logs or quotes in errors never holds it.
 fn request_url(base_url: &str, service: &str, command: &str, sdkappid: u64, identifier: &str, random: u32) -> String {
-    format!(
-        "{base_url}/v4/{}/{}?sdkappid={sdkappid}&identifier={}&{}random={random}&contenttype=json",
-        percent_encode(service),
-        percent_encode(command),
-        percent_encode(identifier),
-        wire::PLACEHOLDER,
-    )
+    use std::fmt::Write as _;
+    // Pieces pushed one by one: `format!` with its argument machinery costs more than the rest.
+    let mut url = String::with_capacity(base_url.len() + service.len() + command.len() + identifier.len() + 110);
+    url.push_str(base_url);
+    url.push_str("/v4/");
+    url.push_str(&percent_encode(service));
+    url.push('/');
+    url.push_str(&percent_encode(command));
+    url.push_str("?sdkappid=");
+    let _ = write!(url, "{sdkappid}");
+    url.push_str("&identifier=");
+    url.push_str(&percent_encode(identifier));
+    url.push('&');
+    url.push_str(wire::PLACEHOLDER);
+    url.push_str("random=");
+    let _ = write!(url, "{random}");
+    url.push_str("&contenttype=json");
+    url
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters (`A-Za-z0-9-._~`) and `*`
 /// (which UserSigs use and URLs allow).
-fn percent_encode(s: &str) -> String {
+fn percent_encode(s: &str) -> std::borrow::Cow<'_, str> {
     let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~*".contains(&b);
-    // UserSigs are URL-safe base64 (`*-_`): one scan and one copy, on every request.
+    // UserSigs and Tencent's names are URL-safe as they are: one scan, no copy.
     if s.bytes().all(unreserved) {
-        return s.to_owned();
+        return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -577,7 +588,7 @@ fn percent_encode(s: &str) -> String {
             out.push_str(&format!("%{b:02X}"));
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// The start of a body, printable and short, for error messages.
@@ -737,6 +748,7 @@ fn no_proxy_matches(no_proxy: &str, authority: &str) -> bool {
 /// one, the placeholder goes out as is and the server refuses it (it never sees a wrong secret).
 mod wire {
     use std::cell::RefCell;
+    use std::rc::Rc;
 
     use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
     use ureq::unversioned::transport::{
@@ -747,21 +759,39 @@ mod wire {
     pub(super) const PLACEHOLDER: &str = "usersig=timrest-usersig-placeholder&";
 
     thread_local! {
-        static CURRENT: RefCell<Option<String>> = const { RefCell::new(None) };
+        static CURRENT: RefCell<Option<Rc<str>>> = const { RefCell::new(None) };
+        /// The last UserSig this thread put on the wire, and its `usersig=…&` parameter: a
+        /// UserSig lives for hours, so encoding it once per signature, not per call, is enough.
+        static ENCODED: RefCell<Option<(String, Rc<str>)>> = const { RefCell::new(None) };
+    }
+
+    /// The query parameter for `usersig`, encoded once per distinct UserSig on this thread.
+    fn parameter(usersig: &str) -> Rc<str> {
+        ENCODED.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            match &*cache {
+                Some((raw, encoded)) if raw == usersig => encoded.clone(),
+                _ => {
+                    let encoded: Rc<str> = format!("usersig={}&", super::percent_encode(usersig)).into();
+                    *cache = Some((usersig.to_owned(), encoded.clone()));
+                    encoded
+                }
+            }
+        })
     }
 
     /// Runs `f` (one blocking request) with `usersig` as the UserSig to put on the wire.
     /// Restores what was there before (a logger that itself makes a call, on this thread, while
     /// ureq logs, must not take the outer request's UserSig away).
     pub(super) fn with_usersig<R>(usersig: &str, f: impl FnOnce() -> R) -> R {
-        struct Restore(Option<String>);
+        struct Restore(Option<Rc<str>>);
         impl Drop for Restore {
             fn drop(&mut self) {
                 let previous = self.0.take();
                 CURRENT.with(|c| *c.borrow_mut() = previous);
             }
         }
-        let value = format!("usersig={}&", super::percent_encode(usersig));
+        let value = parameter(usersig);
         let _restore = Restore(CURRENT.with(|c| c.borrow_mut().replace(value)));
         f()
     }
@@ -793,14 +823,22 @@ mod wire {
             config: &ureq::config::Config,
             timeout: NextTimeout,
         ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-            let key = format!("{}://{}", uri.scheme_str().unwrap_or(""), uri.authority().map_or("", |a| a.as_str()));
+            let (scheme, authority) = (uri.scheme_str().unwrap_or(""), uri.authority().map_or("", |a| a.as_str()));
+            // `scheme://authority`, compared without building it: this runs on every request.
+            let same = |k: &str| {
+                k.len() == scheme.len() + 3 + authority.len()
+                    && k.starts_with(scheme)
+                    && k[scheme.len()..].starts_with("://")
+                    && k.ends_with(authority)
+            };
             let now = std::time::Instant::now();
             let lock = || self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if let Some((k, at, addrs)) = lock().as_ref() {
-                if *k == key && now.duration_since(*at) < RESOLVE_TTL {
+                if same(k) && now.duration_since(*at) < RESOLVE_TTL {
                     return Ok(addrs.clone());
                 }
             }
+            let key = format!("{scheme}://{authority}");
             let addrs = self.inner.resolve(uri, config, timeout)?;
             *lock() = Some((key, now, addrs.clone()));
             Ok(addrs)
@@ -932,7 +970,7 @@ mod wire {
     }
 
     fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-        haystack.windows(needle.len()).position(|w| w == needle)
+        memchr::memmem::find(haystack, needle)
     }
 }
 

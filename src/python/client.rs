@@ -380,7 +380,7 @@ impl PyClient {
             request = request.topic(topic);
         }
         let client = &self.inner;
-        py.detach(|| client.delete_by_sender(&request)).into_py_result(py).map(PyCallInfo::from)
+        super::logger::detach(py, || client.delete_by_sender(&request)).into_py_result(py).map(PyCallInfo::from)
     }
 
     /// Deletes by sender for every item of `items`, `concurrency` (1 to 1024) at a time, sharing this client's
@@ -434,7 +434,7 @@ impl PyClient {
     ) -> PyResult<PyPurgePlan> {
         let options = PurgeOptions { group_types, include_topics, page_size, ..PurgeOptions::default() };
         let client = &self.inner;
-        let plan = py.detach(|| client.purge_plan(&sender, &options)).into_py_result(py)?;
+        let plan = super::logger::detach(py, || client.purge_plan(&sender, &options)).into_py_result(py)?;
         PyPurgePlan::new(py, &sender, plan)
     }
 
@@ -493,7 +493,8 @@ impl PyClient {
             None => serde_json::Value::Object(serde_json::Map::new()),
         };
         let client = &self.inner;
-        let (answer, _info) = py.detach(|| client.call(&service, &command, &body)).into_py_result(py)?;
+        let (answer, _info) =
+            super::logger::detach(py, || client.call(&service, &command, &body)).into_py_result(py)?;
         json::to_py(py, &answer)
     }
 

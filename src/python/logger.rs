@@ -5,11 +5,44 @@
 //! too: its server threads must never wait for the interpreter (the interpreter may be waiting for
 //! them to stop). The core never logs a secret (design §2).
 
+use std::cell::Cell;
+
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
 /// The `logging.Logger` named `timrest`.
 static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+thread_local! {
+    /// Whether the `timrest` logger took DEBUG records when the call running on this thread began
+    /// (None: no call of a `Client` method is running here, so ask Python). A DEBUG or TRACE
+    /// record then costs nothing when DEBUG is off: no interpreter lock is taken for it.
+    static DEBUG_ON: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
+/// The `logging.Logger` named `timrest`.
+fn logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    LOGGER
+        .get_or_try_init(py, || py.import("logging")?.call_method1("getLogger", ("timrest",)).map(Bound::unbind))
+        .map(|l| l.bind(py))
+}
+
+/// Runs `f` (one call of the core) with the interpreter lock released, as `py.detach` does, having
+/// asked the `timrest` logger once, with the lock held, whether it takes DEBUG records: the core's
+/// one DEBUG record per attempt then needs the lock only when it will be shown.
+pub(crate) fn detach<T, F>(py: Python<'_>, f: F) -> T
+where
+    F: Send + FnOnce() -> T,
+    T: Send,
+{
+    let debug = logger(py).and_then(|l| l.call_method1("isEnabledFor", (10,))?.is_truthy()).unwrap_or(true);
+    py.detach(move || {
+        let previous = DEBUG_ON.replace(Some(debug));
+        let out = f();
+        DEBUG_ON.set(previous);
+        out
+    })
+}
 
 /// Forwards `timrest::*` records to `logging.getLogger("timrest")`.
 struct Bridge;
@@ -39,13 +72,13 @@ impl log::Log for Bridge {
         if !forwarded(record.target()) {
             return;
         }
+        if record.level() >= log::Level::Debug && DEBUG_ON.get() == Some(false) {
+            return;
+        }
         let level = python_level(record.level());
         // No interpreter (shutting down): drop the record rather than block or panic.
         let _ = Python::try_attach(|py| -> PyResult<()> {
-            let logger = LOGGER.get_or_try_init(py, || {
-                py.import("logging")?.call_method1("getLogger", ("timrest",)).map(Bound::unbind)
-            })?;
-            let logger = logger.bind(py);
+            let logger = logger(py)?;
             if logger.call_method1("isEnabledFor", (level,))?.is_truthy()? {
                 let message = record.args().to_string();
                 logger.call_method1("log", (level, "%s", message))?;
