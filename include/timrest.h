@@ -850,13 +850,13 @@ timrest_status timrest_purge_sender(const timrest_client *client,
  * turns logging off), records may still reach the previous callback from calls already running:
  * keep its `userdata` alive until those calls have returned.
  *
- * Fails with `TIMREST_INVALID_ARGUMENT` for an unknown level, and with `TIMREST_CONFIG` when the
- * program has already installed another logger for Rust's `log` crate (then the records are its).
+ * Returns `TIMREST_INVALID_ARGUMENT` for an unknown level, and `TIMREST_CONFIG` when the program
+ * has already installed another logger for Rust's `log` crate (then the records are its); nothing
+ * changes then.
  */
 timrest_status timrest_set_log_callback(int level,
                                         timrest_log_callback callback,
-                                        void *userdata,
-                                        timrest_error **err_out);
+                                        void *userdata);
 
 /**
  * Signs a UserSig (version 2, HMAC-SHA256) for `identifier` of app `sdkappid` with the app's

@@ -95,17 +95,17 @@ static LOGGER: CLogger = CLogger;
 /// turns logging off), records may still reach the previous callback from calls already running:
 /// keep its `userdata` alive until those calls have returned.
 ///
-/// Fails with `TIMREST_INVALID_ARGUMENT` for an unknown level, and with `TIMREST_CONFIG` when the
-/// program has already installed another logger for Rust's `log` crate (then the records are its).
+/// Returns `TIMREST_INVALID_ARGUMENT` for an unknown level, and `TIMREST_CONFIG` when the program
+/// has already installed another logger for Rust's `log` crate (then the records are its); nothing
+/// changes then.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn timrest_set_log_callback(
     level: c_int,
     callback: timrest_log_callback,
     userdata: *mut c_void,
-    err_out: *mut *mut timrest_error,
 ) -> timrest_status {
     unsafe {
-        boundary::guard("timrest_set_log_callback", err_out, || {
+        boundary::guard("timrest_set_log_callback", std::ptr::null_mut(), || {
             let filter = match level {
                 TIMREST_LOG_OFF => log::LevelFilter::Off,
                 TIMREST_LOG_ERROR => log::LevelFilter::Error,

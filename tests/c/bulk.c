@@ -187,21 +187,21 @@ static void on_log(void *userdata, int level, const char *target, const char *me
 static int logging(timrest_client *client) {
     unsigned records = 0;
     timrest_error *err = NULL;
-    EXPECT(timrest_set_log_callback(TIMREST_LOG_DEBUG, on_log, &records, NULL) == TIMREST_OK);
+    EXPECT(timrest_set_log_callback(TIMREST_LOG_DEBUG, on_log, &records) == TIMREST_OK);
     EXPECT(timrest_delete_by_sender(client, getenv("TEST_GROUP"), getenv("TEST_SENDER"), NULL, NULL, NULL) ==
            TIMREST_OK);
     EXPECT(timrest_delete_by_sender(client, "@TGS#NOSUCHGROUP", getenv("TEST_SENDER"), NULL, NULL, &err) ==
            TIMREST_GROUP_NOT_FOUND);
     timrest_error_free(err);
     /* Off: nothing more arrives. */
-    EXPECT(timrest_set_log_callback(TIMREST_LOG_OFF, on_log, &records, NULL) == TIMREST_OK);
+    EXPECT(timrest_set_log_callback(TIMREST_LOG_OFF, on_log, &records) == TIMREST_OK);
     {
         unsigned before = records;
         EXPECT(timrest_delete_by_sender(client, getenv("TEST_GROUP"), getenv("TEST_SENDER"), NULL, NULL, NULL) ==
                TIMREST_OK);
         EXPECT(records == before);
     }
-    EXPECT(timrest_set_log_callback(TIMREST_LOG_DEBUG, NULL, NULL, NULL) == TIMREST_OK);
+    EXPECT(timrest_set_log_callback(TIMREST_LOG_DEBUG, NULL, NULL) == TIMREST_OK);
     printf("records=%u\n", records);
     return 0;
 }
@@ -297,11 +297,9 @@ static int args(timrest_client *client) {
     EXPECT(timrest_purge_sender(client, "s", &purge_options, NULL, NULL, &report, NULL) == TIMREST_INVALID_ARGUMENT);
 
     /* timrest_set_log_callback */
-    EXPECT(timrest_set_log_callback(42, on_log, NULL, &err) == TIMREST_INVALID_ARGUMENT);
-    EXPECT(err != NULL && strstr(timrest_error_message(err), "unknown log level") != NULL);
-    timrest_error_free(err);
-    EXPECT(timrest_set_log_callback(-1, NULL, NULL, NULL) == TIMREST_INVALID_ARGUMENT);
-    EXPECT(timrest_set_log_callback(TIMREST_LOG_OFF, NULL, NULL, NULL) == TIMREST_OK);
+    EXPECT(timrest_set_log_callback(42, on_log, NULL) == TIMREST_INVALID_ARGUMENT);
+    EXPECT(timrest_set_log_callback(-1, NULL, NULL) == TIMREST_INVALID_ARGUMENT);
+    EXPECT(timrest_set_log_callback(TIMREST_LOG_OFF, NULL, NULL) == TIMREST_OK);
     puts("args ok");
     return 0;
 }
