@@ -9,6 +9,7 @@ use std::cell::Cell;
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::PyTuple;
 
 /// The `logging.Logger` named `timrest`.
 static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -27,6 +28,21 @@ fn logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .map(|l| l.bind(py))
 }
 
+/// `logger.isEnabledFor` (bound once) and the argument tuple `(logging.DEBUG,)`: asked on every call.
+static DEBUG_QUERY: PyOnceLock<(Py<PyAny>, Py<PyTuple>)> = PyOnceLock::new();
+
+/// Whether the `timrest` logger takes DEBUG records now (true when Python cannot say).
+fn debug_enabled(py: Python<'_>) -> bool {
+    let query = DEBUG_QUERY.get_or_try_init(py, || -> PyResult<_> {
+        let method = logger(py)?.getattr("isEnabledFor")?.unbind();
+        Ok((method, PyTuple::new(py, [10])?.unbind()))
+    });
+    match query {
+        Ok((method, args)) => method.bind(py).call1(args.bind(py)).and_then(|r| r.is_truthy()).unwrap_or(true),
+        Err(_) => true,
+    }
+}
+
 /// Runs `f` (one call of the core) with the interpreter lock released, as `py.detach` does, having
 /// asked the `timrest` logger once, with the lock held, whether it takes DEBUG records: the core's
 /// one DEBUG record per attempt then needs the lock only when it will be shown.
@@ -35,7 +51,7 @@ where
     F: Send + FnOnce() -> T,
     T: Send,
 {
-    let debug = logger(py).and_then(|l| l.call_method1("isEnabledFor", (10,))?.is_truthy()).unwrap_or(true);
+    let debug = debug_enabled(py);
     py.detach(move || {
         let previous = DEBUG_ON.replace(Some(debug));
         let out = f();
