@@ -385,26 +385,7 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
         lines.append("")
     ins = results.get("instructions")
     if ins:
-        n1, n2, warmup = ins["calls"]
-        lines += [
-            "## 1c. Instructions per call (valgrind --tool=callgrind, user space)",
-            "",
-            f"(Ir after {n2} calls − Ir after {n1} calls) ÷ {n2 - n1}, both after {warmup} warm-up calls: the cost of "
-            "one more call, with process start and imports cancelled out. The emulator runs in its own process, "
-            f"not under valgrind. {len(ins['runs'])} runs, to show the counts repeat.",
-            "",
-            "| client | " + " | ".join(f"run {i + 1}" for i in range(len(ins["runs"]))) + " | ÷ floor | ÷ Rust core |",
-            "|---|" + "---:|" * len(ins["runs"]) + "---:|---:|",
-        ]
-        for name in ("core", "c", "timrest", "floor"):
-            label = {**PY_LABELS, **NATIVE_LABELS}[name]
-            counts = [run[name] for run in ins["runs"]]
-            first = ins["runs"][0]
-            lines.append(
-                f"| {label} | " + " | ".join(f"{c:,.0f}" for c in counts)
-                + f" | {first[name] / first['floor']:.2f}× | {first[name] / first['core']:.3f}× |"
-            )
-        lines.append("")
+        lines += instructions_lines(ins)
     bk = results.get("bulk")
     if bk:
         lines += [
@@ -442,6 +423,40 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
         lines += footprint_lines(fp, args)
     lines += targets(results)
     return "\n".join(lines)
+
+
+def instructions_lines(ins: dict[str, Any]) -> list[str]:
+    """Section 1c, as the table prints it and `--update-docs` writes it."""
+    n1, n2, warmup = ins["calls"]
+    lines = [
+        "## 1c. Instructions per call (valgrind --tool=callgrind, user space)",
+        "",
+        f"(Ir after {n2} calls − Ir after {n1} calls) ÷ {n2 - n1}, both after {warmup} warm-up calls: the cost of "
+        "one more call, with process start and imports cancelled out. The emulator runs in its own process, "
+        f"not under valgrind. {len(ins['runs'])} runs, to show the counts repeat.",
+        "",
+        "| client | " + " | ".join(f"run {i + 1}" for i in range(len(ins["runs"]))) + " | ÷ floor | ÷ Rust core |",
+        "|---|" + "---:|" * len(ins["runs"]) + "---:|---:|",
+    ]
+    first = ins["runs"][0]
+    for name in ("core", "c", "timrest", "floor"):
+        label = {**PY_LABELS, **NATIVE_LABELS}[name]
+        counts = " | ".join(f"{run[name]:,.0f}" for run in ins["runs"])
+        lines.append(f"| {label} | {counts} | {first[name] / first['floor']:.2f}× | {first[name] / first['core']:.3f}× |")
+    lines.append("")
+    return lines
+
+
+def instruction_targets(ins: dict[str, Any]) -> list[str]:
+    """The targets of section 1c, one line per run and target."""
+    out = []
+    for i, run in enumerate(ins["runs"], start=1):
+        x = run["core"] / run["floor"]
+        out.append(f"- instructions, run {i}: Rust core within 2.0× of the floor: {x:.2f}× — {verdict(x <= 2.0)}")
+        for name, label in (("timrest", "timrest-Python"), ("c", "C ABI")):
+            x = run[name] / run["core"]
+            out.append(f"- instructions, run {i}: {label} within 1.05× of the Rust core: {x:.3f}× — {verdict(x <= 1.05)}")
+    return out
 
 
 def footprint_lines(fp: dict[str, Any], args: argparse.Namespace) -> list[str]:
@@ -484,13 +499,10 @@ def update_docs(results: dict[str, Any], args: argparse.Namespace, root: Path) -
         section = "\n".join(["### 4. Footprint", ""] + footprint_lines(fp, args)[2:]).rstrip() + "\n"
         edits.append((root / "docs" / "benchmarks.md", "footprint", section))
         edits.append((root / "README.md", "import-ms", f"{fp['imports']['timrest']['import_ms']:.1f} ms"))
-    if "instructions" in results:
-        only = {"instructions": results["instructions"], "machine": results["machine"]}
-        text = table(only, args)
-        start = text.index("## 1c.")
-        section = "#" + text[start:text.index("\n## ", start + 1)].rstrip() + "\n"
-        targets_text = "\n".join(line for line in targets(only) if line.startswith("- instructions"))
-        edits.append((root / "docs" / "benchmarks.md", "instructions", section + "\n" + targets_text + "\n"))
+    ins = results.get("instructions")
+    if ins:
+        section = "\n".join(["#" + instructions_lines(ins)[0], *instructions_lines(ins)[1:], *instruction_targets(ins)])
+        edits.append((root / "docs" / "benchmarks.md", "instructions", section + "\n"))
     for path, marker, text in edits:
         content = path.read_text(encoding="utf-8")
         begin, end = f"<!-- bench:{marker} -->", f"<!-- /bench:{marker} -->"
@@ -515,12 +527,7 @@ def targets(results: dict[str, Any]) -> list[str]:
         out.append(f"- {placement}: Rust core within 1.5× of the raw floor: {x:.2f}× — {verdict(x <= 1.5)}")
     ins = results.get("instructions")
     if ins:
-        for i, run in enumerate(ins["runs"], start=1):
-            x = run["core"] / run["floor"]
-            out.append(f"- instructions, run {i}: Rust core within 2.0× of the floor: {x:.2f}× — {verdict(x <= 2.0)}")
-            for name, label in (("timrest", "timrest-Python"), ("c", "C ABI")):
-                x = run[name] / run["core"]
-                out.append(f"- instructions, run {i}: {label} within 1.05× of the Rust core: {x:.3f}× — {verdict(x <= 1.05)}")
+        out += instruction_targets(ins)
     bk = results.get("bulk")
     if bk:
         d = bk["delete_many"]

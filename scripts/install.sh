@@ -59,7 +59,10 @@ rest="${version#*.}"
 minor="${rest%%.*}"
 if [ "$major" = 0 ]; then soversion="0.$minor"; else soversion="$major"; fi
 soname="libtimrest.so.$soversion"
+# What the Rust standard library in libtimrest.a needs from the system (rustc --print
+# native-static-libs, Linux/glibc): the .pc files take it as flags, the CMake package as a list.
 libs_private="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
+link_libraries="$(sed -e 's/-l//g' -e 's/ /;/g' <<<"$libs_private")"
 
 # The emulator binary first: building it builds the library too, with the emulator feature, over
 # the plain one. The plain library is built last, so that it is what target/ holds when copied.
@@ -97,7 +100,8 @@ if command -v strip >/dev/null; then
 fi
 fill() {
     sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" -e "s|@MAJOR@|$major|g" -e "s|@MINOR@|$minor|g" \
-        -e "s|@SONAME@|$soname|g" -e "s|@LIBS_PRIVATE@|$libs_private|g" "$1" > "$2"
+        -e "s|@SONAME@|$soname|g" -e "s|@LIBS_PRIVATE@|$libs_private|g" -e "s|@LINK_LIBRARIES@|$link_libraries|g" \
+        "$1" > "$2"
 }
 fill timrest.pc.in "$lib/pkgconfig/timrest.pc"
 fill timrest-static.pc.in "$lib/pkgconfig/timrest-static.pc"

@@ -33,10 +33,14 @@ use crate::error::{Error, Result};
 /// (so that a host language can check for Ctrl-C while every worker is busy).
 pub const PROGRESS_TICK: Duration = Duration::from_millis(100);
 
+/// The most worker threads one batch starts: far beyond any quota's need (100 to 200 requests/s
+/// at a few seconds each), and far below what would fail to spawn.
+pub const MAX_CONCURRENCY: usize = 1024;
+
 /// Settings of one [`Client::delete_many`] run.
 #[derive(Debug, Clone)]
 pub struct BatchOptions {
-    /// Worker threads, i.e. requests in flight at most (default 16). Must be at least 1.
+    /// Worker threads, i.e. requests in flight at most (default 16), 1 to [`MAX_CONCURRENCY`].
     pub concurrency: usize,
     /// Stop scheduling new items after the first failure (default false: keep going).
     pub stop_on_error: bool,
@@ -45,6 +49,21 @@ pub struct BatchOptions {
 impl Default for BatchOptions {
     fn default() -> BatchOptions {
         BatchOptions { concurrency: 16, stop_on_error: false }
+    }
+}
+
+impl BatchOptions {
+    /// Checks the options as a batch does before it starts: an
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) error when they are bad.
+    pub fn check(&self) -> Result<()> {
+        if (1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            Ok(())
+        } else {
+            Err(Error::invalid_argument(format!(
+                "concurrency must be between 1 and {MAX_CONCURRENCY}, not {}",
+                self.concurrency
+            )))
+        }
     }
 }
 
@@ -207,9 +226,7 @@ impl Client {
         I::Item: Into<BatchItem>,
         F: FnMut(BatchEvent<'_>) -> ControlFlow<()>,
     {
-        if options.concurrency == 0 {
-            return Err(Error::invalid_argument("concurrency must be at least 1"));
-        }
+        options.check()?;
         let started = Instant::now();
         let mut items = items.into_iter();
         let total = match items.size_hint() {

@@ -232,6 +232,7 @@ impl Client {
     where
         F: FnMut(BatchEvent<'_>) -> ControlFlow<()>,
     {
+        options.batch.check()?; // before the listing calls, not after them
         let plan = self.purge_plan(sender, options)?;
         let mut report = self.delete_many_with_events(plan.items, &options.batch, observe)?;
         report.skipped = plan.skipped;

@@ -792,6 +792,17 @@ fn an_empty_tim_base_url_is_a_settings_error_naming_it() {
 
 // -- the C face's parity with Python: call info, bulk, purge, the log callback --------------------
 
+/// The environment of a client of `emu` that signs with `key`, plus `extra`.
+fn client_env(emu: &Emulator, key: &str, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("TIM_BASE_URL", emu.base_url()),
+        ("TIM_SDKAPPID", emu.sdkappid().to_string()),
+        ("TIM_SECRET_KEY", key.to_owned()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    env
+}
+
 /// `key=value` pairs of one printed line.
 fn fields(line: &str) -> HashMap<String, String> {
     line.split_whitespace().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
@@ -828,12 +839,7 @@ fn delete_many_500_items_at_the_quota_with_missing_groups() {
             emu.send_group_msg(&gid, "spammer", "spam", None).unwrap();
             emu.send_group_msg(&gid, "alice", "hello", None).unwrap();
         }
-        let env = vec![
-            ("TIM_BASE_URL", emu.base_url()),
-            ("TIM_SDKAPPID", emu.sdkappid().to_string()),
-            ("TIM_SECRET_KEY", DEMO_SECRET_KEY.to_owned()),
-            ("TEST_SENDER", "spammer".to_owned()),
-        ];
+        let env = client_env(&emu, DEMO_SECRET_KEY, &[("TEST_SENDER", "spammer")]);
         let out = run(runner, &built().program("bulk"), &["many", "500"], &env);
         let got = fields(out.trim());
         assert_eq!(number(&got, "calls"), 500, "{runner:?}: {out}");
@@ -864,12 +870,7 @@ fn delete_many_stops_scheduling_when_the_callback_asks() {
         for i in 0..200 {
             emu.create_group(&GroupSpec::new("Public").with_id(format!("bulk-{i}"))).unwrap();
         }
-        let env = vec![
-            ("TIM_BASE_URL", emu.base_url()),
-            ("TIM_SDKAPPID", emu.sdkappid().to_string()),
-            ("TIM_SECRET_KEY", DEMO_SECRET_KEY.to_owned()),
-            ("TEST_SENDER", "spammer".to_owned()),
-        ];
+        let env = client_env(&emu, DEMO_SECRET_KEY, &[("TEST_SENDER", "spammer")]);
         let out = run(runner, &built().program("bulk"), &["stop", "200", "10"], &env);
         let got = fields(out.trim());
         let calls = number(&got, "calls");
@@ -905,11 +906,7 @@ fn purge_sender_from_c_cleans_every_group_and_counts_the_skipped() {
             emu.send_group_msg(gid, "spammer", "spam", topic.as_deref()).unwrap();
             emu.send_group_msg(gid, "alice", "hello", topic.as_deref()).unwrap();
         }
-        let env = vec![
-            ("TIM_BASE_URL", emu.base_url()),
-            ("TIM_SDKAPPID", emu.sdkappid().to_string()),
-            ("TIM_SECRET_KEY", DEMO_SECRET_KEY.to_owned()),
-        ];
+        let env = client_env(&emu, DEMO_SECRET_KEY, &[]);
         let out = run(runner, &built().program("bulk"), &["purge", "spammer"], &env);
         let got = fields(out.trim());
         assert_eq!(
@@ -937,13 +934,7 @@ fn the_log_callback_gets_one_record_per_attempt_and_no_secret() {
         })
         .unwrap_or_else(|e| panic!("emulator: {e}"));
         let group = emu.create_group(&GroupSpec::new("Public")).unwrap();
-        let env = vec![
-            ("TIM_BASE_URL", emu.base_url()),
-            ("TIM_SDKAPPID", emu.sdkappid().to_string()),
-            ("TIM_SECRET_KEY", CANARY.to_owned()),
-            ("TEST_GROUP", group),
-            ("TEST_SENDER", "spammer".to_owned()),
-        ];
+        let env = client_env(&emu, CANARY, &[("TEST_GROUP", &group), ("TEST_SENDER", "spammer")]);
         let out = run(runner, &built().program("bulk"), &["log"], &env);
         let records: Vec<&str> = out.lines().filter(|l| l.starts_with("LOG ")).collect();
         let attempts: Vec<&&str> =

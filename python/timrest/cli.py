@@ -29,7 +29,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from types import FrameType
 from typing import Any, NoReturn, Optional, TextIO
@@ -687,14 +687,14 @@ def _run_batch(
     client: Client,
     args: argparse.Namespace,
     items: Any,
-    earlier: _Earlier,
     report_out: _Report,
-    resumed: Any,
+    resumed: Callable[[], int],
     lines: Optional[list[int]] = None,
     problems: Optional[dict[int, str]] = None,
     skipped: int = 0,
 ) -> int:
-    """Runs ``delete_many`` with the report written item by item; prints the summary."""
+    """Runs ``delete_many`` with the report written item by item; prints the summary. ``resumed()``
+    tells how many items earlier runs had done (known once the input has been read)."""
     progress = sys.stderr.isatty() if args.progress is None else args.progress
 
     def on_result(result: Any) -> None:
@@ -722,7 +722,7 @@ def _run_batch(
         if result.error is not None:
             name = type(result.error).__name__
             by_class[name] = by_class.get(name, 0) + 1
-    before = resumed() if callable(resumed) else resumed
+    before = resumed()
     total_ok = report.ok + before
     summary = (f"{PROG}: {total_ok} ok, {report.failed} failed of "
                f"{_plural(len(report) + before, 'item')} in {_duration(report.elapsed)}")
@@ -759,7 +759,7 @@ def _cmd_delete_batch(args: argparse.Namespace) -> int:
             with open(args.file, encoding="utf-8-sig", newline="") as again:
                 batch = _Counted(batch, sum(1 for _ in _Items(again, args.format, done)))
         report_out = _Report(args.report, append=args.resume)
-        return _run_batch(client, args, batch, earlier, report_out, lambda: items.resumed, items.lines, items.problems)
+        return _run_batch(client, args, batch, report_out, lambda: items.resumed, items.lines, items.problems)
     finally:
         if source is not sys.stdin:
             source.close()
@@ -799,7 +799,8 @@ def _cmd_purge(args: argparse.Namespace) -> int:
             report_out.write({"group_id": group, "sender": args.sender, "topic_id": None, "group_type": kind,
                               "skipped": True, "ok": None})
     todo = [item for item in plan.items if _key(item) not in earlier.done]
-    return _run_batch(client, args, todo, earlier, report_out, len(plan) - len(todo), skipped=len(plan.skipped))
+    done_before = len(plan) - len(todo)
+    return _run_batch(client, args, todo, report_out, lambda: done_before, skipped=len(plan.skipped))
 
 
 # -- usersig ---------------------------------------------------------------------------------------

@@ -48,8 +48,6 @@ pub(crate) const SERVICE: &str = "group_open_http_svc";
 pub(crate) const TOPIC_SERVICE: &str = "million_group_open_http_svc";
 /// Most groups one `get_joined_group_list` page may ask for (`Limit`).
 pub(crate) const MAX_JOINED_LIMIT: u64 = 5000;
-/// Longest account ID, in bytes (spec §5).
-const MAX_ACCOUNT_BYTES: usize = 32;
 
 /// A command of `group_open_http_svc`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -746,10 +744,11 @@ impl State {
         if account.is_empty() {
             return Err(invalid("Member_Account", "is empty"));
         }
-        if account.len() > MAX_ACCOUNT_BYTES || account.chars().any(char::is_control) {
+        let max = crate::validate::MAX_USER_ID_BYTES;
+        if account.len() > max || account.chars().any(char::is_control) {
             return Err(invalid(
                 "Member_Account",
-                &format!("is not an account ID (at most {MAX_ACCOUNT_BYTES} bytes, no control characters)"),
+                &format!("is not an account ID (at most {max} bytes, no control characters)"),
             ));
         }
         let limit = match unsigned(body, "Limit")? {

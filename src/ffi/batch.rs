@@ -168,15 +168,11 @@ fn micros(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn concurrency(requested: u32) -> Outcome<usize> {
-    match requested {
-        0 => Ok(16),
-        1..=1024 => Ok(requested as usize),
-        n => Err(timrest_error::c_layer(
-            timrest_status::TIMREST_INVALID_ARGUMENT,
-            format!("concurrency must be 1 to 1024 (or 0 for the default), not {n}"),
-        )),
-    }
+/// The batch options of a C options struct: 0 means the default concurrency; the bound is the
+/// core's to check ([`BatchOptions::check`]).
+fn batch_options(concurrency: u32, stop_on_error: bool) -> BatchOptions {
+    let concurrency = if concurrency == 0 { BatchOptions::default().concurrency } else { concurrency as usize };
+    BatchOptions { concurrency, stop_on_error }
 }
 
 /// Like `timrest_delete_group_msg_by_sender`, and on success also writes what the call cost to
@@ -195,66 +191,45 @@ pub unsafe extern "C" fn timrest_delete_by_sender(
 ) -> timrest_status {
     unsafe {
         boundary::guard("timrest_delete_by_sender", err_out, || {
-            let client = boundary::ref_arg("client", client)?;
-            let group_id = boundary::str_arg("group_id", group_id)?;
-            let sender = boundary::str_arg("sender", sender)?;
-            let topic_id = boundary::opt_str_arg("topic_id", topic_id)?;
             // SAFETY: NULL or valid for reading and writing a timrest_call_info of `size` bytes.
             let info_size = info_out.as_ref().map(|i| i.size);
-            check_size("info_out", info_size, size_of::<timrest_call_info>())?;
-            let mut request = DeleteBySender::new(group_id, sender);
-            if let Some(topic_id) = topic_id {
-                request = request.topic(topic_id);
-            }
-            let info = client.core().delete_by_sender(&request)?;
-            if !info_out.is_null() {
+            let size_ok = || check_size("info_out", info_size, size_of::<timrest_call_info>());
+            let info = super::client::delete_by_sender(client, group_id, sender, topic_id, size_ok)?;
+            if let Some(size) = info_size {
+                // The caller's struct holds at least ours (checked): all of it is written, its size kept.
                 let written = timrest_call_info {
-                    size: size_of::<timrest_call_info>(),
+                    size,
                     random: info.random,
                     attempts: info.attempts,
                     elapsed_us: micros(info.elapsed),
                 };
-                // The caller's size is at least ours (checked above): write the whole struct, but
-                // keep the caller's `size` as it was.
-                boundary::write_out(info_out, timrest_call_info { size: info_size.unwrap_or(written.size), ..written });
+                boundary::write_out(info_out, written);
             }
             Ok(())
         })
     }
 }
 
-/// One item of the C array as a request; a bad item fails alone.
+/// One item of the C array as a request; a bad item fails alone, with the boundary's own words
+/// for a NULL or a string that is not UTF-8.
 ///
 /// # Safety
 /// `item`'s strings are NULL or NUL-terminated and live during the call.
 unsafe fn read_item(index: usize, item: &timrest_item) -> BatchItem {
-    let text = |name: &str, ptr: *const c_char, required: bool| -> crate::Result<Option<String>> {
-        if ptr.is_null() {
-            return if required {
-                Err(crate::Error::invalid_argument(format!("items[{index}].{name} is NULL")))
-            } else {
-                Ok(None)
-            };
+    let read = || -> Outcome<DeleteBySender> {
+        // SAFETY: by this function's contract.
+        unsafe {
+            let request = DeleteBySender::new(
+                boundary::str_arg("group_id", item.group_id)?,
+                boundary::str_arg("sender", item.sender)?,
+            );
+            Ok(match boundary::opt_str_arg("topic_id", item.topic_id)? {
+                Some(topic) => request.topic(topic),
+                None => request,
+            })
         }
-        // SAFETY: not NULL, NUL-terminated by the caller's contract.
-        let bytes = unsafe { std::ffi::CStr::from_ptr(ptr) };
-        bytes.to_str().map(|s| Some(s.to_owned())).map_err(|e| {
-            crate::Error::invalid_argument(format!(
-                "items[{index}].{name} is not valid UTF-8 (bad byte at offset {})",
-                e.valid_up_to()
-            ))
-        })
     };
-    let read = || -> crate::Result<DeleteBySender> {
-        let group = text("group_id", item.group_id, true)?.unwrap_or_default();
-        let sender = text("sender", item.sender, true)?.unwrap_or_default();
-        let request = DeleteBySender::new(group, sender);
-        Ok(match text("topic_id", item.topic_id, false)? {
-            Some(topic) => request.topic(topic),
-            None => request,
-        })
-    };
-    BatchItem(read())
+    BatchItem(read().map_err(|e| crate::Error::invalid_argument(format!("items[{index}]: {}", e.text()))))
 }
 
 /// Hands one finished item to the C callback; true when the callback asked to stop.
@@ -354,10 +329,7 @@ pub unsafe extern "C" fn timrest_delete_many(
             let options = options.as_ref();
             check_size("options", options.map(|o| o.size), size_of::<timrest_batch_options>())?;
             let report_out = report_arg(report_out)?;
-            let batch = BatchOptions {
-                concurrency: concurrency(options.map_or(0, |o| o.concurrency))?,
-                stop_on_error: options.is_some_and(|o| o.stop_on_error),
-            };
+            let batch = batch_options(options.map_or(0, |o| o.concurrency), options.is_some_and(|o| o.stop_on_error));
             let items: &[timrest_item] = if n_items == 0 { &[] } else { std::slice::from_raw_parts(items, n_items) };
             let requests = items.iter().enumerate().map(|(i, item)| read_item(i, item));
             run(on_result, userdata, report_out, |observe| {
@@ -397,7 +369,7 @@ pub unsafe extern "C" fn timrest_purge_sender(
             let report_out = report_arg(report_out)?;
             let mut purge = PurgeOptions::default();
             if let Some(o) = options {
-                purge.batch = BatchOptions { concurrency: concurrency(o.concurrency)?, stop_on_error: o.stop_on_error };
+                purge.batch = batch_options(o.concurrency, o.stop_on_error);
                 purge.include_topics = !o.skip_topics;
                 if o.page_size != 0 {
                     purge.page_size = o.page_size;

@@ -114,17 +114,34 @@ pub unsafe extern "C" fn timrest_delete_group_msg_by_sender(
 ) -> timrest_status {
     unsafe {
         boundary::guard("timrest_delete_group_msg_by_sender", err_out, || {
-            let client = boundary::ref_arg("client", client)?;
-            let group_id = boundary::str_arg("group_id", group_id)?;
-            let sender = boundary::str_arg("sender", sender)?;
-            let topic_id = boundary::opt_str_arg("topic_id", topic_id)?;
-            let mut request = DeleteBySender::new(group_id, sender);
-            if let Some(topic_id) = topic_id {
-                request = request.topic(topic_id);
-            }
-            client.client.delete_by_sender(&request)?;
-            Ok(())
+            delete_by_sender(client, group_id, sender, topic_id, || Ok(())).map(|_| ())
         })
+    }
+}
+
+/// The body of both deletion exports: the arguments checked in order, then `before_sending` (the
+/// checks of the caller's own arguments), then the call.
+///
+/// # Safety
+/// As the exports': pointers NULL or valid, strings NUL-terminated.
+pub(crate) unsafe fn delete_by_sender(
+    client: *const timrest_client,
+    group_id: *const c_char,
+    sender: *const c_char,
+    topic_id: *const c_char,
+    before_sending: impl FnOnce() -> boundary::Outcome,
+) -> boundary::Outcome<crate::CallInfo> {
+    unsafe {
+        let client = boundary::ref_arg("client", client)?;
+        let group_id = boundary::str_arg("group_id", group_id)?;
+        let sender = boundary::str_arg("sender", sender)?;
+        let topic_id = boundary::opt_str_arg("topic_id", topic_id)?;
+        before_sending()?;
+        let mut request = DeleteBySender::new(group_id, sender);
+        if let Some(topic_id) = topic_id {
+            request = request.topic(topic_id);
+        }
+        Ok(client.client.delete_by_sender(&request)?)
     }
 }
 

@@ -53,6 +53,11 @@ impl timrest_error {
         })
     }
 
+    /// The message, as text.
+    pub(crate) fn text(&self) -> &str {
+        self.message.to_str().unwrap_or_default()
+    }
+
     /// The status this error stands for.
     pub(crate) fn status(&self) -> timrest_status {
         self.status

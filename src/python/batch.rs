@@ -285,10 +285,6 @@ impl PyBatchReport {
     }
 }
 
-/// The most worker threads one `delete_many` starts: far beyond any quota's need (100 to 200
-/// requests/s at a few seconds each), and far below what would fail to spawn.
-const MAX_CONCURRENCY: usize = 1024;
-
 /// Failed items listed by `BatchReport._repr_html_` (the rest are counted).
 const HTML_FAILURES_SHOWN: usize = 10;
 
@@ -418,15 +414,12 @@ pub(crate) fn delete_many(
     on_result: Option<Bound<'_, PyAny>>,
     skipped: Bound<'_, PyList>,
 ) -> PyResult<PyBatchReport> {
-    if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
-        let message = format!("concurrency must be between 1 and {MAX_CONCURRENCY}, not {concurrency}");
-        return Err(to_py_err(py, &crate::Error::invalid_argument(message)));
-    }
+    let options = BatchOptions { concurrency, stop_on_error };
+    options.check().map_err(|e| to_py_err(py, &e))?;
     let remaining = items.len().ok();
     let iter = items.try_iter()?.unbind();
     let reporter = reporter.map(Bound::unbind);
     let on_result = on_result.map(Bound::unbind);
-    let options = BatchOptions { concurrency, stop_on_error };
     let input_error: Mutex<Option<PyErr>> = Mutex::new(None);
     let mut callback_error: Option<PyErr> = None;
     let mut on_result_error: Option<PyErr> = None;

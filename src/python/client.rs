@@ -462,6 +462,8 @@ impl PyClient {
         on_result: Option<Bound<'_, PyAny>>,
         page_size: u32,
     ) -> PyResult<super::batch::PyBatchReport> {
+        // The batch settings are checked before the listing calls, not after them.
+        crate::batch::BatchOptions { concurrency, stop_on_error }.check().into_py_result(py)?;
         let plan = self.purge_plan(py, sender, group_types, include_topics, page_size)?;
         let reporter = reporter(py, progress)?;
         let items = plan.items.bind(py).clone();
