@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::redact::{redact_userinfo, redact_usersig};
 
 /// The defaults, in one place (design §2).
 #[derive(Debug)]
@@ -306,19 +307,6 @@ impl fmt::Debug for Config {
     }
 }
 
-/// `scheme://user:pass@host` → `scheme://<redacted>@host` (proxy and Redis URLs may carry credentials).
-pub(crate) fn redact_userinfo(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").map_or(("", url), |(s, r)| (s, r));
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let sep = if scheme.is_empty() { "" } else { "://" };
-            format!("{scheme}{sep}<redacted>{}", &rest[at..])
-        }
-        None => url.to_owned(),
-    }
-}
-
 /// Collects settings for a [`Client`](crate::Client). Defaults are in [`Defaults`].
 ///
 /// Its `Debug` shows no secret: the key and UserSig are redacted, and so are credentials in the
@@ -351,7 +339,7 @@ pub struct ClientBuilder {
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let url = |u: &Option<String>| u.as_deref().map(|u| crate::client::redact_usersig(&redact_userinfo(u)));
+        let url = |u: &Option<String>| u.as_deref().map(|u| redact_usersig(&redact_userinfo(u)));
         f.debug_struct("ClientBuilder")
             .field("sdkappid", &self.sdkappid)
             .field("secret_key", &self.secret_key)
@@ -694,7 +682,7 @@ impl Config {
 pub(crate) fn check_base_url(url: &str) -> Result<String> {
     let url = url.trim().trim_end_matches('/');
     // Messages quote the URL without credentials or a UserSig that may have been pasted into it.
-    let shown = crate::client::redact_usersig(&redact_userinfo(url));
+    let shown = redact_usersig(&redact_userinfo(url));
     let (scheme, rest) =
         url.split_once("://").ok_or_else(|| Error::config(format!("base_url {shown:?} has no scheme (https://…)")))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -800,8 +788,6 @@ mod tests {
         let c = base().proxy("socks5://user:hunter2@proxy.local:1080").into_config().unwrap();
         let dbg = format!("{c:?}");
         assert!(dbg.contains("socks5://<redacted>@proxy.local:1080") && !dbg.contains("hunter2"), "{dbg}");
-        assert_eq!(redact_userinfo("http://p.local:3128"), "http://p.local:3128");
-        assert_eq!(redact_userinfo("u:p@h:1"), "<redacted>@h:1");
         let b = base().proxy("socks5://user:hunter2@proxy.local:1080").base_url("https://u:hunter3@h/?usersig=eJx");
         let dbg = format!("{b:?}");
         assert!(dbg.contains("socks5://<redacted>@proxy.local:1080"), "{dbg}");

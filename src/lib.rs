@@ -85,9 +85,12 @@ pub mod batch;
 pub mod client;
 pub mod config;
 pub mod error;
+mod fork;
 mod limit;
 pub mod purge;
+pub mod redact;
 pub mod retry;
+mod transport;
 pub mod usersig;
 pub mod validate;
 

@@ -19,7 +19,7 @@
 
 use std::fmt;
 use std::io::{Read, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -331,7 +331,7 @@ pub(crate) struct Signer {
     secret_key: crate::config::Secret,
     identifier: String,
     ttl: u64,
-    cached: Mutex<Option<(String, u64)>>, // (usersig, time it was signed at)
+    cached: Mutex<Option<(Arc<str>, u64)>>, // (usersig, time it was signed at)
 }
 
 impl Signer {
@@ -345,7 +345,8 @@ impl Signer {
     }
 
     /// The UserSig to send at `now`; signs a new one when the cached one is near its end.
-    pub(crate) fn current(&self, now: u64) -> String {
+    /// Shared, not copied: every request takes it.
+    pub(crate) fn current(&self, now: u64) -> Arc<str> {
         let mut cached = self.cached.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((sig, signed_at)) = cached.as_ref() {
             let expires_at = signed_at.saturating_add(self.ttl);
@@ -353,7 +354,7 @@ impl Signer {
                 return sig.clone();
             }
         }
-        let sig = generate(self.sdkappid, self.secret_key.expose(), &self.identifier, self.ttl, now);
+        let sig: Arc<str> = generate(self.sdkappid, self.secret_key.expose(), &self.identifier, self.ttl, now).into();
         *cached = Some((sig.clone(), now));
         sig
     }
@@ -471,7 +472,7 @@ mod tests {
         assert_ne!(renewed, first, "59 s left: less than max(60 s, 10 %), sign anew");
         assert_eq!(inspect(&renewed).unwrap().time, T + 941);
         signer.invalidate();
-        assert_ne!(signer.current(T + 941), String::new());
+        assert!(!signer.current(T + 941).is_empty());
     }
 
     proptest::proptest! {

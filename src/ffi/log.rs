@@ -71,7 +71,7 @@ impl log::Log for CLogger {
         let sink = *SINK.read().unwrap_or_else(|p| p.into_inner());
         let Some(sink) = sink else { return };
         // Defence in depth: a URL that reached a message never shows its UserSig.
-        let message = crate::client::redact_usersig(&record.args().to_string());
+        let message = crate::redact::redact_usersig(&record.args().to_string());
         let (target, message) = (c_text(record.target()), c_text(&message));
         // SAFETY: the function and userdata the caller registered, with strings that outlive the call.
         unsafe {

@@ -71,9 +71,9 @@ pub(crate) struct RedisLanes {
     timeout: Duration,
     clock: RateLimitClock,
     adaptive: bool,
-    /// Pooled connections, and the process they belong to: a forked child must not take the
+    /// Pooled connections, and the process they belong to ([`crate::fork::generation`]): a forked child must not take the
     /// parent's (both would read each other's answers).
-    idle: Mutex<(u32, Vec<Connection>)>,
+    idle: Mutex<(u64, Vec<Connection>)>,
     health: Mutex<Health>,
 }
 
@@ -98,7 +98,7 @@ impl RedisLanes {
         adaptive: bool,
     ) -> Result<RedisLanes> {
         // `redis://user:pass@host/0` → `redis://<redacted>@host/0`, as for proxy URLs.
-        let shown = crate::config::redact_userinfo(url);
+        let shown = crate::redact::redact_userinfo(url);
         let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
         if !matches!(scheme.as_deref(), Some("redis" | "rediss")) {
             return Err(Error::config(format!(
@@ -116,7 +116,7 @@ impl RedisLanes {
             timeout,
             clock,
             adaptive,
-            idle: Mutex::new((std::process::id(), Vec::new())),
+            idle: Mutex::new((crate::fork::generation(), Vec::new())),
             health: Mutex::new(Health::default()),
         })
     }
@@ -248,7 +248,7 @@ impl RedisLanes {
             .invoke(&mut con)?;
         // Only a connection that answered goes back to the pool.
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.0 == std::process::id() && idle.1.len() < MAX_IDLE {
+        if idle.0 == crate::fork::generation() && idle.1.len() < MAX_IDLE {
             idle.1.push(con);
         }
         Ok(Answer {
@@ -261,10 +261,10 @@ impl RedisLanes {
     fn connection(&self, timeout: Duration) -> std::result::Result<Connection, RedisError> {
         let pooled = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            let pid = std::process::id();
-            if idle.0 != pid {
+            let generation = crate::fork::generation();
+            if idle.0 != generation {
                 // Forked: the pooled sockets are the parent's too. Closing our copies is harmless.
-                *idle = (pid, Vec::new());
+                *idle = (generation, Vec::new());
             }
             idle.1.pop()
         };

@@ -560,7 +560,7 @@ impl PyClient {
     /// The shared limiter's Redis URL, without its password (None: this process alone).
     #[getter]
     fn rate_limit_url(&self) -> Option<String> {
-        self.inner.config().rate_limit_url.as_ref().map(|u| crate::config::redact_userinfo(u.expose()))
+        self.inner.config().rate_limit_url.as_ref().map(|u| crate::redact::redact_userinfo(u.expose()))
     }
 
     /// `"local"`, `"fail"` or `"open"`: what happens while the shared limiter does not answer.
