@@ -544,9 +544,9 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<serde_json::Value> {
 }
 
 /// [`parse_response`] for an answer whose content does not matter, only its success: the same
-/// verdict, without building a JSON tree when the answer is a plain success (a 40-byte envelope
-/// read into two borrowed fields); anything else goes through [`parse_response`] for its exact
-/// error.
+/// verdict, without building a JSON tree when the answer is a plain success (TIM's exact bytes,
+/// or an envelope read into two borrowed fields); anything else goes through [`parse_response`]
+/// for its exact error.
 fn check_success(status: u16, body: &[u8]) -> Result<()> {
     use std::borrow::Cow;
 
@@ -562,6 +562,11 @@ fn check_success(status: u16, body: &[u8]) -> Result<()> {
         <Cow<'de, str> as serde::Deserialize>::deserialize(d).map(Some)
     }
 
+    // TIM's success, byte for byte, as it answers a deletion.
+    const SUCCESS: &[u8] = br#"{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}"#;
+    if status == 200 && body == SUCCESS {
+        return Ok(());
+    }
     // An object (a struct also reads from a JSON array), holding each field at most once (a
     // repeated field is an error here), code 0, and no other ActionStatus than "OK".
     if status == 200 && body.trim_ascii_start().first() == Some(&b'{') {

@@ -5,8 +5,8 @@
 //!
 //! - [`TcpLink`] opens the TCP connections and [`Socket`] carries them. It does what ureq's own
 //!   TCP transport does with fewer system calls per request: the check that a pooled connection
-//!   is still usable is one non-blocking `recv(MSG_PEEK)` (ureq's switches the socket to
-//!   non-blocking mode and back around a read: three calls, twice a request), and the socket
+//!   is still usable is one non-blocking `recv(MSG_PEEK)`, once a request (ureq's switches the
+//!   socket to non-blocking mode and back around a read: three calls, twice a request), and the socket
 //!   timeouts are set again only when they change by more than [`TIMEOUT_SLACK`] (ureq's
 //!   sets both again on every request, since each request's deadline is new).
 //! - [`InjectUserSig`], last, puts the UserSig into the request line below ureq's logging and
@@ -72,6 +72,9 @@ pub(crate) fn agent(config: &Config) -> Result<ureq::Agent> {
         .tls_config(tls.build())
         .proxy(proxy)
         .user_agent(format!("timrest/{}", env!("CARGO_PKG_VERSION")))
+        // No `Accept: */*` line: TIM answers JSON whatever is asked, and each header line is
+        // formatted anew on every request.
+        .accept("")
         // A redirect of a POST carrying the UserSig is never followed; it is reported as a status.
         .max_redirects(0)
         .max_redirects_will_error(false)
@@ -199,7 +202,7 @@ impl<In: Transport> Connector<In> for TcpLink {
         // So that `Agent::shutdown` can interrupt a blocked read from another thread.
         (details.register_shutdown)(Arc::downgrade(&stream) as Weak<dyn ShutdownHandle>)?;
         let buffers = LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
-        Ok(Some(Either::B(Socket { stream, buffers, read_timeout: None, write_timeout: None })))
+        Ok(Some(Either::B(Socket { stream, buffers, read_timeout: None, write_timeout: None, busy: false })))
     }
 }
 
@@ -248,6 +251,8 @@ pub(crate) struct Socket {
     /// The socket's `SO_RCVTIMEO` and `SO_SNDTIMEO` as last set (`None`: not set yet).
     read_timeout: Option<Option<Duration>>,
     write_timeout: Option<Option<Duration>>,
+    /// Whether bytes went either way since ureq last asked [`Transport::is_open`].
+    busy: bool,
 }
 
 impl Socket {
@@ -286,6 +291,7 @@ impl Transport for Socket {
             return Err(ureq::Error::Timeout(timeout.reason));
         }
         self.keep_timeout(false, timeout.not_zero().map(|d| *d))?;
+        self.busy = true;
         let output = &self.buffers.output()[..amount];
         (&*self.stream).write_all(output).map_err(|e| io_error(e, timeout.reason))
     }
@@ -297,6 +303,7 @@ impl Transport for Socket {
         }
         let want = timeout.not_zero().map(|d| *d);
         self.keep_timeout(true, want)?;
+        self.busy = true;
         let started = Instant::now();
         let amount = loop {
             match (&*self.stream).read(self.buffers.input_append_buf()) {
@@ -322,9 +329,18 @@ impl Transport for Socket {
     }
 
     /// Whether the connection can carry another request: no byte is waiting and the server has
-    /// not closed it. ureq asks when a connection goes back to the pool (bytes after the answer
-    /// would be garbage) and when it comes out (the server may have closed it meanwhile).
+    /// not closed it.
+    ///
+    /// ureq asks twice per request: when the connection goes back to the pool, straight after
+    /// the answer (is more waiting?), and when it comes out for the next request (has the server
+    /// closed it meanwhile?). The second look sees everything the first would, later, and before
+    /// the connection is used; so the first is answered without a system call and only the
+    /// second peeks. (`tests/hardening.rs` checks that a connection the server closed while it
+    /// sat in the pool is never used.)
     fn is_open(&mut self) -> bool {
+        if std::mem::take(&mut self.busy) {
+            return true;
+        }
         probe(&self.stream)
     }
 }
@@ -644,6 +660,7 @@ mod tests {
             buffers: LazyBuffers::new(1024, 1024),
             read_timeout: None,
             write_timeout: None,
+            busy: false,
         };
         let ten = Duration::from_secs(10);
         socket.keep_timeout(true, Some(ten)).unwrap();
