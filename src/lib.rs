@@ -77,6 +77,7 @@
 //! - [`Client::delete_group_msg_by_sender`], [`Client::delete_by_sender`] with a [`DeleteBySender`] (topic)
 //! - [`Client::delete_many`] (bulk, [`batch`]) and [`Client::purge_sender`] (every group of one account, [`purge`])
 //! - [`usersig::generate`], [`usersig::inspect`], [`usersig::verify`]
+//! - [`redact::redact_usersig`] for showing anything that may hold a request URL
 //! - [`Error`] with its [`ErrorKind`], from the one code table [`error::KINDS`]
 
 #![warn(missing_docs)]
