@@ -28,6 +28,7 @@ tools=(
   "uvloop>=0.19"
   "starlette>=0.37"
   "uvicorn>=0.29"
+  "pproxy==2.7.9"         # a real HTTP CONNECT and SOCKS5 proxy (tests/python/test_proxy.py)
 )
 
 if [ ! -x "$venv/bin/python" ]; then
