@@ -831,8 +831,17 @@ fn call_info_reports_the_random_and_attempts_of_a_success() {
 fn delete_many_500_items_at_the_quota_with_missing_groups() {
     for runner in RUNNERS {
         // The client's default quota is 100/s; the emulator allows a little more, as Tencent's
-        // sliding count and our pacing disagree by a few milliseconds at the edges.
-        let emu = Emulator::start(EmulatorConfig { rate_limit: Some(105.0), ..EmulatorConfig::default() })
+        // sliding count and our pacing disagree by a few milliseconds at the edges. Under
+        // valgrind, which runs the 16 workers one at a time, the first requests (each opening
+        // its connection) reach the server tens of milliseconds after their slot while later
+        // ones on pooled connections do not, so one second of arrivals can hold 106 requests
+        // started at 100/s (seen with the whole suite running at once). There the margin is
+        // 20 %: the native run checks the pacing, the valgrind run memory and the callback.
+        let allowed = match runner {
+            Runner::Native => 105.0,
+            Runner::Valgrind => 120.0,
+        };
+        let emu = Emulator::start(EmulatorConfig { rate_limit: Some(allowed), ..EmulatorConfig::default() })
             .unwrap_or_else(|e| panic!("emulator: {e}"));
         for i in 0..450 {
             let gid = emu.create_group(&GroupSpec::new("Public").with_id(format!("bulk-{i}"))).unwrap();

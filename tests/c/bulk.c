@@ -70,7 +70,19 @@ typedef struct {
     size_t ok, not_found, other;
     size_t stop_at;      /* 0: never ask to stop */
     int bad_result;      /* a result whose fields disagree */
+    char first_bad[256]; /* what the first such result said */
 } tally;
+
+/* Notes a result whose fields disagree; the first one is described for the failure message. */
+static void bad(tally *t, const timrest_item_result *r, const char *why) {
+    if (!t->bad_result) {
+        snprintf(t->first_bad, sizeof t->first_bad, "item %lu: %s (status %d, attempts %u, code %lld: %s)",
+                 (unsigned long)r->index, why, (int)r->status, (unsigned)r->attempts,
+                 r->error != NULL ? (long long)timrest_error_code(r->error) : 0LL,
+                 r->error != NULL ? timrest_error_message(r->error) : "no error");
+    }
+    t->bad_result = 1;
+}
 
 static int on_result(void *userdata, const timrest_item_result *r) {
     tally *t = (tally *)userdata;
@@ -82,17 +94,29 @@ static int on_result(void *userdata, const timrest_item_result *r) {
     t->seen[r->index]++;
     if (r->status == TIMREST_OK) {
         t->ok++;
-        if (r->error != NULL || r->random < 0 || r->attempts != 1 || r->group_id == NULL) t->bad_result = 1;
+        if (r->error != NULL || r->random < 0 || r->group_id == NULL) bad(t, r, "an ok result with an error or without its fields");
+        if (r->attempts != 1) bad(t, r, "an ok result after a retry");
     } else {
-        if (r->error == NULL || timrest_error_status(r->error) != r->status) t->bad_result = 1;
+        if (r->error == NULL || timrest_error_status(r->error) != r->status) {
+            bad(t, r, "a failure whose error object disagrees");
+            return 1;
+        }
         if (r->status == TIMREST_GROUP_NOT_FOUND) {
             t->not_found++;
-            if (timrest_error_code(r->error) != 10010) t->bad_result = 1;
+            if (timrest_error_code(r->error) != 10010) bad(t, r, "not found without 10010");
         } else {
             t->other++;
         }
     }
     return t->stop_at != 0 && t->calls >= t->stop_at;
+}
+
+/* Every attempt that is retried, on stderr: what a failure of this program needs to be read. */
+static void print_retries(void *userdata, int level, const char *target, const char *message) {
+    (void)userdata;
+    (void)level;
+    (void)target;
+    if (strstr(message, "retrying") != NULL) fprintf(stderr, "retried: %s\n", message);
 }
 
 static int many(timrest_client *client, size_t n, size_t stop_at) {
@@ -122,7 +146,9 @@ static int many(timrest_client *client, size_t n, size_t stop_at) {
     memset(&report, 0, sizeof report);
     report.size = sizeof report;
 
+    EXPECT(timrest_set_log_callback(TIMREST_LOG_DEBUG, print_retries, NULL) == TIMREST_OK);
     status = timrest_delete_many(client, items, n, &options, on_result, &t, &report, &err);
+    EXPECT(timrest_set_log_callback(TIMREST_LOG_OFF, NULL, NULL) == TIMREST_OK);
     if (status != TIMREST_OK) {
         fprintf(stderr, "delete_many: %s\n", timrest_error_message(err));
         timrest_error_free(err);
@@ -133,6 +159,7 @@ static int many(timrest_client *client, size_t n, size_t stop_at) {
         if (t.seen[i] == 0) never++;
         EXPECT(t.seen[i] <= 1);
     }
+    if (t.bad_result) fprintf(stderr, "%s\n", t.first_bad);
     EXPECT(!t.bad_result);
     EXPECT(report.size == sizeof report);
     EXPECT(report.ok == t.ok && report.failed == t.not_found + t.other && report.skipped == 0);
