@@ -29,7 +29,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::limit::{Denied, Lane, Limiter};
 pub use crate::redact::redact_usersig;
 use crate::retry::{Decision, RetryPolicy};
-use crate::transport::{PLACEHOLDER, from_ureq, is_timeout, with_usersig};
+use crate::transport::{PLACEHOLDER, from_ureq, is_timeout, percent_encode, with_usersig};
 use crate::usersig::Signer;
 
 /// The service of `delete_group_msg_by_sender` and of the group commands.
@@ -632,25 +632,6 @@ fn request_url(base_url: &str, service: &str, command: &str, query: &str, random
     let _ = write!(url, "{random}");
     url.push_str("&contenttype=json");
     url
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters (`A-Za-z0-9-._~`) and `*`
-/// (which UserSigs use and URLs allow).
-pub(crate) fn percent_encode(s: &str) -> std::borrow::Cow<'_, str> {
-    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~*".contains(&b);
-    // UserSigs and Tencent's names are URL-safe as they are: one scan, no copy.
-    if s.bytes().all(unreserved) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if unreserved(b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 /// The start of a body, printable and short, for error messages.

@@ -6,14 +6,24 @@
 //! call each time; instead a `pthread_atfork` handler counts the forks, and a check is one atomic
 //! load. Where the handler cannot be registered, the count falls back to the process id.
 
-use std::sync::Once;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Forks seen by this process and its ancestors since the handler was registered.
 static FORKS: AtomicU64 = AtomicU64::new(0);
-static REGISTER: Once = Once::new();
-/// Whether the handler is in place (else [`generation`] asks for the process id).
-static WATCHED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the handler is in place (registered on first use; else [`generation`] asks for the
+/// process id).
+static WATCHED: LazyLock<bool> = LazyLock::new(|| {
+    #[cfg(unix)]
+    {
+        // SAFETY: registers a handler that only bumps an atomic; glibc drops it if this library
+        // is ever unloaded.
+        unsafe { libc::pthread_atfork(None, None, Some(in_child)) == 0 }
+    }
+    #[cfg(not(unix))]
+    true // no fork() here
+});
 
 #[cfg(unix)]
 extern "C" fn in_child() {
@@ -24,18 +34,7 @@ extern "C" fn in_child() {
 /// A value that differs between a process and any child it forks after this function was first
 /// called (in the child: a parent's value never comes back). Cheap: one atomic load.
 pub(crate) fn generation() -> u64 {
-    REGISTER.call_once(|| {
-        #[cfg(unix)]
-        {
-            // SAFETY: registers a handler that only bumps an atomic; glibc drops it if this
-            // library is ever unloaded.
-            let registered = unsafe { libc::pthread_atfork(None, None, Some(in_child)) } == 0;
-            WATCHED.store(registered, Ordering::Relaxed);
-        }
-        #[cfg(not(unix))]
-        WATCHED.store(true, Ordering::Relaxed); // no fork() here
-    });
-    if WATCHED.load(Ordering::Relaxed) {
+    if *WATCHED {
         FORKS.load(Ordering::Relaxed)
     } else {
         // The high bit keeps the two kinds of value apart.

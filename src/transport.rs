@@ -234,10 +234,7 @@ fn connect_any(addrs: &ResolvedSocketAddrs, timeout: NextTimeout) -> Result<TcpS
         }
     }
     Err(match last {
-        Some(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
-            ureq::Error::Timeout(ureq::Timeout::Connect)
-        }
-        Some(e) => ureq::Error::Io(e),
+        Some(e) => io_error(e, ureq::Timeout::Connect),
         None => ureq::Error::Io(io::Error::new(io::ErrorKind::ConnectionRefused, "no address to connect to")),
     })
 }
@@ -248,9 +245,9 @@ pub(crate) struct Socket {
     /// Shared (weakly) with the agent's shutdown handle.
     stream: Arc<TcpStream>,
     buffers: LazyBuffers,
-    /// The socket's `SO_RCVTIMEO` and `SO_SNDTIMEO` as last set (`None`: not set yet).
-    read_timeout: Option<Option<Duration>>,
-    write_timeout: Option<Option<Duration>>,
+    /// The socket's `SO_RCVTIMEO` and `SO_SNDTIMEO` (`None`: none, as a new socket has).
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
     /// Whether bytes went either way since ureq last asked [`Transport::is_open`].
     busy: bool,
 }
@@ -260,13 +257,12 @@ impl Socket {
     fn keep_timeout(&mut self, read: bool, want: Option<Duration>) -> io::Result<()> {
         let slot = if read { &mut self.read_timeout } else { &mut self.write_timeout };
         let close_enough = match (*slot, want) {
-            (Some(Some(have)), Some(want)) => have.abs_diff(want) <= TIMEOUT_SLACK,
-            (Some(None), None) => true,
-            _ => false,
+            (Some(have), Some(want)) => have.abs_diff(want) <= TIMEOUT_SLACK,
+            (have, want) => have == want,
         };
         if !close_enough {
             if read { self.stream.set_read_timeout(want) } else { self.stream.set_write_timeout(want) }?;
-            *slot = Some(want);
+            *slot = want;
         }
         Ok(())
     }
@@ -387,6 +383,25 @@ thread_local! {
     static ENCODED: RefCell<Option<(String, Rc<str>)>> = const { RefCell::new(None) };
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters (`A-Za-z0-9-._~`) and `*`
+/// (which UserSigs use and URLs allow).
+pub(crate) fn percent_encode(s: &str) -> std::borrow::Cow<'_, str> {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~*".contains(&b);
+    // UserSigs and Tencent's names are URL-safe as they are: one scan, no copy.
+    if s.bytes().all(unreserved) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if unreserved(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The query parameter for `usersig`, encoded once per distinct UserSig on this thread.
 fn parameter(usersig: &str) -> Rc<str> {
     ENCODED.with(|cache| {
@@ -394,7 +409,7 @@ fn parameter(usersig: &str) -> Rc<str> {
         match &*cache {
             Some((raw, encoded)) if raw == usersig => encoded.clone(),
             _ => {
-                let encoded: Rc<str> = format!("usersig={}&", crate::client::percent_encode(usersig)).into();
+                let encoded: Rc<str> = format!("usersig={}&", percent_encode(usersig)).into();
                 *cache = Some((usersig.to_owned(), encoded.clone()));
                 encoded
             }

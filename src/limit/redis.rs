@@ -71,8 +71,8 @@ pub(crate) struct RedisLanes {
     timeout: Duration,
     clock: RateLimitClock,
     adaptive: bool,
-    /// Pooled connections, and the process they belong to ([`crate::fork::generation`]): a forked child must not take the
-    /// parent's (both would read each other's answers).
+    /// Pooled connections, and the process they belong to ([`crate::fork::generation`]): a
+    /// forked child must not take the parent's (both would read each other's answers).
     idle: Mutex<(u64, Vec<Connection>)>,
     health: Mutex<Health>,
 }

@@ -83,6 +83,11 @@ def port_of(emu: Emulator) -> int:
     return int(emu.base_url.rsplit(":", 1)[1])
 
 
+def deletions(emu: Emulator) -> int:
+    """How many deletion requests reached the emulator."""
+    return sum(1 for r in emu.requests() if r["command"] == "delete_group_msg_by_sender")
+
+
 @pytest.mark.parametrize("scheme", ["http", "socks5"])
 def test_calls_go_through_the_proxy_on_one_kept_alive_tunnel(emu: Emulator, proxy: Proxy, scheme: str) -> None:
     gid = emu.create_group("Public")
@@ -93,7 +98,7 @@ def test_calls_go_through_the_proxy_on_one_kept_alive_tunnel(emu: Emulator, prox
     for _ in range(4):
         client.delete_group_msg_by_sender(gid, "spammer")
     assert [m["From_Account"] for m in emu.messages(gid)] == ["alice"]
-    assert len([r for r in emu.requests() if r["command"] == "delete_group_msg_by_sender"]) == 4
+    assert deletions(emu) == 4
     # Four calls, one connection through the proxy: the pooled tunnel passed the liveness check.
     assert proxy.tunnels_to(port_of(emu), scheme) == 1, proxy.lines
 
@@ -110,5 +115,5 @@ def test_a_proxy_that_goes_away_is_a_transport_error(emu: Emulator, proxy: Proxy
     assert time.monotonic() - started < 10.0
     assert caught.value.attempts == 2 and caught.value.retryable
     # Only the first call reached the server.
-    assert len([r for r in emu.requests() if r["command"] == "delete_group_msg_by_sender"]) == 1
+    assert deletions(emu) == 1
 
