@@ -88,6 +88,7 @@ pub mod config;
 pub mod error;
 mod fork;
 mod limit;
+pub mod moderation;
 pub mod purge;
 pub mod redact;
 pub mod retry;

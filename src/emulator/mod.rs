@@ -396,6 +396,17 @@ impl Emulator {
         self.shared.state().messages(group_id, topic_id, include_deleted).map_err(|r| crate::Error::api(r.code, r.info))
     }
 
+    /// How many times `kick` ended `account`'s login state.
+    pub fn kick_count(&self, account: &str) -> u64 {
+        self.shared.state().kick_count(account)
+    }
+
+    /// The members of a group (its owner first, when it has one), as `delete_group_member` and
+    /// `get_joined_group_list` see them.
+    pub fn members(&self, group_id: &str) -> crate::Result<Vec<String>> {
+        self.shared.state().members(group_id).map_err(|r| crate::Error::api(r.code, r.info))
+    }
+
     /// Scripts `fault` for the next `fault.times` requests of `command` (`"delete_group_msg_by_sender"`,
     /// `"group_open_http_svc/create_group"`, or `"*"` for any). Faults apply in the order they were
     /// injected; see [`Fault`] for what each field does.

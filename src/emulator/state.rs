@@ -46,6 +46,16 @@ pub(crate) const RECALL_ALREADY_GONE: i64 = 10031;
 pub(crate) const SERVICE: &str = "group_open_http_svc";
 /// The service of Community topics (`get_topic`; `create_topic` is served under both).
 pub(crate) const TOPIC_SERVICE: &str = "million_group_open_http_svc";
+/// The service of the global mute (`setnospeaking`, `getnospeaking`).
+pub(crate) const CONFIG_SERVICE: &str = "openconfigsvr";
+/// The service of `kick`.
+pub(crate) const LOGIN_SERVICE: &str = "im_open_login_svc";
+/// A mute of this many seconds never ends.
+pub(crate) const PERMANENT: u64 = u32::MAX as u64;
+/// Most members one `forbid_send_msg` takes.
+pub(crate) const MAX_MUTE_MEMBERS: usize = 500;
+/// Most members one `delete_group_member` takes.
+pub(crate) const MAX_REMOVE_MEMBERS: usize = 100;
 /// Most groups one `get_joined_group_list` page may ask for (`Limit`).
 pub(crate) const MAX_JOINED_LIMIT: u64 = 5000;
 
@@ -62,6 +72,11 @@ pub(crate) enum Command {
     GroupMsgRecall,
     GetJoinedGroupList,
     GetTopic,
+    SetNoSpeaking,
+    GetNoSpeaking,
+    Kick,
+    ForbidSendMsg,
+    DeleteGroupMember,
 }
 
 impl Command {
@@ -73,6 +88,19 @@ impl Command {
                 "get_topic" => Ok(Command::GetTopic),
                 "create_topic" => Ok(Command::CreateTopic),
                 _ => Err(Refusal::new(10003, format!("invalid command {command:?} of {TOPIC_SERVICE}"))),
+            };
+        }
+        if service == CONFIG_SERVICE {
+            return match command {
+                "setnospeaking" => Ok(Command::SetNoSpeaking),
+                "getnospeaking" => Ok(Command::GetNoSpeaking),
+                _ => Err(Refusal::new(10003, format!("invalid command {command:?} of {CONFIG_SERVICE}"))),
+            };
+        }
+        if service == LOGIN_SERVICE {
+            return match command {
+                "kick" => Ok(Command::Kick),
+                _ => Err(Refusal::new(10003, format!("invalid command {command:?} of {LOGIN_SERVICE}"))),
             };
         }
         if service != SERVICE {
@@ -88,6 +116,8 @@ impl Command {
             "group_msg_get_simple" => Command::GroupMsgGetSimple,
             "create_topic" => Command::CreateTopic,
             "group_msg_recall" => Command::GroupMsgRecall,
+            "forbid_send_msg" => Command::ForbidSendMsg,
+            "delete_group_member" => Command::DeleteGroupMember,
             _ => return Err(Refusal::new(10003, format!("invalid command {command:?} of {SERVICE}"))),
         })
     }
@@ -105,6 +135,10 @@ impl Command {
             Command::GroupMsgRecall => &["GroupId", "MsgSeqList"],
             Command::GetJoinedGroupList => &["Member_Account"],
             Command::GetTopic => &["GroupId"],
+            // Tencent answers its own codes for these (130004, 70402): checked by the command.
+            Command::SetNoSpeaking | Command::GetNoSpeaking | Command::Kick => &[],
+            Command::ForbidSendMsg => &["GroupId", "Members_Account", "MuteTime"],
+            Command::DeleteGroupMember => &["GroupId", "MemberToDel_Account"],
         }
     }
 }
@@ -265,6 +299,8 @@ struct Group {
     support_topic: bool,
     main: Stream,
     topics: BTreeMap<String, Topic>,
+    /// `forbid_send_msg`: (topic or None for the group, account) → muted until (Unix seconds).
+    muted: HashMap<(Option<String>, String), u64>,
 }
 
 impl Group {
@@ -313,6 +349,29 @@ pub(crate) struct State {
     groups: HashMap<String, Group>,
     /// The `order` of the next group created.
     created: u64,
+    /// `setnospeaking`: account → (one-to-one muted until, group muted until), Unix seconds
+    /// (`u64::MAX` for a permanent mute).
+    no_speaking: HashMap<String, (u64, u64)>,
+    /// `kick`: account → how many times its login state was ended.
+    kicks: HashMap<String, u64>,
+}
+
+/// When a mute of `seconds` from `now` ends (never for [`PERMANENT`]; 0 when lifted).
+fn mute_until(now: u64, seconds: u64) -> u64 {
+    match seconds {
+        0 => 0,
+        PERMANENT => u64::MAX,
+        s => now.saturating_add(s),
+    }
+}
+
+/// Seconds left of a mute ending at `until` ([`PERMANENT`] for one that never ends).
+fn mute_left(now: u64, until: u64) -> u64 {
+    if until == u64::MAX { PERMANENT } else { until.saturating_sub(now) }
+}
+
+fn muted_refusal(account: &str, scope: &str) -> Refusal {
+    Refusal::new(10017, format!("{account:?} is muted {scope} and cannot send messages"))
 }
 
 // ---- reading fields of a request body, with the codes of spec §7 ----
@@ -432,6 +491,25 @@ fn base_info_filter(body: &Map<String, Value>) -> Result<Vec<String>, Refusal> {
     }
 }
 
+/// An account ID: 1 to 32 bytes, no control characters.
+fn valid_account(a: &str) -> bool {
+    !a.is_empty() && a.len() <= crate::validate::MAX_USER_ID_BYTES && !a.chars().any(char::is_control)
+}
+
+/// A list of 1 to `max` account IDs (10004 otherwise).
+fn account_list(body: &Map<String, Value>, name: &str, max: usize) -> Result<Vec<String>, Refusal> {
+    let list = field(body, name).and_then(Value::as_array).ok_or_else(|| invalid(name, "must be an array"))?;
+    if list.is_empty() || list.len() > max {
+        return Err(invalid(name, &format!("must hold 1 to {max} accounts")));
+    }
+    list.iter()
+        .map(|v| match v.as_str() {
+            Some(a) if valid_account(a) => Ok(a.to_owned()),
+            _ => Err(invalid(name, "must hold account IDs")),
+        })
+        .collect()
+}
+
 fn random_suffix(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut rng = rand::rng();
@@ -453,13 +531,129 @@ impl State {
             Command::CreateGroup => self.create_group(body),
             Command::DestroyGroup => self.destroy_group(body),
             Command::SendGroupMsg => self.send(body, caller),
-            Command::ImportGroupMsg => self.import(body),
+            Command::ImportGroupMsg => self.import(body, caller.now),
             Command::GroupMsgGetSimple => self.get_simple(body),
             Command::CreateTopic => self.create_topic(body),
             Command::GroupMsgRecall => self.recall(body),
             Command::GetJoinedGroupList => self.joined_groups(body),
             Command::GetTopic => self.get_topic(body),
+            Command::SetNoSpeaking => self.set_no_speaking(body, caller.now),
+            Command::GetNoSpeaking => self.get_no_speaking(body, caller.now),
+            Command::Kick => self.kick(body),
+            Command::ForbidSendMsg => self.forbid_send_msg(body, caller.now),
+            Command::DeleteGroupMember => self.delete_group_member(body),
         }
+    }
+
+    /// Refuses a group message from `from` when it is muted everywhere or in this group/topic.
+    fn check_not_muted(&self, group: &Group, topic: Option<&str>, from: &str, now: u64) -> Result<(), Refusal> {
+        if self.no_speaking.get(from).is_some_and(|(_, until)| *until > now) {
+            return Err(muted_refusal(from, "in every group (setnospeaking)"));
+        }
+        let key = (topic.map(str::to_owned), from.to_owned());
+        if group.muted.get(&key).is_some_and(|until| *until > now) {
+            return Err(muted_refusal(from, "in this group (forbid_send_msg)"));
+        }
+        Ok(())
+    }
+
+    /// `setnospeaking`: Tencent's own codes — 130004 without `Set_Account`, 130005 for one that
+    /// is not an account, 130008 when neither time is given; a time over 4294967295 is 130005 too
+    /// (the emulator's choice).
+    fn set_no_speaking(&mut self, body: &Map<String, Value>, now: u64) -> Answer {
+        let account = match field(body, "Set_Account") {
+            None => return Err(Refusal::new(130004, "Set_Account is missing from the request")),
+            Some(Value::String(a)) if valid_account(a) => a.clone(),
+            Some(_) => return Err(Refusal::new(130005, "Set_Account is not a valid account")),
+        };
+        let time = |name: &str| match field(body, name) {
+            None => Ok(None),
+            Some(v) => match v.as_u64() {
+                Some(n) if n <= PERMANENT => Ok(Some(n)),
+                _ => Err(Refusal::new(130005, format!("{name} must be 0 to 4294967295 seconds"))),
+            },
+        };
+        let (c2c, group) = (time("C2CmsgNospeakingTime")?, time("GroupmsgNospeakingTime")?);
+        if c2c.is_none() && group.is_none() {
+            return Err(Refusal::new(130008, "neither C2CmsgNospeakingTime nor GroupmsgNospeakingTime is given"));
+        }
+        let entry = self.no_speaking.entry(account).or_insert((0, 0));
+        if let Some(s) = c2c {
+            entry.0 = mute_until(now, s);
+        }
+        if let Some(s) = group {
+            entry.1 = mute_until(now, s);
+        }
+        ok()
+    }
+
+    fn get_no_speaking(&self, body: &Map<String, Value>, now: u64) -> Answer {
+        let account = match field(body, "Get_Account") {
+            None => return Err(Refusal::new(130004, "Get_Account is missing from the request")),
+            Some(Value::String(a)) if valid_account(a) => a,
+            Some(_) => return Err(Refusal::new(130005, "Get_Account is not a valid account")),
+        };
+        let (c2c, group) = self.no_speaking.get(account.as_str()).copied().unwrap_or((0, 0));
+        let mut answer = Map::new();
+        answer.insert("C2CmsgNospeakingTime".into(), json!(mute_left(now, c2c)));
+        answer.insert("GroupmsgNospeakingTime".into(), json!(mute_left(now, group)));
+        Ok(answer)
+    }
+
+    /// `kick`: recorded (the emulator has no login state to end). 70402 without a `UserID`.
+    fn kick(&mut self, body: &Map<String, Value>) -> Answer {
+        match field(body, "UserID") {
+            Some(Value::String(a)) if valid_account(a) => {
+                *self.kicks.entry(a.clone()).or_insert(0) += 1;
+                ok()
+            }
+            _ => Err(Refusal::new(70402, "invalid parameter: UserID must be an account ID")),
+        }
+    }
+
+    /// How many times `account` was kicked.
+    pub(crate) fn kick_count(&self, account: &str) -> u64 {
+        self.kicks.get(account).copied().unwrap_or(0)
+    }
+
+    /// `forbid_send_msg`: mutes members in one group or topic. A Private (Work) group answers
+    /// 10007 (Tencent: not supported for that type; the code is the emulator's choice).
+    fn forbid_send_msg(&mut self, body: &Map<String, Value>, now: u64) -> Answer {
+        let gid = group_id(body)?;
+        let list = account_list(body, "Members_Account", MAX_MUTE_MEMBERS)?;
+        let seconds = match unsigned(body, "MuteTime")? {
+            Some(n) if n <= PERMANENT => n,
+            _ => return Err(invalid("MuteTime", "must be 0 to 4294967295 seconds")),
+        };
+        let topic = topic_id(body)?.map(str::to_owned);
+        let group = self.group_mut(gid)?;
+        if group.kind == GroupType::Private {
+            return Err(Refusal::new(10007, "Private (Work) groups do not support muting members"));
+        }
+        group.stream(topic.as_deref())?;
+        let until = mute_until(now, seconds);
+        for account in list {
+            group.muted.insert((topic.clone(), account), until);
+        }
+        ok()
+    }
+
+    /// `delete_group_member`: takes the accounts out of the member list (non-members are no
+    /// error). An AVChatRoom answers 10004, as Tencent documents. An owner stays the owner
+    /// (the emulator's choice: Tencent removes no owner this way).
+    fn delete_group_member(&mut self, body: &Map<String, Value>) -> Answer {
+        let gid = group_id(body)?;
+        let list = account_list(body, "MemberToDel_Account", MAX_REMOVE_MEMBERS)?;
+        flag(body, "Silence")?;
+        if field(body, "Reason").is_some_and(|r| !r.is_string()) {
+            return Err(invalid("Reason", "must be a string"));
+        }
+        let group = self.group_mut(gid)?;
+        if group.kind == GroupType::AvChatRoom {
+            return Err(Refusal::new(10004, "invalid parameter: members cannot be removed from an AVChatRoom"));
+        }
+        group.members.retain(|m| !list.contains(m));
+        ok()
     }
 
     /// An existing group (10010 when unknown or destroyed).
@@ -560,6 +754,7 @@ impl State {
             support_topic,
             main: Stream::new(),
             topics: BTreeMap::new(),
+            muted: HashMap::new(),
         };
         self.groups.insert(id.clone(), group);
         let mut answer = Map::new();
@@ -580,6 +775,7 @@ impl State {
         let random = random_of(body, "Random")?.unwrap_or_default();
         let content = msg_body(field(body, "MsgBody").unwrap_or(&Value::Null), "MsgBody")?;
         let topic = topic_id(body)?;
+        self.check_not_muted(self.group(gid)?, topic, from, caller.now)?;
         let group = self.group_mut(gid)?;
         if group.kind == GroupType::BChatRoom && !caller.admins.iter().any(|a| a == from) {
             return Err(Refusal::new(10007, "only an App admin may post in a BChatRoom"));
@@ -594,7 +790,7 @@ impl State {
         Ok(answer)
     }
 
-    fn import(&mut self, body: &Map<String, Value>) -> Answer {
+    fn import(&mut self, body: &Map<String, Value>, now: u64) -> Answer {
         let gid = group_id(body)?;
         let list =
             field(body, "MsgList").and_then(Value::as_array).ok_or_else(|| invalid("MsgList", "must be an array"))?;
@@ -617,6 +813,9 @@ impl State {
             items.push((from, time, random, content));
         }
         let topic = topic_id(body)?;
+        for (from, ..) in &items {
+            self.check_not_muted(self.group(gid)?, topic, from, now)?;
+        }
         let group = self.group_mut(gid)?;
         if !group.kind.stores_messages() {
             return Err(Refusal::new(10007, "AVChatRoom and BChatRoom groups keep no history to import into"));
@@ -861,6 +1060,13 @@ impl State {
         let mut answer = Map::new();
         answer.insert("TopicAndSelfInfo".into(), Value::Array(list));
         Ok(answer)
+    }
+
+    /// The owner (first) and members of a group.
+    pub(crate) fn members(&self, group: &str) -> Result<Vec<String>, Refusal> {
+        check_group_id(group)?;
+        let g = self.group(group)?;
+        Ok(g.owner.iter().chain(g.members.iter().filter(|m| Some(*m) != g.owner.as_ref())).cloned().collect())
     }
 
     /// Every stored message of a group (or topic), oldest first, as `RspMsgList` items; deleted

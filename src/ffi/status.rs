@@ -47,7 +47,7 @@ pub enum timrest_status {
     TIMREST_LIMITER = 205,
     /// A nonzero `ErrorCode` that belongs to no class below (an unclassified API error).
     TIMREST_API = 300,
-    /// Server-side trouble (10002, 60008, 70169, 70202, 70500). Retried with backoff.
+    /// Server-side trouble (10002, 60008, 70169, 70202, 70500, 130014). Retried with backoff.
     TIMREST_SERVER = 301,
     /// Over a frequency limit (10006, 60007, 60011, 60018, 60019, 70050). Retried with a longer backoff.
     TIMREST_RATE_LIMITED = 302,
@@ -57,13 +57,14 @@ pub enum timrest_status {
     /// The UserSig expired or was invalidated (70001, 70052). Retried once after re-signing when
     /// the client holds the secret key.
     TIMREST_USERSIG_EXPIRED = 304,
-    /// The identifier may not do this: not an App admin, IP not allowed … (10007, 60010, 60017,
-    /// 60020, 60021, 70403).
+    /// The identifier may not do this: not an App admin, IP not allowed, the sender is muted …
+    /// (10007, 10017, 60010, 60017, 60020, 60021, 70403).
     TIMREST_PERMISSION_DENIED = 305,
     /// The command word or resource in the URL is wrong (10003, 60009).
     TIMREST_INVALID_COMMAND = 306,
-    /// A parameter of the request is wrong; the message says which (10004, 60002, 60003, 60015,
-    /// 70402, 80002).
+    /// A parameter of the request is wrong, or names an account that does not exist; the message
+    /// says which (10004, 10019, 60002, 60003, 60015, 70107, 70402, 80002, 130001, 130004, 130005,
+    /// 130008).
     TIMREST_INVALID_PARAMETER = 307,
     /// The group does not exist, or was dissolved (10010).
     TIMREST_GROUP_NOT_FOUND = 308,

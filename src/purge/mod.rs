@@ -30,6 +30,13 @@ use serde_json::{Value, json};
 use crate::batch::{BatchEvent, BatchOptions, Report, SkippedGroup};
 use crate::client::{Client, DeleteBySender};
 use crate::error::{Error, ErrorKind, Result};
+use crate::moderation::malformed;
+
+mod job;
+mod report;
+
+pub use job::{JobEvent, JobOptions, JobProgress, JobReport, Outcome, Step, StepResult, Target};
+pub use report::REPORT_VERSION;
 
 /// The service and command that list an account's groups.
 pub const JOINED_GROUPS: (&str, &str) = ("group_open_http_svc", "get_joined_group_list");
@@ -98,9 +105,23 @@ fn canonical_type(name: &str) -> Option<&'static str> {
     }
 }
 
-/// A protocol error for an answer that lacks what the command documents.
-fn malformed(command: &str, what: &str) -> Error {
-    Error::new(ErrorKind::Protocol, format!("{command}: the answer has no valid {what}"))
+/// The canonical names of `group_types` (`None`: every type); an unknown name is an
+/// [`ErrorKind::InvalidArgument`] error.
+pub(crate) fn wanted_types(group_types: Option<&[String]>) -> Result<Option<Vec<&'static str>>> {
+    let Some(names) = group_types else { return Ok(None) };
+    names
+        .iter()
+        .map(|n| {
+            canonical_type(n).ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "unknown group type {:?}: the types are {} (or Work, Meeting)",
+                    crate::error::shown(n),
+                    GROUP_TYPES.join(", ")
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
 }
 
 impl Client {
@@ -109,6 +130,11 @@ impl Client {
     /// [`MAX_PAGE_SIZE`]). A group that shows up twice (membership changing under the paging)
     /// is listed once.
     pub fn joined_groups(&self, account: &str, page_size: u32) -> Result<Vec<JoinedGroup>> {
+        self.joined_groups_counted(account, page_size, &mut 0)
+    }
+
+    /// [`Client::joined_groups`], adding the calls it made to `calls`.
+    pub(crate) fn joined_groups_counted(&self, account: &str, page_size: u32, calls: &mut u64) -> Result<Vec<JoinedGroup>> {
         crate::validate::user_id("Member_Account", account)?;
         if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
             return Err(Error::invalid_argument(format!("page_size must be 1 to {MAX_PAGE_SIZE}, not {page_size}")));
@@ -126,6 +152,7 @@ impl Client {
                 "WithNoActiveGroups": 1,
                 "ResponseFilter": {"GroupBaseInfoFilter": ["Type"]},
             });
+            *calls += 1;
             let (answer, _) = self.call(service, command, &body)?;
             let page =
                 answer.get("GroupIdList").and_then(Value::as_array).ok_or_else(|| malformed(command, "GroupIdList"))?;
@@ -177,23 +204,7 @@ impl Client {
     /// with [`ErrorKind::GroupNotFound`].
     pub fn purge_plan(&self, sender: &str, options: &PurgeOptions) -> Result<PurgePlan> {
         crate::validate::user_id("sender", sender)?;
-        let wanted: Option<Vec<&'static str>> = match &options.group_types {
-            None => None,
-            Some(names) => Some(
-                names
-                    .iter()
-                    .map(|n| {
-                        canonical_type(n).ok_or_else(|| {
-                            Error::invalid_argument(format!(
-                                "unknown group type {:?}: the types are {} (or Work, Meeting)",
-                                crate::error::shown(n),
-                                GROUP_TYPES.join(", ")
-                            ))
-                        })
-                    })
-                    .collect::<Result<_>>()?,
-            ),
-        };
+        let wanted = wanted_types(options.group_types.as_deref())?;
         let mut plan = PurgePlan::default();
         for group in self.joined_groups(sender, options.page_size)? {
             if wanted.as_ref().is_some_and(|w| !w.contains(&group.group_type.as_str())) {
