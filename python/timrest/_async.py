@@ -17,7 +17,20 @@ from types import TracebackType
 from typing import Any, Optional, Union
 
 from . import _native
-from ._native import BatchReport, CallInfo, Client, ItemResult, PurgePlan
+from ._native import (
+    PERMANENT,
+    BatchReport,
+    CallInfo,
+    Client,
+    HistoryPage,
+    ItemResult,
+    JobControl,
+    JobReport,
+    NoSpeaking,
+    PurgePlan,
+    RecallResult,
+    StepResult,
+)
 
 __all__ = ["AsyncClient"]
 
@@ -156,6 +169,126 @@ class AsyncClient:
         runs. The report's ``skipped`` lists the groups whose type keeps no history."""
         plan = await self.purge_plan(sender, group_types=group_types, include_topics=include_topics, page_size=page_size)
         return await self._run(plan.items, concurrency, progress, stop_on_error, on_result, plan.skipped)
+
+    # -- moderation (each runs the sync client's method on a worker thread) --------------------
+
+    async def _invoke(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._runner.invoke(f, args, kwargs, loop, self._drain, future)
+        return await future
+
+    async def set_no_speaking(
+        self, account: str, c2c_seconds: Optional[int] = PERMANENT, group_seconds: Optional[int] = PERMANENT
+    ) -> None:
+        """Mutes ``account`` everywhere, as :meth:`timrest.Client.set_no_speaking`."""
+        await self._invoke(self._client.set_no_speaking, account, c2c_seconds, group_seconds)
+
+    async def get_no_speaking(self, account: str) -> NoSpeaking:
+        """The global mute of ``account``, as :meth:`timrest.Client.get_no_speaking`."""
+        result: NoSpeaking = await self._invoke(self._client.get_no_speaking, account)
+        return result
+
+    async def kick(self, account: str) -> None:
+        """Ends the login state of ``account``, as :meth:`timrest.Client.kick`."""
+        await self._invoke(self._client.kick, account)
+
+    async def forbid_send_msg(
+        self, group_id: str, members: Iterable[str], mute_time: int, topic_id: Optional[str] = None
+    ) -> None:
+        """Mutes members in one group or topic, as :meth:`timrest.Client.forbid_send_msg`."""
+        await self._invoke(self._client.forbid_send_msg, group_id, members, mute_time, topic_id)
+
+    async def delete_group_member(
+        self, group_id: str, members: Iterable[str], silence: bool = True, reason: Optional[str] = None
+    ) -> None:
+        """Removes members from a group, as :meth:`timrest.Client.delete_group_member`."""
+        await self._invoke(self._client.delete_group_member, group_id, members, silence, reason)
+
+    async def group_msg_get_simple(
+        self,
+        group_id: str,
+        req_msg_number: int = 20,
+        req_msg_seq: Optional[int] = None,
+        with_recalled: bool = False,
+        topic_id: Optional[str] = None,
+    ) -> HistoryPage:
+        """One page of history, as :meth:`timrest.Client.group_msg_get_simple`."""
+        page: HistoryPage = await self._invoke(
+            self._client.group_msg_get_simple, group_id, req_msg_number, req_msg_seq, with_recalled, topic_id
+        )
+        return page
+
+    async def group_msg_recall(
+        self, group_id: str, msg_seqs: Sequence[int], reason: Optional[str] = None, topic_id: Optional[str] = None
+    ) -> list[RecallResult]:
+        """Recalls messages (visible to clients), as :meth:`timrest.Client.group_msg_recall`."""
+        results: list[RecallResult] = await self._invoke(
+            self._client.group_msg_recall, group_id, list(msg_seqs), reason, topic_id
+        )
+        return results
+
+    async def purge_senders(
+        self,
+        senders: Iterable[str],
+        *,
+        mute: bool = False,
+        kick: bool = False,
+        remove: bool = False,
+        deep: bool = False,
+        since: Any = None,
+        dry_run: bool = False,
+        report: Any = None,
+        resume: bool = False,
+        group_types: Optional[Sequence[str]] = None,
+        include_topics: bool = True,
+        concurrency: int = 16,
+        progress: Any = False,
+        on_result: Optional[Callable[[StepResult], Any]] = None,
+        page_size: int = 1000,
+    ) -> JobReport:
+        """The incident job, as :meth:`timrest.Client.purge_senders`, on one worker thread of this
+        client. ``on_result`` and a ``progress`` callable are called on the loop. Cancelling the
+        task stops the job: the calls in flight end and are written to the report, and
+        ``resume=True`` does the rest. If ``on_result`` raises, the job stops and the exception
+        is raised with the partial report as its ``.report``."""
+        loop = asyncio.get_running_loop()
+        control = JobControl()
+        raised: list[BaseException] = []
+
+        def on_loop(f: Callable[..., Any]) -> Callable[..., None]:
+            def run(*args: Any) -> None:
+                if raised:
+                    return
+                try:
+                    f(*args)
+                except Exception as e:
+                    raised.append(e)
+                    control.cancel()
+
+            return lambda *args: loop.call_soon_threadsafe(run, *args) and None
+
+        shown = on_loop(progress) if callable(progress) else progress
+        handed = on_loop(on_result) if on_result is not None else None
+        future: asyncio.Future[JobReport] = loop.create_future()
+        kwargs = dict(
+            mute=mute, kick=kick, remove=remove, deep=deep, since=since, dry_run=dry_run, report=report,
+            resume=resume, group_types=group_types, include_topics=include_topics, concurrency=concurrency,
+            progress=shown, on_result=handed, page_size=page_size, control=control,
+        )  # fmt: skip
+        senders = list(senders) if not isinstance(senders, str) else senders
+        self._runner.invoke(self._client.purge_senders, (senders,), kwargs, loop, self._drain, future)
+        try:
+            result = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            control.cancel()
+            raise
+        # Let the callbacks the job queued on the loop run before the report is handed over.
+        await asyncio.sleep(0)
+        if raised:
+            raised[0].report = result  # type: ignore[attr-defined]
+            raise raised[0]
+        return result
 
     async def _run(
         self,

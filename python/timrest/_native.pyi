@@ -1,6 +1,7 @@
 """Type stubs of the compiled module ``timrest._native`` (checked by ``mypy.stubtest``)."""
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+import os
 from typing import Any, Final, Optional, Union, final
 
 from ._progress import ProgressArg
@@ -15,6 +16,14 @@ __all__ = [
     "BatchReport",
     "ItemResult",
     "PurgePlan",
+    "NoSpeaking",
+    "HistoryMessage",
+    "HistoryPage",
+    "RecallResult",
+    "StepResult",
+    "JobReport",
+    "JobControl",
+    "PERMANENT",
     "Emulator",
     "DEMO_SDKAPPID",
     "DEMO_SECRET_KEY",
@@ -28,6 +37,7 @@ __all__ = [
 __version__: Final[str]
 DEMO_SDKAPPID: Final[int]
 DEMO_SECRET_KEY: Final[str]
+PERMANENT: Final[int]
 
 @final
 class CallInfo:
@@ -101,6 +111,120 @@ class PurgePlan:
     def __len__(self) -> int: ...
 
 @final
+class NoSpeaking:
+    """An account's global mute: seconds left of each (0: none; ``PERMANENT``: for ever)."""
+
+    @property
+    def c2c_seconds(self) -> int: ...
+    @property
+    def group_seconds(self) -> int: ...
+
+@final
+class HistoryMessage:
+    """One message of a ``HistoryPage``."""
+
+    @property
+    def from_account(self) -> str: ...
+    @property
+    def msg_seq(self) -> int: ...
+    @property
+    def msg_time_stamp(self) -> int: ...
+    @property
+    def msg_random(self) -> int: ...
+    @property
+    def is_place_msg(self) -> int: ...
+    @property
+    def msg_body(self) -> Any: ...
+
+@final
+class HistoryPage:
+    """One page of ``group_msg_get_simple``, newest first."""
+
+    @property
+    def is_finished(self) -> bool: ...
+    @property
+    def messages(self) -> list[HistoryMessage]: ...
+    def __len__(self) -> int: ...
+
+@final
+class RecallResult:
+    """What ``group_msg_recall`` said of one sequence number."""
+
+    @property
+    def msg_seq(self) -> int: ...
+    @property
+    def ret_code(self) -> int: ...
+    @property
+    def ok(self) -> bool: ...
+
+@final
+class StepResult:
+    """One step of a ``purge_senders`` job: also one line of its report."""
+
+    @property
+    def account(self) -> str: ...
+    @property
+    def group_id(self) -> Optional[str]: ...
+    @property
+    def topic_id(self) -> Optional[str]: ...
+    @property
+    def step(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def code(self) -> Optional[int]: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def recalled(self) -> int: ...
+    @property
+    def error_kind(self) -> Optional[str]: ...
+    @property
+    def ok(self) -> bool: ...
+    def to_record(self) -> dict[str, Any]: ...
+
+@final
+class JobReport:
+    """What a ``purge_senders`` job did."""
+
+    @property
+    def steps(self) -> list[StepResult]: ...
+    @property
+    def plan(self) -> list[tuple[str, str, str, Optional[str]]]: ...
+    @property
+    def calls(self) -> dict[str, int]: ...
+    @property
+    def ok(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def skipped(self) -> int: ...
+    @property
+    def recalled(self) -> int: ...
+    @property
+    def resumed(self) -> int: ...
+    @property
+    def elapsed(self) -> float: ...
+    @property
+    def stopped_early(self) -> bool: ...
+    @property
+    def interrupted(self) -> bool: ...
+    @property
+    def dry_run(self) -> bool: ...
+    def to_records(self) -> list[dict[str, Any]]: ...
+    def bound(self, rate: float) -> float: ...
+    def __len__(self) -> int: ...
+
+@final
+class JobControl:
+    """Stops a running ``purge_senders`` job from another thread."""
+
+    def __new__(cls) -> JobControl: ...
+    def cancel(self) -> None: ...
+
+Since = Union[int, float, Any]
+
+@final
 class Client:
     """A TIM REST client; thread-safe, meant to be shared."""
 
@@ -163,6 +287,48 @@ class Client:
         on_result: Optional[Callable[[ItemResult], object]] = None,
         page_size: int = 1000,
     ) -> BatchReport: ...
+    def set_no_speaking(
+        self, account: str, c2c_seconds: Optional[int] = ..., group_seconds: Optional[int] = ...
+    ) -> None: ...
+    def get_no_speaking(self, account: str) -> NoSpeaking: ...
+    def kick(self, account: str) -> None: ...
+    def forbid_send_msg(
+        self, group_id: str, members: Iterable[str], mute_time: int, topic_id: Optional[str] = None
+    ) -> None: ...
+    def delete_group_member(
+        self, group_id: str, members: Iterable[str], silence: bool = True, reason: Optional[str] = None
+    ) -> None: ...
+    def group_msg_get_simple(
+        self,
+        group_id: str,
+        req_msg_number: int = 20,
+        req_msg_seq: Optional[int] = None,
+        with_recalled: bool = False,
+        topic_id: Optional[str] = None,
+    ) -> HistoryPage: ...
+    def group_msg_recall(
+        self, group_id: str, msg_seqs: Sequence[int], reason: Optional[str] = None, topic_id: Optional[str] = None
+    ) -> list[RecallResult]: ...
+    def purge_senders(
+        self,
+        senders: Iterable[str],
+        *,
+        mute: bool = False,
+        kick: bool = False,
+        remove: bool = False,
+        deep: bool = False,
+        since: Optional[Since] = None,
+        dry_run: bool = False,
+        report: Optional[Union[str, "os.PathLike[str]"]] = None,
+        resume: bool = False,
+        group_types: Optional[Sequence[str]] = None,
+        include_topics: bool = True,
+        concurrency: int = 16,
+        progress: ProgressArg = False,
+        on_result: Optional[Callable[[StepResult], object]] = None,
+        page_size: int = 1000,
+        control: Optional[JobControl] = None,
+    ) -> JobReport: ...
     def call(self, service: str, command: str, body: Optional[dict[str, Any]] = None) -> dict[str, Any]: ...
     @property
     def sdkappid(self) -> int: ...
@@ -202,6 +368,15 @@ class AsyncRunner:
     def delete_item(self, index: int, item: Any, loop_: Any, resolve: Any, future: Any) -> None: ...
     def call(
         self, service: str, command: str, body: Optional[dict[str, Any]], loop_: Any, resolve: Any, future: Any
+    ) -> None: ...
+    def invoke(
+        self,
+        f: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Optional[dict[str, Any]],
+        loop_: Any,
+        resolve: Any,
+        future: Any,
     ) -> None: ...
     def purge_plan(
         self,

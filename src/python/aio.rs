@@ -317,6 +317,26 @@ impl PyAsyncRunner {
         )
     }
 
+    /// Queues `f(*args, **kwargs)`, a method of the sync client, on a worker thread (it releases
+    /// the GIL while it waits on the network); completes `future` with what it returns or raises.
+    #[pyo3(signature = (f, args, kwargs, loop_, resolve, future))]
+    #[allow(clippy::too_many_arguments)]
+    fn invoke(
+        &self,
+        f: Py<PyAny>,
+        args: Py<pyo3::types::PyTuple>,
+        kwargs: Option<Py<PyDict>>,
+        loop_: Py<PyAny>,
+        resolve: Py<PyAny>,
+        future: Py<PyAny>,
+    ) -> PyResult<()> {
+        self.spawn(
+            (loop_, resolve, future),
+            move |_| Python::attach(|py| f.call(py, args.bind(py), kwargs.as_ref().map(|k| k.bind(py)))),
+            |_, result| result,
+        )
+    }
+
     /// Queues `call(service, command, body)`; completes `future` with the answer as a dict.
     #[pyo3(signature = (service, command, body, loop_, resolve, future))]
     #[allow(clippy::too_many_arguments)]

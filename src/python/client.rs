@@ -15,7 +15,7 @@ use crate::purge::{PurgeOptions, PurgePlan};
 use crate::{ClientBuilder, DeleteBySender, Region};
 
 /// What `timrest._progress.reporter(progress)` makes of a `progress=` argument (None: no reporting).
-fn reporter<'py>(py: Python<'py>, progress: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, PyAny>>> {
+pub(crate) fn reporter<'py>(py: Python<'py>, progress: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, PyAny>>> {
     match progress {
         Some(p) => Ok(Some(py.import("timrest._progress")?.call_method1("reporter", (p,))?).filter(|r| !r.is_none())),
         None => Ok(None),
@@ -478,6 +478,177 @@ impl PyClient {
             on_result,
             skipped,
         )
+    }
+
+    /// Mutes `account` everywhere (`openconfigsvr/setnospeaking`): one-to-one messages for
+    /// `c2c_seconds`, group messages for `group_seconds` (0 lifts the mute, `timrest.PERMANENT`
+    /// never ends it, None leaves that one as it is). While the group mute holds, the account's
+    /// group messages fail with 10017. Raises `InvalidArgumentError` before sending for a time
+    /// over 4294967295 or when both are None.
+    #[pyo3(signature = (account, c2c_seconds=Some(crate::moderation::PERMANENT), group_seconds=Some(crate::moderation::PERMANENT)))]
+    #[pyo3(text_signature = "(self, account, c2c_seconds=PERMANENT, group_seconds=PERMANENT)")]
+    fn set_no_speaking(
+        &self,
+        py: Python<'_>,
+        account: String,
+        c2c_seconds: Option<u64>,
+        group_seconds: Option<u64>,
+    ) -> PyResult<()> {
+        let client = &self.inner;
+        super::logger::detach(py, || client.set_no_speaking(&account, c2c_seconds, group_seconds)).into_py_result(py)
+    }
+
+    /// The global mute of `account` (`openconfigsvr/getnospeaking`): a `NoSpeaking` with the
+    /// seconds left of each (0: none; `timrest.PERMANENT`: for ever).
+    fn get_no_speaking(&self, py: Python<'_>, account: String) -> PyResult<super::moderation::PyNoSpeaking> {
+        let client = &self.inner;
+        let state = super::logger::detach(py, || client.get_no_speaking(&account)).into_py_result(py)?;
+        Ok(state.into())
+    }
+
+    /// Ends the login state of `account` (`im_open_login_svc/kick`): its current UserSigs stop
+    /// working. A new UserSig logs in again: TIM has no ban, so stop issuing them too.
+    fn kick(&self, py: Python<'_>, account: String) -> PyResult<()> {
+        let client = &self.inner;
+        super::logger::detach(py, || client.kick(&account)).into_py_result(py)
+    }
+
+    /// Mutes `members` (a list of 1 to 500 accounts) in one group, or one topic, for
+    /// `mute_time` seconds (0 lifts it; `timrest.PERMANENT`). Not for Private (Work) groups.
+    #[pyo3(signature = (group_id, members, mute_time, topic_id=None))]
+    fn forbid_send_msg(
+        &self,
+        py: Python<'_>,
+        group_id: String,
+        members: &Bound<'_, PyAny>,
+        mute_time: u64,
+        topic_id: Option<String>,
+    ) -> PyResult<()> {
+        let members = super::moderation::senders_of(members)?;
+        let client = &self.inner;
+        super::logger::detach(py, || client.forbid_send_msg(&group_id, &members, mute_time, topic_id.as_deref()))
+            .into_py_result(py)
+    }
+
+    /// Removes `members` (a list of 1 to 100 accounts) from a group; with `silence` only they
+    /// are told. Non-members are no error; an AVChatRoom answers 10004 (`InvalidParameterError`).
+    #[pyo3(signature = (group_id, members, silence=true, reason=None))]
+    fn delete_group_member(
+        &self,
+        py: Python<'_>,
+        group_id: String,
+        members: &Bound<'_, PyAny>,
+        silence: bool,
+        reason: Option<String>,
+    ) -> PyResult<()> {
+        let members = super::moderation::senders_of(members)?;
+        let client = &self.inner;
+        super::logger::detach(py, || client.delete_group_member(&group_id, &members, silence, reason.as_deref()))
+            .into_py_result(py)
+    }
+
+    /// One page of a group's (or topic's) history, newest first: a `HistoryPage` of up to
+    /// `req_msg_number` (1 to 20) `HistoryMessage`s with `msg_seq` ≤ `req_msg_seq` (None: from
+    /// the newest). The next page asks for the smallest `msg_seq` seen − 1. `with_recalled`
+    /// shows deleted and recalled messages as place markers.
+    #[pyo3(signature = (group_id, req_msg_number=20, req_msg_seq=None, with_recalled=false, topic_id=None))]
+    fn group_msg_get_simple(
+        &self,
+        py: Python<'_>,
+        group_id: String,
+        req_msg_number: u32,
+        req_msg_seq: Option<u64>,
+        with_recalled: bool,
+        topic_id: Option<String>,
+    ) -> PyResult<super::moderation::PyHistoryPage> {
+        let request = crate::moderation::HistoryRequest { group_id, req_msg_number, req_msg_seq, with_recalled, topic_id };
+        let client = &self.inner;
+        let page = super::logger::detach(py, || client.group_msg_get_simple(&request)).into_py_result(py)?;
+        super::moderation::PyHistoryPage::new(py, page)
+    }
+
+    /// Recalls the messages with these sequence numbers (1 to 10) from a group or topic. A
+    /// recall is **visible** to every client and cannot be undone. Returns one `RecallResult`
+    /// per seq, in order, with its own `ret_code` (0: recalled).
+    #[pyo3(signature = (group_id, msg_seqs, reason=None, topic_id=None))]
+    fn group_msg_recall(
+        &self,
+        py: Python<'_>,
+        group_id: String,
+        msg_seqs: Vec<u64>,
+        reason: Option<String>,
+        topic_id: Option<String>,
+    ) -> PyResult<Vec<super::moderation::PyRecallResult>> {
+        let client = &self.inner;
+        let results = super::logger::detach(py, || {
+            client.group_msg_recall(&group_id, &msg_seqs, reason.as_deref(), topic_id.as_deref())
+        })
+        .into_py_result(py)?;
+        Ok(results.into_iter().map(Into::into).collect())
+    }
+
+    /// A spam incident in one job: stops `senders` (a list of account IDs), then purges them
+    /// from every group they joined, and returns a `JobReport`.
+    ///
+    /// - `mute`: first mute each account everywhere, permanently (`set_no_speaking`); `kick`:
+    ///   also end its login state. An account whose stop step fails is not cleaned.
+    /// - Then the plan (`get_joined_group_list`, `get_topic`), written to `report` before any
+    ///   write to a group.
+    /// - Then per group: `remove` (`delete_group_member`, silent), `delete_group_msg_by_sender`
+    ///   in the group and its topics (silent; `include_topics`), and with `deep` one read of the
+    ///   history below the latest 1000 for all the accounts, back to `since` (Unix seconds, a
+    ///   `datetime`, or a `timedelta` back from now), recalling what it finds: **visible** to
+    ///   clients. The commands run side by side, `concurrency` calls in flight per command.
+    /// - AVChatRoom/BChatRoom groups and groups dissolved during the job are `skipped`.
+    /// - `dry_run`: reads only; each write is a step `planned`, and `recalled` counts what the
+    ///   deep pass would recall. `calls` counts every command's calls.
+    /// - `report`: a new JSON-lines file, one line per step as it ends; with `resume=True` the
+    ///   job goes on from it (only steps not `ok` are done again; the plan comes from it). A
+    ///   report that is corrupt or another job's raises `InvalidArgumentError` and is left as it is.
+    /// - `progress`, `on_result` (each `StepResult`), Ctrl-C: as for `delete_many`;
+    ///   `control`: a `timrest.JobControl` whose `cancel()` stops the job from another thread.
+    #[pyo3(signature = (senders, *, mute=false, kick=false, remove=false, deep=false, since=None, dry_run=false,
+                        report=None, resume=false, group_types=None, include_topics=true, concurrency=16,
+                        progress=None, on_result=None, page_size=1000, control=None))]
+    #[pyo3(text_signature = "(self, senders, *, mute=False, kick=False, remove=False, deep=False, since=None, \
+                             dry_run=False, report=None, resume=False, group_types=None, include_topics=True, \
+                             concurrency=16, progress=False, on_result=None, page_size=1000, control=None)")]
+    #[allow(clippy::too_many_arguments)]
+    fn purge_senders(
+        &self,
+        py: Python<'_>,
+        senders: &Bound<'_, PyAny>,
+        mute: bool,
+        kick: bool,
+        remove: bool,
+        deep: bool,
+        since: Option<&Bound<'_, PyAny>>,
+        dry_run: bool,
+        report: Option<std::path::PathBuf>,
+        resume: bool,
+        group_types: Option<Vec<String>>,
+        include_topics: bool,
+        concurrency: usize,
+        progress: Option<&Bound<'_, PyAny>>,
+        on_result: Option<Bound<'_, PyAny>>,
+        page_size: u32,
+        control: Option<&Bound<'_, super::moderation::PyJobControl>>,
+    ) -> PyResult<Py<super::moderation::PyJobReport>> {
+        let options = crate::purge::JobOptions {
+            mute,
+            kick,
+            remove,
+            deep,
+            dry_run,
+            resume,
+            group_types,
+            include_topics,
+            concurrency,
+            page_size,
+            ..crate::purge::JobOptions::default()
+        };
+        let args = super::moderation::JobArgs::new(py, senders, options, since, report, progress, on_result, control)?;
+        super::moderation::run_job(py, &self.inner, args)
     }
 
     /// Any REST command: `POST /v4/{service}/{command}` with `body` (a JSON-able dict). Returns the

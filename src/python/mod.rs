@@ -13,6 +13,7 @@ mod emulator;
 mod errors;
 mod json;
 mod logger;
+mod moderation;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -131,6 +132,14 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyPurgePlan>()?;
     m.add_class::<batch::PyBatchReport>()?;
     m.add_class::<batch::PyItemResult>()?;
+    m.add_class::<moderation::PyNoSpeaking>()?;
+    m.add_class::<moderation::PyHistoryMessage>()?;
+    m.add_class::<moderation::PyHistoryPage>()?;
+    m.add_class::<moderation::PyRecallResult>()?;
+    m.add_class::<moderation::PyStepResult>()?;
+    m.add_class::<moderation::PyJobReport>()?;
+    m.add_class::<moderation::PyJobControl>()?;
+    m.add("PERMANENT", crate::moderation::PERMANENT)?;
     m.add_class::<emulator::PyEmulator>()?;
     m.add("DEMO_SDKAPPID", crate::emulator::DEMO_SDKAPPID)?;
     m.add("DEMO_SECRET_KEY", crate::emulator::DEMO_SECRET_KEY)?;
