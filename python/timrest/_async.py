@@ -266,7 +266,10 @@ class AsyncClient:
                     raised.append(e)
                     control.cancel()
 
-            return lambda *args: loop.call_soon_threadsafe(run, *args) and None
+            def hand_over(*args: Any) -> None:
+                loop.call_soon_threadsafe(run, *args)
+
+            return hand_over
 
         shown = on_loop(progress) if callable(progress) else progress
         handed = on_loop(on_result) if on_result is not None else None

@@ -152,6 +152,14 @@ class Emulator:
         """Posts a text message as ``sender``; returns its ``MsgSeq``."""
         return self._native.send_group_msg(group_id, sender, text, topic_id)
 
+    def kick_count(self, account: str) -> int:
+        """How many times ``kick`` ended ``account``'s login state (the emulator only counts them)."""
+        return self._native.kick_count(account)
+
+    def members(self, group_id: str) -> list[str]:
+        """The group's owner (first, when it has one) and members, as ``delete_group_member`` left them."""
+        return self._native.members(group_id)
+
     def messages(
         self, group_id: str, topic_id: Optional[str] = None, include_deleted: bool = False
     ) -> list[dict[str, Any]]:

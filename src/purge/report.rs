@@ -186,7 +186,7 @@ fn read(bytes: &[u8], header: &Value) -> std::result::Result<(Earlier, usize), S
                 return Err("its first line is not a timrest job header: this is not a job report".into());
             };
             if found != header {
-                return Err(format!("it is the report of another job ({}); this job is ({})", found, header));
+                return Err(format!("it is the report of another job ({})", differences(found, header)));
             }
             seen_header = true;
         } else if let Some(item) = object.get("plan") {
@@ -212,6 +212,22 @@ fn read(bytes: &[u8], header: &Value) -> std::result::Result<(Earlier, usize), S
         return Err("it is empty: this is not a job report".into());
     }
     finish(earlier, plan, bytes.len())
+}
+
+/// What differs between a report's header and this job's: `field: X there, Y here; …`.
+fn differences(found: &Value, wanted: &Value) -> String {
+    let (Some(found), Some(wanted)) = (found.as_object(), wanted.as_object()) else {
+        return format!("its header is {found}");
+    };
+    let mut keys: Vec<&String> = found.keys().chain(wanted.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let shown = |v: Option<&Value>| v.map_or_else(|| "absent".to_owned(), Value::to_string);
+    keys.into_iter()
+        .filter(|k| found.get(*k) != wanted.get(*k))
+        .map(|k| format!("{k}: {} there, {} here", shown(found.get(k)), shown(wanted.get(k))))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn finish(earlier: Earlier, _unfinished_plan: Vec<Target>, keep: usize) -> std::result::Result<(Earlier, usize), String> {

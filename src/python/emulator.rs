@@ -157,6 +157,16 @@ impl PyEmulator {
         self.with(py, |emu| emu.send_group_msg(group_id, sender, text, topic_id))?.into_py_result(py)
     }
 
+    /// How many times `kick` ended the account's login state.
+    fn kick_count(&self, py: Python<'_>, account: &str) -> PyResult<u64> {
+        self.with(py, |emu| emu.kick_count(account))
+    }
+
+    /// The group's owner (first) and members.
+    fn members(&self, py: Python<'_>, group_id: &str) -> PyResult<Vec<String>> {
+        self.with(py, |emu| emu.members(group_id))?.into_py_result(py)
+    }
+
     /// The stored messages, oldest first, as dicts.
     fn messages<'py>(
         &self,

@@ -1,0 +1,443 @@
+"""``timrest delete`` and ``timrest delete-batch``: one deletion, or many from a CSV or JSON-lines
+file with a streamed report and ``--resume``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Optional, TextIO
+
+from .._native import Client
+from ..exceptions import ConfigError, InvalidArgumentError, TimError
+from ._common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    MAX_CONCURRENCY,
+    PROG,
+    CliError,
+    _client,
+    _concurrency,
+    _describe,
+    _duration,
+    _fail,
+    _plural,
+)
+
+
+def add_parsers(commands: Any, client: argparse.ArgumentParser) -> None:
+    """The ``delete`` and ``delete-batch`` commands."""
+    p = commands.add_parser(
+        "delete", parents=[client], help="delete what one sender posted in a group",
+        description="Delete the messages SENDER posted among the latest 1000 of GROUP (inside TOPIC when given): "
+        "group_open_http_svc/delete_group_msg_by_sender.",
+    )
+    p.add_argument("--group", required=True, metavar="GROUP", help="the group ID")
+    p.add_argument("--sender", required=True, metavar="SENDER", help="the UserID whose messages go")
+    p.add_argument("--topic", metavar="TOPIC", help="a topic of a topic-enabled Community group")
+    p.set_defaults(run=_cmd_delete)
+
+    p = commands.add_parser(
+        "delete-batch", parents=[client], help="many deletions from a CSV or JSON-lines file",
+        description="Delete by sender for every item of FILE, --concurrency at a time, within the client's rate limit. "
+        "FILE ('-' for stdin) holds CSV rows 'group,sender[,topic]' (an optional header row names the columns "
+        "group_id, sender, topic_id) or JSON lines ({\"group_id\": ..., \"sender\": ..., \"topic_id\": ...} or "
+        "[group, sender, topic]). Blank lines and lines starting with '#' are skipped. It is read lazily. "
+        "Each outcome is written as a JSON line (line, index, group_id, sender, topic_id, ok, error, kind, code, "
+        "message, random, attempts, elapsed) and flushed as soon as its item finishes, in the order items finish, "
+        "so a crash loses at most the items in flight; a summary goes to stderr. Ctrl-C stops scheduling and lets "
+        "the requests in flight finish. --resume with the same --report sends only the items the report does not "
+        "show as ok (an item is its group_id, sender and topic_id) and appends to it.",
+    )
+    p.add_argument("file", metavar="FILE", help="the items, or '-' for stdin")
+    p.add_argument("--format", choices=("auto", "csv", "jsonl"), default="auto",
+                   help="how FILE is written (default auto: JSON lines when the first item starts with '{' or '[')")
+    _batch_options(p, "items")
+    p.set_defaults(run=_cmd_delete_batch)
+
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    client = _client(args)
+    try:
+        info = client.delete_by_sender(args.group, args.sender, args.topic)
+    except (InvalidArgumentError, ConfigError) as e:
+        _fail(_describe(e), EXIT_USAGE)
+    except TimError as e:
+        _fail(_describe(e), EXIT_FAILED)
+    where = f"{args.group} topic {args.topic}" if args.topic else args.group
+    print(
+        f"ok: deleted what {args.sender!r} posted in {where} "
+        f"(random {info.random}, {_plural(info.attempts, 'attempt')}, {_duration(info.elapsed)})"
+    )
+    return EXIT_OK
+
+
+_GROUP_KEYS = ("group_id", "group", "groupid")
+
+
+_SENDER_KEYS = ("sender", "sender_account")
+
+
+_TOPIC_KEYS = ("topic_id", "topic", "topicid")
+
+
+def _field(name: str) -> Optional[str]:
+    key = name.strip().lower()
+    for canonical, keys in (("group_id", _GROUP_KEYS), ("sender", _SENDER_KEYS), ("topic_id", _TOPIC_KEYS)):
+        if key in keys:
+            return canonical
+    return None
+
+
+class _BadLine(Exception):
+    pass
+
+
+Key = tuple[str, str, Optional[str]]
+
+
+def _key(item: Any) -> Optional[Key]:
+    """The (group_id, sender, topic_id) an item names, or None when it names none."""
+    if isinstance(item, tuple):
+        group, sender, topic = (tuple(item) + (None,))[:3]
+    elif isinstance(item, dict):
+        group, sender, topic = item.get("group_id"), item.get("sender"), item.get("topic_id")
+    else:
+        return None
+    if not isinstance(group, str) or not isinstance(sender, str):
+        return None
+    return (group, sender, topic if isinstance(topic, str) and topic else None)
+
+
+class _Items:
+    """The items of a CSV or JSON-lines stream, read lazily, with the line each came from.
+
+    A line that cannot be read becomes an item that the batch refuses (nothing is sent for it);
+    its own message replaces the batch's in the report. Items in ``done`` (finished by an earlier
+    run, ``--resume``) are left out and counted in ``resumed``.
+    """
+
+    # What a bad line is handed to delete_many as: refused before sending, reported at its index.
+    _REFUSED: dict[str, Any] = {"group_id": None, "sender": None}
+
+    def __init__(self, stream: TextIO, fmt: str, done: frozenset[Key] = frozenset()) -> None:
+        self._stream = stream
+        self._format = fmt
+        self._done = done
+        self.lines: list[int] = []
+        self.problems: dict[int, str] = {}
+        self.resumed = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for line, item, problem in self._read():
+            if problem is not None:
+                self.problems[len(self.lines)] = f"line {line}: {problem}"
+                item = self._REFUSED
+            elif self._done and _key(item) in self._done:
+                self.resumed += 1
+                continue
+            self.lines.append(line)
+            yield item
+
+    def _read(self) -> Iterator[tuple[int, Any, Optional[str]]]:
+        # Look at the first line that holds an item to choose the format, then read on from there.
+        head: list[str] = []
+        fmt = self._format
+        for text in self._stream:
+            head.append(text)
+            stripped = text.strip()
+            if stripped and not stripped.startswith("#"):
+                if fmt == "auto":
+                    fmt = "jsonl" if stripped[0] in "{[" else "csv"
+                break
+        lines = itertools.chain(head, self._stream)
+        if fmt == "jsonl":
+            return self._jsonl(lines)
+        return self._csv(lines)
+
+    def _jsonl(self, lines: Iterable[str]) -> Iterator[tuple[int, Any, Optional[str]]]:
+        for number, text in enumerate(lines, start=1):
+            stripped = text.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            try:
+                yield number, self._json_item(stripped), None
+            except _BadLine as e:
+                yield number, None, str(e)
+
+    @staticmethod
+    def _json_item(text: str) -> Any:
+        try:
+            value = json.loads(text)
+        except ValueError as e:
+            raise _BadLine(f"not valid JSON ({e})") from None
+        if isinstance(value, list):
+            if len(value) in (2, 3) and all(v is None or isinstance(v, str) for v in value):
+                return tuple(value)
+            raise _BadLine("a JSON array item must be [group, sender] or [group, sender, topic] (strings)")
+        if not isinstance(value, dict):
+            raise _BadLine("a JSON item must be an object or an array")
+        item: dict[str, Any] = {}
+        for key, v in value.items():
+            canonical = _field(key)
+            if canonical is None:
+                raise _BadLine(f"unknown key {key!r} (the keys are group_id, sender and topic_id)")
+            item[canonical] = v
+        for required in ("group_id", "sender"):
+            if required not in item:
+                raise _BadLine(f"no {required!r}")
+        return item
+
+    def _csv(self, lines: Iterable[str]) -> Iterator[tuple[int, Any, Optional[str]]]:
+        reader = csv.reader(lines, skipinitialspace=True)
+        columns: Optional[list[str]] = None
+        first = True
+        last_line = 0
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                yield reader.line_num, None, f"not valid CSV ({e})"
+                continue
+            number = last_line + 1  # the line the row starts on
+            last_line = reader.line_num
+            cells = [c.strip() for c in row]
+            if not any(cells) or cells[0].startswith("#"):
+                continue
+            if first:
+                first = False
+                if _field(cells[0]) == "group_id":
+                    columns = self._header(cells)
+                    continue
+            if columns is not None:
+                if len(cells) > len(columns):
+                    yield number, None, f"{len(cells)} fields, but the header names {len(columns)}"
+                    continue
+                named = dict(zip(columns, cells))
+            elif len(cells) in (2, 3):
+                named = dict(zip(("group_id", "sender", "topic_id"), cells))
+            else:
+                yield number, None, f"{len(cells)} fields: a row is group,sender or group,sender,topic"
+                continue
+            missing = [k for k in ("group_id", "sender") if k not in named]
+            if missing:
+                yield number, None, f"no {missing[0]} (fewer fields than the header names)"
+                continue
+            yield number, {k: v for k, v in named.items() if k != "topic_id" or v}, None
+
+    @staticmethod
+    def _header(cells: list[str]) -> list[str]:
+        columns = []
+        for cell in cells:
+            canonical = _field(cell)
+            if canonical is None or canonical in columns:
+                raise CliError(f"the CSV header has an unknown or repeated column {cell!r} "
+                               "(the columns are group_id, sender, topic_id)")
+            columns.append(canonical)
+        if "sender" not in columns:
+            raise CliError("the CSV header has no sender column")
+        return columns
+
+
+class _Counted:
+    """An iterator with a known length (``delete_many`` then knows the total), still read lazily."""
+
+    def __init__(self, items: Iterator[Any], count: int) -> None:
+        self._items = items
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._items
+
+
+def _open_input(path: str) -> TextIO:
+    if path == "-":
+        return sys.stdin
+    try:
+        return open(path, encoding="utf-8-sig", newline="")
+    except OSError as e:
+        _fail(f"cannot read {path}: {e.strerror or e}", EXIT_USAGE)
+
+
+class _Earlier:
+    """What the report of an earlier run says (``--resume``): the items that succeeded, and the
+    groups already reported as skipped."""
+
+    def __init__(self) -> None:
+        self.done: set[Key] = set()
+        self.skipped: set[str] = set()
+
+
+def _read_report(path: str) -> _Earlier:
+    """Reads an existing JSON-lines report for ``--resume``. A last line cut short (the run was
+    killed while writing it) is cut off, so that new lines start on a line of their own."""
+    earlier = _Earlier()
+    try:
+        with open(path, "rb+") as f:
+            data = f.read()
+            end = data.rfind(b"\n") + 1
+            if end < len(data):
+                f.truncate(end)
+                print(f"{PROG}: {path}: dropped an unfinished last line (the run was stopped while writing it)",
+                      file=sys.stderr)
+    except FileNotFoundError:
+        return earlier  # nothing done yet: --resume starts from the beginning
+    except OSError as e:
+        _fail(f"cannot read the report {path}: {e.strerror or e}", EXIT_USAGE)
+    for number, raw in enumerate(data[:end].splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict):
+            _fail(f"{path}: line {number} is not a line of a timrest report; --resume needs the report "
+                  "this command wrote", EXIT_USAGE)
+        if row.get("skipped"):
+            if isinstance(row.get("group_id"), str):
+                earlier.skipped.add(row["group_id"])
+            continue
+        key = _key(row)
+        if row.get("ok") is True and key is not None:
+            earlier.done.add(key)
+    return earlier
+
+
+class _Report:
+    """The JSON-lines report, written one line per finished item and flushed at once, so that a
+    crash loses at most the items in flight."""
+
+    def __init__(self, path: Optional[str], append: bool) -> None:
+        self.path = path
+        if path is None or path == "-":
+            self._out: TextIO = sys.stdout
+            return
+        try:
+            self._out = open(path, "a" if append else "w", encoding="utf-8")
+        except OSError as e:
+            _fail(f"cannot write the report to {path}: {e.strerror or e}", EXIT_USAGE)
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._out.flush()
+
+    def close(self) -> None:
+        if self._out is not sys.stdout:
+            self._out.close()
+
+
+def _batch_options(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--report", metavar="OUT",
+                   help="write the JSON-lines report to OUT instead of stdout, one line per item as it finishes")
+    p.add_argument("--resume", action="store_true",
+                   help=f"read the report OUT of an earlier run, send only the {what} it does not show as done, "
+                        "and append to it (needs --report)")
+    p.add_argument("--concurrency", type=_concurrency, default=16, metavar="N",
+                   help=f"requests in flight at most (default 16, at most {MAX_CONCURRENCY})")
+    p.add_argument("--stop-on-error", action="store_true", help="stop scheduling after the first failure")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a progress bar on stderr (tqdm when installed, else a counter); default: when stderr is a terminal")
+
+
+def _earlier(args: argparse.Namespace) -> _Earlier:
+    if not args.resume:
+        return _Earlier()
+    if args.report is None or args.report == "-":
+        _fail("--resume needs --report FILE: the report of the earlier run, which this run appends to", EXIT_USAGE)
+    return _read_report(args.report)
+
+
+def _run_batch(
+    client: Client,
+    args: argparse.Namespace,
+    items: Any,
+    report_out: _Report,
+    resumed: Callable[[], int],
+    lines: Optional[list[int]] = None,
+    problems: Optional[dict[int, str]] = None,
+    skipped: int = 0,
+) -> int:
+    """Runs ``delete_many`` with the report written item by item; prints the summary. ``resumed()``
+    tells how many items earlier runs had done (known once the input has been read)."""
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+
+    def on_result(result: Any) -> None:
+        record = result.to_record()
+        row: dict[str, Any] = {}
+        if lines is not None:
+            index = record["index"]
+            row["line"] = lines[index] if index < len(lines) else None
+        row.update(record)
+        problem = (problems or {}).get(record["index"])
+        if problem is not None:
+            row.update(error="InvalidArgumentError", kind="invalid_argument", code=None, message=problem)
+        report_out.write(row)
+
+    try:
+        report = client.delete_many(
+            items, concurrency=args.concurrency, stop_on_error=args.stop_on_error, progress=progress,
+            on_result=on_result,
+        )
+    finally:
+        report_out.close()
+
+    by_class: dict[str, int] = {}
+    for result in report.results:
+        if result.error is not None:
+            name = type(result.error).__name__
+            by_class[name] = by_class.get(name, 0) + 1
+    before = resumed()
+    total_ok = report.ok + before
+    summary = (f"{PROG}: {total_ok} ok, {report.failed} failed of "
+               f"{_plural(len(report) + before, 'item')} in {_duration(report.elapsed)}")
+    if by_class:
+        summary += " (" + ", ".join(f"{name}: {n}" for name, n in sorted(by_class.items())) + ")"
+    if args.resume:
+        summary += f"; {before} done by earlier runs, {len(report)} sent now"
+    if skipped:
+        summary += f"; {_plural(skipped, 'group')} skipped (no message history)"
+    if args.report:
+        summary += f"; report in {args.report}"
+    print(summary, file=sys.stderr)
+    if report.interrupted:
+        print(f"{PROG}: interrupted: the items after the last one reported were not sent"
+              + (f"; run again with --resume to finish" if args.report else ""), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if report.stopped_early:
+        print(f"{PROG}: stopped at the first failure (--stop-on-error): later items were not sent", file=sys.stderr)
+    return EXIT_OK if report.failed == 0 and not report.stopped_early else EXIT_FAILED
+
+
+def _cmd_delete_batch(args: argparse.Namespace) -> int:
+    client = _client(args)
+    earlier = _earlier(args)
+    done = frozenset(earlier.done)
+    source = _open_input(args.file)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    items = _Items(source, args.format, done)
+    batch: Any = iter(items)
+    try:
+        if progress and source is not sys.stdin and os.path.isfile(args.file):
+            # A first pass over a regular file counts the items still to send, so that the bar shows a
+            # total and an ETA; it also finds a bad CSV header before anything is sent.
+            with open(args.file, encoding="utf-8-sig", newline="") as again:
+                batch = _Counted(batch, sum(1 for _ in _Items(again, args.format, done)))
+        report_out = _Report(args.report, append=args.resume)
+        return _run_batch(client, args, batch, report_out, lambda: items.resumed, items.lines, items.problems)
+    finally:
+        if source is not sys.stdin:
+            source.close()
+
