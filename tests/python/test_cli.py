@@ -496,32 +496,40 @@ def test_purge_command_dry_run_report_and_resume(tmp_path: Path) -> None:
         dry = run("purge", "spammer", "--dry-run", "--page-size", "50", env=server.env())
         assert dry.returncode == 0, dry.stderr
         listed = set()
-        skipped_seen = False
+        skipped_seen = set()
         for line in dry.stdout.splitlines():
-            group, _, rest = line.partition("\t")
-            if rest.startswith("# skipped"):
-                assert group in skipped and "AVChatRoom" in rest
-                skipped_seen = True
+            account, group, topic_or_dash, step, outcome, *detail = line.split("\t")
+            assert account == "spammer"
+            topic = None if topic_or_dash == "-" else topic_or_dash
+            if outcome == "skipped":
+                assert group in skipped and step == "delete" and "AVChatRoom" in detail[0]
+                skipped_seen.add(group)
             else:
-                listed.add((group, rest or None))
-        assert listed == expected and skipped_seen
-        assert "would delete what 'spammer' posted in 90 groups and 30 topics (120 deletions); 30 groups skipped" \
-            in dry.stderr
+                assert (step, outcome) == ("delete", "planned")
+                listed.add((group, topic))
+        assert listed == expected and skipped_seen == skipped
+        assert "dry run: 1 account in 120 groups and 30 topics; 120 planned, 0 failed, 30 skipped" in dry.stderr
+        assert "group_open_http_svc/delete_group_msg_by_sender" in dry.stderr and "at least" in dry.stderr
         time.sleep(0.5)
         assert not [r for r in log_records(log) if r["command"] == "delete_group_msg_by_sender"], "a dry run deletes nothing"
 
         report = tmp_path / "purge.jsonl"
         env = client_env(server)
         args = [TIMREST, "purge", "spammer", "--report", str(report), "--concurrency", "2", "--page-size", "50"]
-        kill_partway(args, env, report, 30 + 20)  # the skipped groups come first, then outcomes
+        # The header, 150 plan lines and the plan's end, the 30 skipped groups, then 20 deletions.
+        kill_partway(args, env, report, 1 + 150 + 1 + 30 + 20)
         second = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, timeout=300)
         assert second.returncode == 0, second.stderr
-        assert "timrest: 120 ok, 0 failed of 120 items" in second.stderr and "30 groups skipped" in second.stderr
+        assert "done by earlier runs" in second.stderr and "0 failed" in second.stderr
 
         rows = [json.loads(line) for line in report.read_text().splitlines() if line.endswith("}")]
-        assert Counter(r["group_id"] for r in rows if r.get("skipped")) == Counter(skipped), "each skipped once"
-        ok = Counter((r["group_id"], r["topic_id"]) for r in rows if r.get("ok"))
-        assert set(ok) == expected and set(ok.values()) == {1}
+        steps = [r for r in rows if "step" in r]
+        ok = Counter((r["group_id"], r["topic_id"]) for r in steps if r["outcome"] == "ok")
+        assert set(ok) == expected and set(ok.values()) == {1}, "each deletion ok once, none sent again"
+        sent = Counter((r["body"]["GroupId"], r["body"].get("TopicId")) for r in log_records(log)
+                       if r["command"] == "delete_group_msg_by_sender" and r["error_code"] == 0)
+        assert set(sent.values()) == {1}, "no ok deletion was sent again"
+        assert {r["group_id"] for r in steps if r["outcome"] == "skipped"} == skipped
         with ThreadPoolExecutor(8) as pool:
             left = list(pool.map(lambda k: server.senders(*k), sorted(expected, key=str)))
         assert left == [["alice"]] * len(expected)

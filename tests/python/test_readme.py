@@ -60,10 +60,11 @@ def test_the_command_line_quick_start_runs_as_written(tmp_path: Path) -> None:
     assert run.stdout.splitlines()[-1] == "2", run.stdout  # two of the three batch items succeeded
     assert "some deletions failed" in run.stdout and "still failing" in run.stdout
     assert "done by earlier runs" in run.stderr  # the --resume run sent only the failed item
-    assert [line for line in run.stdout.splitlines() if "\t" not in line and line.endswith(("team", "oncall", "meetup"))] \
+    assert [line.split("\t")[1] for line in run.stdout.splitlines() if line.endswith("\tdelete\tplanned")] \
         == ["release-team", "ops-oncall", "friday-meetup"], run.stdout  # the --dry-run plan
     purged = [json.loads(line) for line in (tmp_path / "purge.jsonl").read_text().splitlines()]
-    assert sorted(r["group_id"] for r in purged if r["ok"]) == ["friday-meetup", "ops-oncall", "release-team"]
+    assert sorted(r["group_id"] for r in purged if r.get("step") == "delete" and r["outcome"] == "ok") \
+        == ["friday-meetup", "ops-oncall", "release-team"]
     lines = (tmp_path / "report.jsonl").read_text().splitlines()
     # Each run writes its items as they finish: the index puts a run's lines back in input order.
     first, resumed = [json.loads(line) for line in lines[:3]], [json.loads(line) for line in lines[3:]]
@@ -166,6 +167,13 @@ SURFACE = {  # the name a block line uses for an object -> (file, class)
     "plan": ("_native.pyi", "PurgePlan"),
     "info": ("_native.pyi", "CallInfo"),
     "aclient": ("_async.py", "AsyncClient"),
+    "muted": ("_native.pyi", "NoSpeaking"),
+    "page": ("_native.pyi", "HistoryPage"),
+    "msg": ("_native.pyi", "HistoryMessage"),
+    "recall": ("_native.pyi", "RecallResult"),
+    "job": ("_native.pyi", "JobReport"),
+    "step": ("_native.pyi", "StepResult"),
+    "control": ("_native.pyi", "JobControl"),
 }
 
 

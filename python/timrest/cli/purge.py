@@ -84,7 +84,8 @@ def _job_options(p: argparse.ArgumentParser, *, ban: bool) -> None:
                    help="with --deep, leave older messages alone: a date (2026-11-01), a time with its zone "
                         "(2026-11-01T08:00:00+08:00), Unix seconds, or a span back from now (90m, 12h, 7d)")
     p.add_argument("--dry-run", action="store_true",
-                   help="send reads only; print each step that would run, the calls per command and their time")
+                   help="send reads only; print each step that would run (ACCOUNT, GROUP, TOPIC, STEP, OUTCOME, "
+                        "tab-separated, '-' for none), the calls per command and their time")
     p.add_argument("--report", metavar="FILE",
                    help="write each step to FILE as a JSON line as it ends (a new file; default: stdout)")
     p.add_argument("--resume", action="store_true",
@@ -199,10 +200,7 @@ def _run_job(args: argparse.Namespace, *, ban: bool) -> int:
 
 
 def _plan_line(step: Any) -> str:
-    where = step.group_id or "-"
-    if step.topic_id:
-        where += f"\t{step.topic_id}"
-    line = f"{step.account}\t{where}\t{step.step}\t{step.outcome}"
+    line = f"{step.account}\t{step.group_id or '-'}\t{step.topic_id or '-'}\t{step.step}\t{step.outcome}"
     if step.step == "recall":
         line += f"\t{_plural(step.recalled, 'message')} to recall (visible to clients)"
     elif step.detail:
