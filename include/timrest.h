@@ -69,6 +69,16 @@
 
 
 /**
+ * A mute that never ends, in seconds (TIM's 4294967295).
+ */
+#define TIMREST_PERMANENT 4294967295
+
+/**
+ * For `timrest_set_no_speaking`: leave that mute as it is.
+ */
+#define TIMREST_UNCHANGED -1
+
+/**
  * No records (`timrest_set_log_callback` with this level, or a NULL callback, turns logging off).
  */
 #define TIMREST_LOG_OFF 0
@@ -168,7 +178,7 @@ enum timrest_status
      */
     TIMREST_API = 300,
     /**
-     * Server-side trouble (10002, 60008, 70169, 70202, 70500). Retried with backoff.
+     * Server-side trouble (10002, 60008, 70169, 70202, 70500, 130014). Retried with backoff.
      */
     TIMREST_SERVER = 301,
     /**
@@ -186,8 +196,8 @@ enum timrest_status
      */
     TIMREST_USERSIG_EXPIRED = 304,
     /**
-     * The identifier may not do this: not an App admin, IP not allowed … (10007, 60010, 60017,
-     * 60020, 60021, 70403).
+     * The identifier may not do this: not an App admin, IP not allowed, the sender is muted …
+     * (10007, 10017, 60010, 60017, 60020, 60021, 70403).
      */
     TIMREST_PERMISSION_DENIED = 305,
     /**
@@ -195,8 +205,9 @@ enum timrest_status
      */
     TIMREST_INVALID_COMMAND = 306,
     /**
-     * A parameter of the request is wrong; the message says which (10004, 60002, 60003, 60015,
-     * 70402, 80002).
+     * A parameter of the request is wrong, or names an account that does not exist; the message
+     * says which (10004, 10019, 60002, 60003, 60015, 70107, 70402, 80002, 130001, 130004, 130005,
+     * 130008).
      */
     TIMREST_INVALID_PARAMETER = 307,
     /**
@@ -446,6 +457,177 @@ typedef struct {
      */
     size_t n_group_types;
 } timrest_purge_options;
+
+/**
+ * Settings of `timrest_purge_senders`; pass NULL for the defaults (a purge: no mute, no
+ * removal, no deep pass, every group type, topics included). Set `size` to
+ * `sizeof(timrest_job_options)`. Every field's zero value is its default.
+ */
+typedef struct {
+    /**
+     * Set by the caller: `sizeof(timrest_job_options)`.
+     */
+    size_t size;
+    /**
+     * Mute each account everywhere, permanently, before cleaning (a ban).
+     */
+    bool mute;
+    /**
+     * Also end each account's login state (`kick`).
+     */
+    bool kick;
+    /**
+     * Remove each account from each group before deleting there.
+     */
+    bool remove;
+    /**
+     * Read each group's history below the latest 1000 and recall the accounts' messages there
+     * (a recall is visible to clients).
+     */
+    bool deep;
+    /**
+     * Send reads only; every write is a step with the outcome `"planned"`.
+     */
+    bool dry_run;
+    /**
+     * Go on with the job of `report`: only the steps not ok there.
+     */
+    bool resume;
+    /**
+     * Do not clean the topics of topic-enabled Communities.
+     */
+    bool skip_topics;
+    /**
+     * With `deep`, leave messages sent before this Unix time alone (0: back to the start).
+     */
+    uint64_t since;
+    /**
+     * A new JSON-lines report file, one line per step as it ends (NULL: none).
+     */
+    const char *report;
+    /**
+     * Calls in flight per command, 1 to 1024 (0: the default, 16).
+     */
+    uint32_t concurrency;
+    /**
+     * Groups per `get_joined_group_list` page, 1 to 5000 (0: the default, 1000).
+     */
+    uint32_t page_size;
+    /**
+     * Only groups of these types (`"Public"`, `"Private"`, …): `n_group_types` strings, or NULL.
+     */
+    const char *const *group_types;
+    /**
+     * The number of strings in `group_types`.
+     */
+    size_t n_group_types;
+} timrest_job_options;
+
+/**
+ * One step of a job as it ended, handed to the `timrest_on_step` callback. It and its strings
+ * are valid only during the callback.
+ */
+typedef struct {
+    /**
+     * `sizeof(timrest_step_result)` of the library: fields beyond it do not exist.
+     */
+    size_t size;
+    /**
+     * The account.
+     */
+    const char *account;
+    /**
+     * The group, or NULL (`mute`, `kick`).
+     */
+    const char *group_id;
+    /**
+     * The topic, or NULL.
+     */
+    const char *topic_id;
+    /**
+     * `"mute"`, `"kick"`, `"remove"`, `"delete"` or `"recall"`.
+     */
+    const char *step;
+    /**
+     * `"ok"`, `"failed"`, `"skipped"` or `"planned"`.
+     */
+    const char *outcome;
+    /**
+     * The TIM `ErrorCode` of a failure, or 0.
+     */
+    int64_t code;
+    /**
+     * Why it failed or was skipped ("" when ok).
+     */
+    const char *detail;
+    /**
+     * Messages recalled (a dry run: that would be).
+     */
+    uint64_t recalled;
+} timrest_step_result;
+
+/**
+ * Called with each step as it ends, exactly once per step, on the thread that called
+ * `timrest_purge_senders`. Return 0 to go on; anything else stops the job (the calls in flight
+ * end and are reported; with a report, `resume` does the rest).
+ */
+typedef int (*timrest_on_step)(void *userdata,
+                               const timrest_step_result *step);
+
+/**
+ * Totals of a job. Set `size` to `sizeof(timrest_job_report)`; written only on success.
+ */
+typedef struct {
+    /**
+     * Set by the caller: `sizeof(timrest_job_report)`.
+     */
+    size_t size;
+    /**
+     * Steps ok.
+     */
+    size_t ok;
+    /**
+     * Steps failed.
+     */
+    size_t failed;
+    /**
+     * Steps skipped (AVChatRoom groups, dissolved groups, accounts whose stop step failed).
+     */
+    size_t skipped;
+    /**
+     * Steps planned (a dry run).
+     */
+    size_t planned;
+    /**
+     * Messages recalled (a dry run: that would be).
+     */
+    uint64_t recalled;
+    /**
+     * Steps already ok in the report of a resumed job.
+     */
+    size_t resumed;
+    /**
+     * The (account, group or topic) places of the plan.
+     */
+    size_t targets;
+    /**
+     * The calls the job made (a dry run: with the planned writes).
+     */
+    uint64_t calls;
+    /**
+     * The busiest command's calls: at `rate` per second per command, the job takes at least
+     * `busiest_calls / rate` seconds.
+     */
+    uint64_t busiest_calls;
+    /**
+     * True when the job stopped before its end (the callback asked).
+     */
+    bool stopped_early;
+    /**
+     * Wall-clock time, in microseconds.
+     */
+    uint64_t elapsed_us;
+} timrest_job_report;
 
 /**
  * Receives one log record: its level (`TIMREST_LOG_ERROR` ... `TIMREST_LOG_TRACE`), its target
@@ -837,6 +1019,135 @@ timrest_status timrest_purge_sender(const timrest_client *client,
                                     void *userdata,
                                     timrest_batch_report *report_out,
                                     timrest_error **err_out);
+
+/**
+ * Mutes `account` everywhere (`openconfigsvr/setnospeaking`): one-to-one messages for
+ * `c2c_seconds`, group messages for `group_seconds` (0 lifts it, `TIMREST_PERMANENT` never
+ * ends it, `TIMREST_UNCHANGED` (-1) leaves it). While the group mute holds, the account's group
+ * messages fail with 10017. A value over `TIMREST_PERMANENT`, or both unchanged, is
+ * `TIMREST_INVALID_ARGUMENT` before sending. Thread safe.
+ */
+timrest_status timrest_set_no_speaking(const timrest_client *client,
+                                       const char *account,
+                                       int64_t c2c_seconds,
+                                       int64_t group_seconds,
+                                       timrest_error **err_out);
+
+/**
+ * The global mute of `account`: seconds left of each (0: none; `TIMREST_PERMANENT`: for ever),
+ * written to `*c2c_seconds_out` and `*group_seconds_out` on success. Thread safe.
+ */
+timrest_status timrest_get_no_speaking(const timrest_client *client,
+                                       const char *account,
+                                       uint64_t *c2c_seconds_out,
+                                       uint64_t *group_seconds_out,
+                                       timrest_error **err_out);
+
+/**
+ * Ends the login state of `account` (`im_open_login_svc/kick`). A new UserSig logs it in
+ * again: TIM has no ban, so the app server must stop issuing them too. Thread safe.
+ */
+timrest_status timrest_kick(const timrest_client *client,
+                            const char *account,
+                            timrest_error **err_out);
+
+/**
+ * Mutes the `n_members` accounts of `members` (1 to 500) in one group, or in `topic_id`
+ * (NULL: the group), for `mute_time` seconds (0 lifts it; `TIMREST_PERMANENT`). Thread safe.
+ */
+timrest_status timrest_forbid_send_msg(const timrest_client *client,
+                                       const char *group_id,
+                                       const char *const *members,
+                                       size_t n_members,
+                                       uint64_t mute_time,
+                                       const char *topic_id,
+                                       timrest_error **err_out);
+
+/**
+ * Removes the `n_members` accounts of `members` (1 to 100) from a group; with `silence` only
+ * they are told. `reason` may be NULL. An AVChatRoom answers 10004 (`TIMREST_INVALID_PARAMETER`).
+ * Thread safe.
+ */
+timrest_status timrest_delete_group_member(const timrest_client *client,
+                                           const char *group_id,
+                                           const char *const *members,
+                                           size_t n_members,
+                                           bool silence,
+                                           const char *reason,
+                                           timrest_error **err_out);
+
+/**
+ * One page of a group's (or topic's) history, newest first: up to `req_msg_number` (1 to 20)
+ * messages with a `MsgSeq` up to `req_msg_seq` (0: from the newest). On success `*json_out` is
+ * `{"is_finished": bool, "messages": [{"from_account", "msg_seq", "msg_time_stamp",
+ * "msg_random", "is_place_msg", "msg_body"}, …]}`; free it with `timrest_string_free`.
+ * Thread safe.
+ */
+timrest_status timrest_group_msg_get_simple(const timrest_client *client,
+                                            const char *group_id,
+                                            uint32_t req_msg_number,
+                                            uint64_t req_msg_seq,
+                                            bool with_recalled,
+                                            const char *topic_id,
+                                            char **json_out,
+                                            timrest_error **err_out);
+
+/**
+ * Recalls the `n_seqs` messages of `msg_seqs` (1 to 10) from a group or `topic_id` (NULL: the
+ * group): **visible** to every client, and final. `reason` may be NULL. When `ret_codes_out`
+ * is not NULL it receives `n_seqs` values, each seq's `RetCode` (0: recalled). Thread safe.
+ */
+timrest_status timrest_group_msg_recall(const timrest_client *client,
+                                        const char *group_id,
+                                        const uint64_t *msg_seqs,
+                                        size_t n_seqs,
+                                        const char *reason,
+                                        const char *topic_id,
+                                        int64_t *ret_codes_out,
+                                        timrest_error **err_out);
+
+/**
+ * Any REST command, for those without a function of their own: `POST /v4/{service}/{command}`
+ * with the JSON object `json_body`. On success `*json_answer_out` is the whole answer (free it
+ * with `timrest_string_free`); a nonzero `ErrorCode` is its typed status. The client's limiter
+ * (one lane per command), retries and deadline apply: call only commands safe to repeat.
+ * Thread safe.
+ */
+timrest_status timrest_call(const timrest_client *client,
+                            const char *service,
+                            const char *command,
+                            const char *json_body,
+                            char **json_answer_out,
+                            timrest_error **err_out);
+
+/**
+ * Frees a string timrest returned (`timrest_call`, `timrest_group_msg_get_simple`). NULL does
+ * nothing.
+ */
+void timrest_string_free(char *text);
+
+/**
+ * A spam incident in one job: stops the `n_senders` accounts of `senders` (with
+ * `options->mute`, and `kick`), plans (their groups and topics, written to the report before
+ * any write to a group), then cleans each group: `remove`, `delete_group_msg_by_sender` in the
+ * group and its topics, and with `deep` one read of the history below the latest 1000 for all
+ * the accounts, recalling what it finds (visible to clients). The commands run side by side.
+ * AVChatRoom groups and groups dissolved during the job are skipped; `dry_run` sends reads only.
+ *
+ * `on_step` (may be NULL) is called with each step as it ends, on the calling thread; non-zero
+ * stops the job. On success `*report_out` holds the totals (set `report_out->size` first).
+ * Fails before any step for bad arguments or a report that cannot be used (another job's, a
+ * corrupt one, or a new path that exists), and after the stop steps when a listing fails.
+ * Thread safe.
+ */
+timrest_status timrest_purge_senders(const timrest_client *client,
+                                     const char *const *senders,
+                                     size_t n_senders,
+                                     const timrest_job_options *options,
+                                     timrest_on_step on_step,
+                                     void *userdata,
+                                     timrest_job_report *report_out,
+                                     timrest_error **err_out);
 
 /**
  * Sends timrest's log records at `level` and above (`TIMREST_LOG_ERROR` ... `TIMREST_LOG_TRACE`)

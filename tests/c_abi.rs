@@ -115,6 +115,8 @@ fn build() -> Result<Built, String> {
     compile(&cxx, "-std=c++17", "tests/c/test_timrest.cpp", "test_timrest_cpp", &flags)?;
     // Call info, delete_many, purge_sender, the log callback and their bad arguments.
     compile(&cc, "-std=c99", "tests/c/bulk.c", "bulk", &flags)?;
+    // The moderation commands, timrest_call and timrest_purge_senders.
+    compile(&cc, "-std=c99", "tests/c/incident.c", "incident", &flags)?;
     // A fleet of forked processes on one Redis limiter.
     compile(&cc, "-std=c99", "tests/c/fleet.c", "fleet", &flags)?;
     compile(&cc, "-std=c99", "examples/c/delete_by_sender.c", "example_c", &flags)?;
@@ -1061,5 +1063,118 @@ fn the_cmake_version_file_accepts_0_1_x_only() {
     for refused in ["0.2", "1.0", "0.1.99"] {
         let err = cmake_consumer("shared", refused).expect_err(refused);
         assert!(err.contains("timrest") && err.contains("version"), "{refused}: {err}");
+    }
+}
+
+// ---- the incident job and the moderation commands (tests/c/incident.c) --------------------------
+
+fn incident_env(emu: &Emulator) -> Vec<(&'static str, String)> {
+    vec![
+        ("TIM_BASE_URL", emu.base_url()),
+        ("TIM_SDKAPPID", emu.sdkappid().to_string()),
+        ("TIM_SECRET_KEY", DEMO_SECRET_KEY.to_owned()),
+    ]
+}
+
+#[test]
+fn moderation_commands_and_the_json_call_from_c() {
+    for runner in RUNNERS {
+        let emu = Emulator::start(EmulatorConfig { rate_limit: None, ..EmulatorConfig::default() })
+            .unwrap_or_else(|e| panic!("emulator: {e}"));
+        let spec = GroupSpec { members: vec!["spam".into(), "alice".into()], ..GroupSpec::new("Public") };
+        let group = emu.create_group(&spec).unwrap_or_else(|e| panic!("group: {e}"));
+        for i in 0..3 {
+            emu.send_group_msg(&group, "spam", &format!("spam {i}"), None).unwrap_or_else(|e| panic!("send: {e}"));
+            emu.send_group_msg(&group, "alice", &format!("hi {i}"), None).unwrap_or_else(|e| panic!("send: {e}"));
+        }
+        let out = run(runner, &built().program("incident"), &["commands", &group, "spam"], &incident_env(&emu));
+        let recalled: u64 = out.trim().trim_start_matches("recalled ").parse().unwrap_or_else(|e| panic!("{out}: {e}"));
+        let left = emu.messages(&group, None, false).unwrap_or_else(|e| panic!("messages: {e}"));
+        assert!(!left.iter().any(|m| m["MsgSeq"] == recalled), "{runner:?}: the newest spam was recalled");
+        assert_eq!(left.iter().filter(|m| m["From_Account"] == "spam").count(), 2, "{runner:?}");
+        assert_eq!(emu.kick_count("spam"), 1, "{runner:?}");
+        assert_eq!(emu.members(&group).unwrap_or_default(), ["alice"], "{runner:?}");
+        let e = emu.send_group_msg(&group, "spam", "muted", None).expect_err("muted");
+        assert_eq!(e.code(), Some(10017), "{runner:?}");
+    }
+}
+
+#[test]
+fn purge_senders_from_c_dry_run_then_ban_with_deep() {
+    for runner in RUNNERS {
+        let emu = Emulator::start(EmulatorConfig { rate_limit: None, ..EmulatorConfig::default() })
+            .unwrap_or_else(|e| panic!("emulator: {e}"));
+        let mut streams = Vec::new();
+        for (i, kind) in ["Public", "Private", "Community", "AVChatRoom", "Public"].iter().enumerate() {
+            let spec = GroupSpec {
+                members: vec!["s1".into(), "s2".into(), "alice".into()],
+                support_topic: *kind == "Community",
+                ..GroupSpec::new(*kind)
+            };
+            let group = emu.create_group(&spec).unwrap_or_else(|e| panic!("group: {e}"));
+            if *kind == "AVChatRoom" {
+                continue;
+            }
+            emu.send_group_msg(&group, "s1", "old spam", None).unwrap_or_else(|e| panic!("send: {e}"));
+            let filler = if i == 0 { 1005 } else { 3 };
+            for n in 0..filler {
+                emu.send_group_msg(&group, "alice", &format!("{n}"), None).unwrap_or_else(|e| panic!("send: {e}"));
+            }
+            emu.send_group_msg(&group, "s2", "new spam", None).unwrap_or_else(|e| panic!("send: {e}"));
+            streams.push(group);
+        }
+        let spam_left = || -> usize {
+            streams
+                .iter()
+                .flat_map(|g| emu.messages(g, None, false).unwrap_or_default())
+                .filter(|m| m["From_Account"] != "alice")
+                .count()
+        };
+        emu.clear_requests();
+        let dry = run(runner, &built().program("incident"), &["dry", "s1", "s2", "s1"], &incident_env(&emu));
+        let reads = ["get_joined_group_list", "get_topic", "group_msg_get_simple"];
+        assert!(emu.requests().iter().all(|r| reads.contains(&r.command.as_str())), "{runner:?}: a dry run only reads");
+        assert_eq!(spam_left(), 2 * streams.len(), "{runner:?}");
+        let totals = |out: &str| out.lines().last().unwrap_or_default().to_owned();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("incident-{runner:?}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let report = dir.join("r.jsonl");
+        let report_arg = report.to_string_lossy().into_owned();
+        let real = run(runner, &built().program("incident"), &["ban", &report_arg, "s1", "s2"], &incident_env(&emu));
+        assert_eq!(spam_left(), 0, "{runner:?}: no spam visible anywhere\n{real}");
+        assert!(real.contains("step s1 - - mute ok"), "{real}");
+        assert!(real.lines().any(|l| l.ends_with(" delete skipped 0")), "{runner:?}: the AVChatRoom is skipped\n{real}");
+        // The dry run planned what the run did: the same calls and the same recalls.
+        let field = |line: &str, name: &str| {
+            line.split_whitespace().find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap_or_default().to_owned()
+        };
+        for name in ["recalled", "targets", "calls", "busiest", "skipped"] {
+            assert_eq!(field(&totals(&dry), name), field(&totals(&real), name), "{runner:?}: {name}");
+        }
+        assert_eq!(field(&totals(&real), "failed"), "0");
+        assert_eq!(field(&totals(&real), "recalled"), "1", "{runner:?}: the spam below the window");
+        let lines = std::fs::read_to_string(&report).unwrap_or_default();
+        assert!(lines.starts_with("{\"timrest_job\":"), "{runner:?}: the report file");
+        // The same path again is refused: a report is never overwritten.
+        let again = Command::new(built().program("incident"))
+            .args(["ban", &report_arg, "s1"])
+            .env_remove("LD_LIBRARY_PATH")
+            .envs(incident_env(&emu))
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already exists"));
+        assert_eq!(std::fs::read_to_string(&report).unwrap_or_default(), lines);
+    }
+}
+
+#[test]
+fn incident_functions_refuse_bad_arguments_from_c() {
+    for runner in RUNNERS {
+        let emu = Emulator::start(EmulatorConfig { rate_limit: None, ..EmulatorConfig::default() })
+            .unwrap_or_else(|e| panic!("emulator: {e}"));
+        run(runner, &built().program("incident"), &["args"], &incident_env(&emu));
+        let sent: Vec<String> = emu.requests().into_iter().map(|r| r.command).collect();
+        assert!(sent.is_empty(), "{runner:?}: nothing was sent: {sent:?}");
     }
 }

@@ -1,6 +1,7 @@
 """Type stubs of the compiled module ``timrest._native`` (checked by ``mypy.stubtest``)."""
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+import datetime
 import os
 from typing import Any, Final, Optional, Union, final
 
@@ -222,8 +223,6 @@ class JobControl:
     def __new__(cls) -> JobControl: ...
     def cancel(self) -> None: ...
 
-Since = Union[int, float, Any]
-
 @final
 class Client:
     """A TIM REST client; thread-safe, meant to be shared."""
@@ -317,7 +316,7 @@ class Client:
         kick: bool = False,
         remove: bool = False,
         deep: bool = False,
-        since: Optional[Since] = None,
+        since: Optional[Union[int, float, "datetime.datetime", "datetime.timedelta"]] = None,
         dry_run: bool = False,
         report: Optional[Union[str, "os.PathLike[str]"]] = None,
         resume: bool = False,

@@ -137,7 +137,7 @@ pub struct timrest_batch_report {
 }
 
 /// The error for a `size` field smaller than the first version of its struct.
-fn bad_size(name: &str, size: usize, expected: usize) -> Box<timrest_error> {
+pub(crate) fn bad_size(name: &str, size: usize, expected: usize) -> Box<timrest_error> {
     timrest_error::c_layer(
         timrest_status::TIMREST_INVALID_ARGUMENT,
         format!("{name}->size is {size}: set it to sizeof the struct ({expected} in this library)"),

@@ -518,6 +518,8 @@ def test_purge_command_dry_run_report_and_resume(tmp_path: Path) -> None:
         args = [TIMREST, "purge", "spammer", "--report", str(report), "--concurrency", "2", "--page-size", "50"]
         # The header, 150 plan lines and the plan's end, the 30 skipped groups, then 20 deletions.
         kill_partway(args, env, report, 1 + 150 + 1 + 30 + 20)
+        ok_first = {(r["group_id"], r["topic_id"]) for r in map(json.loads, report.read_text().splitlines()[:-1])
+                    if r.get("step") == "delete" and r["outcome"] == "ok"}
         second = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, timeout=300)
         assert second.returncode == 0, second.stderr
         assert "done by earlier runs" in second.stderr and "0 failed" in second.stderr
@@ -528,7 +530,8 @@ def test_purge_command_dry_run_report_and_resume(tmp_path: Path) -> None:
         assert set(ok) == expected and set(ok.values()) == {1}, "each deletion ok once, none sent again"
         sent = Counter((r["body"]["GroupId"], r["body"].get("TopicId")) for r in log_records(log)
                        if r["command"] == "delete_group_msg_by_sender" and r["error_code"] == 0)
-        assert set(sent.values()) == {1}, "no ok deletion was sent again"
+        # Sent twice only when the kill came between the answer and its line: never one the report had as ok.
+        assert not {key for key, n in sent.items() if n > 1} & ok_first, "an ok deletion was sent again"
         assert {r["group_id"] for r in steps if r["outcome"] == "skipped"} == skipped
         with ThreadPoolExecutor(8) as pool:
             left = list(pool.map(lambda k: server.senders(*k), sorted(expected, key=str)))
