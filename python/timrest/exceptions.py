@@ -149,7 +149,7 @@ class ApiError(TimError):
 
 
 class ServerError(ApiError):
-    """Server-side trouble (10002, 60008, 70169, 70202, 70500). Retried with backoff."""
+    """Server-side trouble (10002, 60008, 70169, 70202, 70500, 130014). Retried with backoff."""
 
     default_kind = "server"
     default_retryable = True
@@ -176,7 +176,7 @@ class UserSigExpiredError(AuthError):
 
 
 class PermissionDeniedError(ApiError):
-    """The operator may not do this (not an App admin, IP not allowed …)."""
+    """The operator may not do this (not an App admin, IP not allowed, the sender is muted: 10017 …)."""
 
     default_kind = "permission_denied"
 
@@ -193,7 +193,7 @@ class InvalidCommandError(InvalidRequestError):
 
 
 class InvalidParameterError(InvalidRequestError):
-    """A parameter of the request is wrong; ``info`` says which."""
+    """A parameter of the request is wrong, or names an account that does not exist; ``info`` says which."""
 
     default_kind = "invalid_parameter"
 

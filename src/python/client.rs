@@ -486,7 +486,7 @@ impl PyClient {
     /// group messages fail with 10017. Raises `InvalidArgumentError` before sending for a time
     /// over 4294967295 or when both are None.
     #[pyo3(signature = (account, c2c_seconds=Some(crate::moderation::PERMANENT), group_seconds=Some(crate::moderation::PERMANENT)))]
-    #[pyo3(text_signature = "(self, account, c2c_seconds=PERMANENT, group_seconds=PERMANENT)")]
+    #[pyo3(text_signature = "(self, account, c2c_seconds=4294967295, group_seconds=4294967295)")]
     fn set_no_speaking(
         &self,
         py: Python<'_>,

@@ -32,10 +32,13 @@ CLASSES: list[type] = [
 ]
 
 # Public names that are plain values: a str or int carries its type's docstring, not its own.
-VALUES = {"__version__", "DEMO_SDKAPPID", "DEMO_SECRET_KEY"}
+VALUES = {"__version__", "DEMO_SDKAPPID", "DEMO_SECRET_KEY", "PERMANENT"}
 
 # Native classes a user receives but never makes: they have no constructor, so no signature to show.
-RETURNED_ONLY = {"timrest.CallInfo", "timrest.BatchReport", "timrest.ItemResult", "timrest.PurgePlan"}
+RETURNED_ONLY = {
+    "timrest.CallInfo", "timrest.BatchReport", "timrest.ItemResult", "timrest.PurgePlan", "timrest.NoSpeaking",
+    "timrest.HistoryMessage", "timrest.HistoryPage", "timrest.RecallResult", "timrest.StepResult", "timrest.JobReport",
+}
 
 MIN_LENGTH = 12  # shorter than any sentence that says something ("Whether it still serves." is 24)
 
