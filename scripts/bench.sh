@@ -15,6 +15,8 @@
 #    Redis limiter and a static split, and the cost of one Redis acquire; target/bench/fleet.md.
 # 5. bench/async_clients.py (section "async"): AsyncClient against asyncio.to_thread and httpx with
 #    the official signer; target/bench/async.md.
+# 6. bench/incident.py (section "incident"): purge_senders with the deep pass against its bound,
+#    max over commands (calls / rate), and a sequential script; target/bench/incident.md.
 #
 # Figures only: nothing here is a pass/fail test. --quick runs fewer calls (a smoke run);
 # --sections per-call,instructions,bulk,throughput,footprint picks sections ("instructions" counts
@@ -82,7 +84,7 @@ soname="$(readelf -d "$out/lib/libtimrest.so" | sed -n 's/.*Library soname: \[\(
 cc -std=c11 -O2 -Wall -Wextra -Werror -pedantic -I include bench/c/per_call.c \
     -L "$out/lib" -ltimrest -Wl,-rpath,"$(cd "$out/lib" && pwd)" -o "$out/per_call"
 
-sections="per-call,instructions,bulk,throughput,footprint,fleet,async"
+sections="per-call,instructions,bulk,throughput,footprint,fleet,async,incident"
 for arg in "$@"; do case "$arg" in --sections=*) sections="${arg#--sections=}" ;; esac; done
 prev=""
 for arg in "$@"; do [ "$prev" = "--sections" ] && sections="$arg"; prev="$arg"; done
@@ -96,7 +98,7 @@ for arg in "$@"; do
         *) run_args+=("$arg") ;;
     esac
 done
-main_sections="$(echo "$sections" | tr ',' '\n' | grep -v -e '^fleet$' -e '^async$' | paste -sd, -)"
+main_sections="$(echo "$sections" | tr ',' '\n' | grep -v -e '^fleet$' -e '^async$' -e '^incident$' | paste -sd, -)"
 
 if [ -n "$main_sections" ]; then
 "$venv/bin/python" bench/run.py --sections "$main_sections" \
@@ -116,4 +118,9 @@ fi
 if [[ ",$sections," == *",async,"* ]]; then
     echo "bench: the asyncio face (bench/async_clients.py)"
     "$venv/bin/python" bench/async_clients.py --out "$out"
+fi
+
+if [[ ",$sections," == *",incident,"* ]]; then
+    echo "bench: the incident job against its bound (bench/incident.py)"
+    "$venv/bin/python" bench/incident.py --out "$out"
 fi

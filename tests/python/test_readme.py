@@ -77,6 +77,31 @@ def test_the_command_line_quick_start_runs_as_written(tmp_path: Path) -> None:
     ]
 
 
+def test_the_incident_quick_starts_run_as_written(tmp_path: Path) -> None:
+    code = dict(examples())["examples/python/incident.py"]
+    script = tmp_path / "incident.py"
+    script.write_text(code)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    plan, done, left = run.stdout.splitlines()
+    assert plan == "plan: 21 steps, 9 old messages to recall (visible to clients)", plan
+    assert done.startswith("done: 21 ok, 0 failed, 9 recalled"), done
+    assert left == "spam left: 0; muted: True"
+
+    code = dict(examples())["examples/cli/incident.sh"]
+    script = tmp_path / "incident.sh"
+    script.write_text(code)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIM_")}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    run = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    steps = [line.split("\t") for line in run.stdout.splitlines() if "\t" in line]
+    assert {(s[0], s[3]) for s in steps} >= {("spammer42", "mute"), ("spam-bot-7", "mute"), ("spammer42", "delete")}
+    assert all(s[4] == "planned" for s in steps), "the dry run plans"
+    assert "2 accounts in 3 groups" in run.stderr and "8 done by earlier runs" in run.stderr
+    assert run.stdout.splitlines()[-1] == "8", "every step ok once in the report"
+
+
 def error_table() -> dict[str, tuple[str, str, str]]:
     start = README.index("<!-- error-table:")
     rows = {}
