@@ -384,15 +384,20 @@ fn parse_history(answer: &Value) -> Result<HistoryPage> {
 /// the answer does not mention is reported with the RetCode -1 (not confirmed).
 fn parse_recall(answer: &Value, asked: &[u64]) -> Result<Vec<RecallResult>> {
     let command = commands::GROUP_MSG_RECALL.1;
-    let list = answer.get("RecallRetList").and_then(Value::as_array).ok_or_else(|| malformed(command, "RecallRetList"))?;
+    let list =
+        answer.get("RecallRetList").and_then(Value::as_array).ok_or_else(|| malformed(command, "RecallRetList"))?;
     let mut said = std::collections::HashMap::new();
     for item in list {
-        let seq = item.get("MsgSeq").and_then(Value::as_u64).ok_or_else(|| malformed(command, "RecallRetList[].MsgSeq"))?;
+        let seq =
+            item.get("MsgSeq").and_then(Value::as_u64).ok_or_else(|| malformed(command, "RecallRetList[].MsgSeq"))?;
         let code =
             item.get("RetCode").and_then(Value::as_i64).ok_or_else(|| malformed(command, "RecallRetList[].RetCode"))?;
         said.insert(seq, code);
     }
-    Ok(asked.iter().map(|&seq| RecallResult { msg_seq: seq, ret_code: said.get(&seq).copied().unwrap_or(-1) }).collect())
+    Ok(asked
+        .iter()
+        .map(|&seq| RecallResult { msg_seq: seq, ret_code: said.get(&seq).copied().unwrap_or(-1) })
+        .collect())
 }
 
 #[cfg(test)]
@@ -405,7 +410,10 @@ mod tests {
             {"From_Account": "a", "MsgSeq": 7, "MsgTimeStamp": 10, "IsPlaceMsg": 0, "MsgBody": []}
         ]}))
         .unwrap();
-        assert_eq!((page.is_finished, page.messages[0].msg_seq, page.messages[0].from_account.as_str()), (false, 7, "a"));
+        assert_eq!(
+            (page.is_finished, page.messages[0].msg_seq, page.messages[0].from_account.as_str()),
+            (false, 7, "a")
+        );
         assert!(parse_history(&json!({"IsFinished": 1})).unwrap().messages.is_empty());
         for bad in [json!({"RspMsgList": 3}), json!({"RspMsgList": [{"MsgSeq": 1}]}), json!({"IsFinished": "x"})] {
             assert_eq!(parse_history(&bad).unwrap_err().kind(), ErrorKind::Protocol, "{bad}");
@@ -414,8 +422,11 @@ mod tests {
 
     #[test]
     fn recall_answers_give_one_result_per_seq_asked() {
-        let got = parse_recall(&json!({"RecallRetList": [{"MsgSeq": 2, "RetCode": 10030}, {"MsgSeq": 1, "RetCode": 0}]}), &[1, 2, 3])
-            .unwrap();
+        let got = parse_recall(
+            &json!({"RecallRetList": [{"MsgSeq": 2, "RetCode": 10030}, {"MsgSeq": 1, "RetCode": 0}]}),
+            &[1, 2, 3],
+        )
+        .unwrap();
         assert_eq!(got.iter().map(|r| (r.msg_seq, r.ret_code)).collect::<Vec<_>>(), [(1, 0), (2, 10030), (3, -1)]);
         assert_eq!(parse_recall(&json!({}), &[1]).unwrap_err().kind(), ErrorKind::Protocol);
     }

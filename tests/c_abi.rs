@@ -1144,7 +1144,10 @@ fn purge_senders_from_c_dry_run_then_ban_with_deep() {
         let real = run(runner, &built().program("incident"), &["ban", &report_arg, "s1", "s2"], &incident_env(&emu));
         assert_eq!(spam_left(), 0, "{runner:?}: no spam visible anywhere\n{real}");
         assert!(real.contains("step s1 - - mute ok"), "{real}");
-        assert!(real.lines().any(|l| l.ends_with(" delete skipped 0")), "{runner:?}: the AVChatRoom is skipped\n{real}");
+        assert!(
+            real.lines().any(|l| l.ends_with(" delete skipped 0")),
+            "{runner:?}: the AVChatRoom is skipped\n{real}"
+        );
         // The dry run planned what the run did: the same calls and the same recalls.
         let field = |line: &str, name: &str| {
             line.split_whitespace().find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap_or_default().to_owned()

@@ -54,7 +54,10 @@ fn a_global_mute_stops_group_messages_until_lifted() {
     // Our limits, before any request.
     let before = emu.requests().len();
     assert_eq!(client.set_no_speaking("spam", None, None).unwrap_err().kind(), ErrorKind::InvalidArgument);
-    assert_eq!(client.set_no_speaking("spam", Some(PERMANENT + 1), None).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        client.set_no_speaking("spam", Some(PERMANENT + 1), None).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
     assert_eq!(emu.requests().len(), before, "nothing was sent");
 }
 
@@ -84,8 +87,14 @@ fn kick_is_recorded_and_group_mutes_and_removals_hold() {
     let before = emu.requests().len();
     let many: Vec<String> = (0..501).map(|i| format!("u{i}")).collect();
     assert_eq!(client.forbid_send_msg(&gid, &many, 60, None).unwrap_err().kind(), ErrorKind::InvalidArgument);
-    assert_eq!(client.delete_group_member(&gid, &many[..101], true, None).unwrap_err().kind(), ErrorKind::InvalidArgument);
-    assert_eq!(client.delete_group_member::<&str>(&gid, &[], true, None).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        client.delete_group_member(&gid, &many[..101], true, None).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        client.delete_group_member::<&str>(&gid, &[], true, None).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
     assert_eq!(emu.requests().len(), before, "nothing was sent");
 }
 
@@ -201,7 +210,11 @@ fn a_ban_with_deep_leaves_no_spam_and_mutes_first() {
             ControlFlow::Continue(())
         })
         .unwrap();
-    assert!(report.is_success(), "{:#?}", report.steps.iter().filter(|s| s.outcome == Outcome::Failed).collect::<Vec<_>>());
+    assert!(
+        report.is_success(),
+        "{:#?}",
+        report.steps.iter().filter(|s| s.outcome == Outcome::Failed).collect::<Vec<_>>()
+    );
     assert_eq!(spam_left(&emu, &incident), 0, "no visible spam anywhere");
     assert_eq!(alice_left(&emu, &incident), incident.alice_messages, "nobody else's messages touched");
     assert!(planned > 0 && planned == report.plan.len());
@@ -213,11 +226,14 @@ fn a_ban_with_deep_leaves_no_spam_and_mutes_first() {
     // Every account was muted before its first write in a group.
     let log = emu.requests();
     for spammer in &incident.spammers {
-        let muted = log.iter().position(|r| r.command == "setnospeaking" && r.body.as_ref().unwrap()["Set_Account"] == **spammer);
+        let muted = log
+            .iter()
+            .position(|r| r.command == "setnospeaking" && r.body.as_ref().unwrap()["Set_Account"] == **spammer);
         let first_write = log.iter().position(|r| {
             let body = r.body.as_ref().unwrap();
             (r.command == "delete_group_msg_by_sender" && body["Sender_Account"] == **spammer)
-                || (r.command == "delete_group_member" && body["MemberToDel_Account"].as_array().unwrap().iter().any(|m| m == spammer))
+                || (r.command == "delete_group_member"
+                    && body["MemberToDel_Account"].as_array().unwrap().iter().any(|m| m == spammer))
         });
         assert!(muted.unwrap() < first_write.unwrap(), "{spammer} muted first");
     }
@@ -232,7 +248,10 @@ fn a_ban_with_deep_leaves_no_spam_and_mutes_first() {
         .filter(|r| r.command == "group_msg_get_simple" && r.body.as_ref().unwrap()["ReqMsgNumber"] == 1)
         .count();
     assert_eq!(probes, incident.streams.len());
-    assert_eq!(report.calls["group_open_http_svc/group_msg_get_simple"], log.iter().filter(|r| r.command == "group_msg_get_simple").count() as u64);
+    assert_eq!(
+        report.calls["group_open_http_svc/group_msg_get_simple"],
+        log.iter().filter(|r| r.command == "group_msg_get_simple").count() as u64
+    );
 }
 
 #[test]
@@ -248,14 +267,20 @@ fn a_dry_run_writes_nothing_and_counts_what_the_run_does() {
     assert!(spam_left(&emu, &incident) > 0);
 
     let real = client
-        .purge_senders(&incident.spammers, &JobOptions { dry_run: false, ..options.clone() }, |_| ControlFlow::Continue(()))
+        .purge_senders(&incident.spammers, &JobOptions { dry_run: false, ..options.clone() }, |_| {
+            ControlFlow::Continue(())
+        })
         .unwrap();
     assert!(real.is_success());
     assert_eq!(spam_left(&emu, &incident), 0);
     assert_eq!(dry.calls, real.calls, "the dry run's counts are the run's");
     assert_eq!(dry.recalled(), real.recalled());
     let shape = |r: &timrest::purge::JobReport| {
-        let mut v: Vec<_> = r.steps.iter().map(|s| (s.account.clone(), s.group_id.clone(), s.topic_id.clone(), s.step, s.recalled)).collect();
+        let mut v: Vec<_> = r
+            .steps
+            .iter()
+            .map(|s| (s.account.clone(), s.group_id.clone(), s.topic_id.clone(), s.step, s.recalled))
+            .collect();
         v.sort();
         v
     };
@@ -303,7 +328,13 @@ fn a_resumed_job_redoes_only_what_was_not_ok() {
 
     // A new run on the same report is refused, and so is another job's resume.
     let again = JobOptions { resume: false, ..options.clone() };
-    assert!(client.purge_senders(&incident.spammers, &again, |_| ControlFlow::Continue(())).unwrap_err().info().contains("already exists"));
+    assert!(
+        client
+            .purge_senders(&incident.spammers, &again, |_| ControlFlow::Continue(()))
+            .unwrap_err()
+            .info()
+            .contains("already exists")
+    );
     let bytes = std::fs::read(&path).unwrap();
     let other = JobOptions { resume: true, kick: true, ..options.clone() };
     let e = client.purge_senders(&incident.spammers, &other, |_| ControlFlow::Continue(())).unwrap_err();
@@ -321,7 +352,11 @@ fn a_resumed_job_redoes_only_what_was_not_ok() {
     assert!(!log.iter().any(|r| r.command == "get_joined_group_list"), "the plan came from the report");
     for r in log.iter().filter(|r| r.command == "delete_group_msg_by_sender") {
         let b = r.body.as_ref().unwrap();
-        let key = (b["GroupId"].as_str().unwrap().to_owned(), b["Sender_Account"].as_str().unwrap().to_owned(), b["TopicId"].as_str().map(str::to_owned));
+        let key = (
+            b["GroupId"].as_str().unwrap().to_owned(),
+            b["Sender_Account"].as_str().unwrap().to_owned(),
+            b["TopicId"].as_str().map(str::to_owned),
+        );
         assert!(!ok_first.contains(&key), "an ok delete was sent again: {key:?}");
     }
     let muted_again = log.iter().filter(|r| r.command == "setnospeaking").count();
@@ -343,7 +378,13 @@ fn a_resumed_job_redoes_only_what_was_not_ok() {
     assert!(e.info().contains("cannot be resumed"), "{}", e.info());
     assert_eq!(std::fs::read(&path).unwrap(), corrupt);
     let missing = JobOptions { report: Some(dir.join("nope.jsonl")), ..resume };
-    assert!(client.purge_senders(&incident.spammers, &missing, |_| ControlFlow::Continue(())).unwrap_err().info().contains("nothing to resume"));
+    assert!(
+        client
+            .purge_senders(&incident.spammers, &missing, |_| ControlFlow::Continue(()))
+            .unwrap_err()
+            .info()
+            .contains("nothing to resume")
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -374,7 +415,10 @@ fn dissolved_groups_and_accounts_in_no_group_do_not_stop_the_job() {
     assert!(report.steps.iter().any(|s| s.detail.contains("dissolved")));
     assert!(!report.steps.iter().any(|s| s.account == "lonely"), "an account in no group has nothing to clean");
     assert_eq!(visible_from(&emu, &keep, None, "spam"), 0);
-    assert_eq!(client.purge_senders::<&str, _>(&[], &JobOptions::default(), |_| ControlFlow::Continue(())).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        client.purge_senders::<&str, _>(&[], &JobOptions::default(), |_| ControlFlow::Continue(())).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
 }
 
 #[test]
@@ -385,7 +429,13 @@ fn since_leaves_older_messages_alone() {
     // Two old spam messages (imported with their times), then 1000 of alice's on top.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let old = |t: u64| json!({"From_Account": "spam", "SendTime": t, "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "old"}}]});
-    client.call("group_open_http_svc", "import_group_msg", &json!({"GroupId": gid, "MsgList": [old(now - 86_400 * 30), old(now - 3600)]})).unwrap();
+    client
+        .call(
+            "group_open_http_svc",
+            "import_group_msg",
+            &json!({"GroupId": gid, "MsgList": [old(now - 86_400 * 30), old(now - 3600)]}),
+        )
+        .unwrap();
     for i in 0..1000 {
         emu.send_group_msg(&gid, "alice", &format!("{i}"), None).unwrap();
     }

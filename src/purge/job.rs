@@ -663,7 +663,9 @@ impl<F: FnMut(JobEvent<'_>) -> ControlFlow<()>> Run<'_, F> {
                 }
                 let (id, topic) = (self.groups[group].id.clone(), self.streams[stream].topic.clone());
                 let name = self.accounts[account].clone();
-                self.emit(StepResult::new(&name, Some(&id), topic.as_deref(), Step::Delete, Outcome::Ok).from_result(&result));
+                self.emit(
+                    StepResult::new(&name, Some(&id), topic.as_deref(), Step::Delete, Outcome::Ok).from_result(&result),
+                );
                 self.streams[stream].deletes_pending -= 1;
                 if self.streams[stream].deletes_pending == 0 {
                     self.start_deep(lanes, stream);
@@ -966,7 +968,10 @@ fn check<S: AsRef<str>>(senders: &[S], options: &JobOptions) -> Result<Vec<Strin
         )));
     }
     if !(1..=MAX_PAGE_SIZE).contains(&options.page_size) {
-        return Err(Error::invalid_argument(format!("page_size must be 1 to {MAX_PAGE_SIZE}, not {}", options.page_size)));
+        return Err(Error::invalid_argument(format!(
+            "page_size must be 1 to {MAX_PAGE_SIZE}, not {}",
+            options.page_size
+        )));
     }
     if options.resume && options.report.is_none() {
         return Err(Error::invalid_argument("resume needs the report of the job to go on with"));
@@ -1088,9 +1093,14 @@ impl<F: FnMut(JobEvent<'_>) -> ControlFlow<()>> Run<'_, F> {
             if !t.stores_messages() {
                 let reason = format!("{} groups keep no history and cannot remove members", t.group_type);
                 if self.options.remove {
-                    skips.push(StepResult::new(&t.account, Some(&t.group_id), None, Step::Remove, Outcome::Ok).skipped(&reason));
+                    skips.push(
+                        StepResult::new(&t.account, Some(&t.group_id), None, Step::Remove, Outcome::Ok)
+                            .skipped(&reason),
+                    );
                 }
-                skips.push(StepResult::new(&t.account, Some(&t.group_id), None, Step::Delete, Outcome::Ok).skipped(&reason));
+                skips.push(
+                    StepResult::new(&t.account, Some(&t.group_id), None, Step::Delete, Outcome::Ok).skipped(&reason),
+                );
                 continue;
             }
             let group = *group_of.entry(t.group_id.clone()).or_insert_with(|| {

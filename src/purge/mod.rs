@@ -134,7 +134,12 @@ impl Client {
     }
 
     /// [`Client::joined_groups`], adding the calls it made to `calls`.
-    pub(crate) fn joined_groups_counted(&self, account: &str, page_size: u32, calls: &mut u64) -> Result<Vec<JoinedGroup>> {
+    pub(crate) fn joined_groups_counted(
+        &self,
+        account: &str,
+        page_size: u32,
+        calls: &mut u64,
+    ) -> Result<Vec<JoinedGroup>> {
         crate::validate::user_id("Member_Account", account)?;
         if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
             return Err(Error::invalid_argument(format!("page_size must be 1 to {MAX_PAGE_SIZE}, not {page_size}")));

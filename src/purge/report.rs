@@ -230,7 +230,11 @@ fn differences(found: &Value, wanted: &Value) -> String {
         .join("; ")
 }
 
-fn finish(earlier: Earlier, _unfinished_plan: Vec<Target>, keep: usize) -> std::result::Result<(Earlier, usize), String> {
+fn finish(
+    earlier: Earlier,
+    _unfinished_plan: Vec<Target>,
+    keep: usize,
+) -> std::result::Result<(Earlier, usize), String> {
     // An unfinished plan (no `plan_complete`) is planned again: nothing was cleaned under it.
     Ok((earlier, keep))
 }
@@ -243,7 +247,12 @@ impl Target {
             Value::String(s) => Some(s.clone()),
             _ => return None,
         };
-        Some(Target { account: text("account")?, group_id: text("group_id")?, group_type: text("group_type")?, topic_id })
+        Some(Target {
+            account: text("account")?,
+            group_id: text("group_id")?,
+            group_type: text("group_type")?,
+            topic_id,
+        })
     }
 }
 
@@ -330,7 +339,11 @@ mod tests {
         let other = format!("{{\"timrest_job\":{}}}\n", json!({"version": 1, "senders": ["b"]}));
         assert!(read(other.as_bytes(), &header()).unwrap_err().contains("another job"));
         assert!(read(b"", &header()).unwrap_err().contains("empty"));
-        assert!(read(b"{\"group_id\":\"g\",\"sender\":\"a\",\"ok\":true}\n", &header()).unwrap_err().contains("not a job report"));
+        assert!(
+            read(b"{\"group_id\":\"g\",\"sender\":\"a\",\"ok\":true}\n", &header())
+                .unwrap_err()
+                .contains("not a job report")
+        );
         let bad_plan = format!("{{\"timrest_job\":{}}}\n{{\"plan_complete\":{{\"targets\":3}}}}\n", header());
         assert!(read(bad_plan.as_bytes(), &header()).unwrap_err().contains("targets"));
     }

@@ -15,7 +15,10 @@ use crate::purge::{PurgeOptions, PurgePlan};
 use crate::{ClientBuilder, DeleteBySender, Region};
 
 /// What `timrest._progress.reporter(progress)` makes of a `progress=` argument (None: no reporting).
-pub(crate) fn reporter<'py>(py: Python<'py>, progress: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, PyAny>>> {
+pub(crate) fn reporter<'py>(
+    py: Python<'py>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     match progress {
         Some(p) => Ok(Some(py.import("timrest._progress")?.call_method1("reporter", (p,))?).filter(|r| !r.is_none())),
         None => Ok(None),
@@ -561,7 +564,8 @@ impl PyClient {
         with_recalled: bool,
         topic_id: Option<String>,
     ) -> PyResult<super::moderation::PyHistoryPage> {
-        let request = crate::moderation::HistoryRequest { group_id, req_msg_number, req_msg_seq, with_recalled, topic_id };
+        let request =
+            crate::moderation::HistoryRequest { group_id, req_msg_number, req_msg_seq, with_recalled, topic_id };
         let client = &self.inner;
         let page = super::logger::detach(py, || client.group_msg_get_simple(&request)).into_py_result(py)?;
         super::moderation::PyHistoryPage::new(py, page)

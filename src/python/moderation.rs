@@ -395,9 +395,7 @@ pub(crate) fn since_seconds(since: Option<&Bound<'_, PyAny>>) -> PyResult<Option
     } else if since.is_instance_of::<pyo3::types::PyBool>() {
         return Err(PyTypeError::new_err("since must be Unix seconds, a datetime or a timedelta, not a bool"));
     } else {
-        since
-            .extract()
-            .map_err(|_| PyTypeError::new_err("since must be Unix seconds, a datetime or a timedelta"))?
+        since.extract().map_err(|_| PyTypeError::new_err("since must be Unix seconds, a datetime or a timedelta"))?
     };
     if !seconds.is_finite() || seconds < 0.0 {
         return Err(PyTypeError::new_err(format!("since must be a time after 1970, not {seconds}")));
@@ -416,7 +414,10 @@ pub(crate) fn senders_of(senders: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     for item in senders.try_iter()? {
         let item = item?;
         out.push(item.extract::<String>().map_err(|_| {
-            PyTypeError::new_err(format!("senders must hold strings, not {}", item.get_type().name().map(|n| n.to_string()).unwrap_or_default()))
+            PyTypeError::new_err(format!(
+                "senders must hold strings, not {}",
+                item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            ))
         })?);
     }
     Ok(out)
