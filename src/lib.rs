@@ -76,6 +76,10 @@
 //! - [`Client::builder`] / [`Client::from_env`] → [`Client`]
 //! - [`Client::delete_group_msg_by_sender`], [`Client::delete_by_sender`] with a [`DeleteBySender`] (topic)
 //! - [`Client::delete_many`] (bulk, [`batch`]) and [`Client::purge_sender`] (every group of one account, [`purge`])
+//! - [`Client::purge_senders`]: a spam incident in one job (stop, plan, clean past the latest 1000; [`purge`])
+//! - the moderation commands ([`moderation`]): [`Client::set_no_speaking`], [`Client::kick`],
+//!   [`Client::forbid_send_msg`], [`Client::delete_group_member`], [`Client::group_msg_get_simple`],
+//!   [`Client::group_msg_recall`]
 //! - [`usersig::generate`], [`usersig::inspect`], [`usersig::verify`]
 //! - [`redact::redact_usersig`] for showing anything that may hold a request URL
 //! - [`Error`] with its [`ErrorKind`], from the one code table [`error::KINDS`]

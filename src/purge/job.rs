@@ -1,26 +1,4 @@
-//! The incident job: stop many accounts, plan, then purge them everywhere, past the latest 1000
-//! ([`Client::purge_senders`], design §15, spec/moderation.md).
-//!
-//! **Order.** Stop first: each account is muted (`setnospeaking`, both permanent) and, with
-//! `kick`, kicked; an account whose stop step failed is not cleaned (its steps are `skipped`,
-//! and `resume` tries again). Then the plan: the groups and topics of every account, from
-//! `get_joined_group_list` and `get_topic`, written to the report before the first write to any
-//! group. Then clean, per group: `remove` (`delete_group_member`, silent, up to 100 accounts a
-//! call), then `delete_group_msg_by_sender` in the group and each of its topics (silent), then,
-//! with `deep`, one read of the history **for all the job's accounts**, from just below the
-//! 1000-message window the deletes covered back to `since` (or the end of roaming), and a recall
-//! of every visible message of a job account found there, 10 per call (**visible** to clients).
-//!
-//! **Side by side.** Each command runs on workers of its own (`concurrency` per command) and
-//! waits only for its own limiter lane, so while one group's history is read, other groups'
-//! deletes and recalls go on: the wall time approaches `max over commands (calls / rate)`.
-//!
-//! **Skips.** AVChatRoom and BChatRoom keep no history and refuse removal: `skipped`, with the
-//! reason. A group dissolved during the job: its steps are `skipped`, and the job goes on.
-//!
-//! **Dry run.** Only reads are sent (listings, and with `deep` the history); every write is a
-//! step with the outcome `planned`, and a planned recall step's `recalled` is how many messages
-//! it would recall. [`JobReport::calls`] counts the calls of every command, planned ones included.
+//! The incident job, [`Client::purge_senders`]: see the [`crate::purge`] module for what it does.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
@@ -205,7 +183,7 @@ impl StepResult {
         self
     }
 
-    fn from_result(self, result: &Result<()>) -> StepResult {
+    fn ended(self, result: &Result<()>) -> StepResult {
         match result {
             Ok(()) => self,
             Err(e) if e.kind() == ErrorKind::GroupNotFound => self.skipped(DISSOLVED),
@@ -648,7 +626,7 @@ impl<F: FnMut(JobEvent<'_>) -> ControlFlow<()>> Run<'_, F> {
                 }
                 let id = self.groups[group].id.clone();
                 for (_, name) in &accounts {
-                    self.emit(StepResult::new(name, Some(&id), None, Step::Remove, Outcome::Ok).from_result(&result));
+                    self.emit(StepResult::new(name, Some(&id), None, Step::Remove, Outcome::Ok).ended(&result));
                 }
                 self.groups[group].removes_pending -= 1;
                 if self.groups[group].removes_pending == 0 {
@@ -664,7 +642,7 @@ impl<F: FnMut(JobEvent<'_>) -> ControlFlow<()>> Run<'_, F> {
                 let (id, topic) = (self.groups[group].id.clone(), self.streams[stream].topic.clone());
                 let name = self.accounts[account].clone();
                 self.emit(
-                    StepResult::new(&name, Some(&id), topic.as_deref(), Step::Delete, Outcome::Ok).from_result(&result),
+                    StepResult::new(&name, Some(&id), topic.as_deref(), Step::Delete, Outcome::Ok).ended(&result),
                 );
                 self.streams[stream].deletes_pending -= 1;
                 if self.streams[stream].deletes_pending == 0 {
@@ -852,7 +830,7 @@ impl<F: FnMut(JobEvent<'_>) -> ControlFlow<()>> Run<'_, F> {
 
 impl Client {
     /// Stops `senders`, then purges them from every group they joined, in one job: see the
-    /// [module](self) for the order, the deep pass, skips and the dry run.
+    /// [`crate::purge`] module for the order, the deep pass, skips and the dry run.
     ///
     /// `observe` runs on the calling thread: once with the plan, once per step as it ends (each
     /// step exactly once), and at least every [`PROGRESS_TICK`]; returning

@@ -1,4 +1,5 @@
-//! Purging one account: delete what it sent in every group it joined (design §13).
+//! Purging accounts: delete what one account sent in every group it joined (design §13), and the
+//! incident job for many accounts at once (design §15).
 //!
 //! [`Client::purge_plan`] lists the account's groups with `group_open_http_svc/get_joined_group_list`
 //! (paged by `Limit`/`Offset`, with `WithHugeGroups` and `WithNoActiveGroups` so that nothing is
@@ -19,6 +20,43 @@
 //! let client = Client::from_env()?;
 //! let report = client.purge_sender("spammer", &PurgeOptions::default(), |_| ControlFlow::Continue(()))?;
 //! println!("{} ok, {} failed, {} skipped", report.ok(), report.failed(), report.skipped.len());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Many accounts at once: the incident job
+//!
+//! [`Client::purge_senders`] stops many accounts, plans, then purges them everywhere, past the
+//! latest 1000 (design §15, spec/moderation.md, docs/incident.md).
+//!
+//! **Order.** Stop first: each account is muted (`setnospeaking`, both permanent) and, with
+//! `kick`, kicked; an account whose stop step failed is not cleaned (its steps are `skipped`,
+//! and `resume` tries again). Then the plan: the groups and topics of every account, from
+//! `get_joined_group_list` and `get_topic`, written to the report before the first write to any
+//! group. Then clean, per group: `remove` (`delete_group_member`, silent, up to 100 accounts a
+//! call), then `delete_group_msg_by_sender` in the group and each of its topics (silent), then,
+//! with `deep`, one read of the history **for all the job's accounts**, from just below the
+//! 1000-message window the deletes covered back to `since` (or the end of roaming), and a recall
+//! of every visible message of a job account found there, 10 per call (**visible** to clients).
+//!
+//! **Side by side.** Each command runs on workers of its own (`concurrency` per command) and
+//! waits only for its own limiter lane, so while one group's history is read, other groups'
+//! deletes and recalls go on: the wall time approaches `max over commands (calls / rate)`.
+//!
+//! **Skips.** AVChatRoom and BChatRoom keep no history and refuse removal: `skipped`, with the
+//! reason. A group dissolved during the job: its steps are `skipped`, and the job goes on.
+//!
+//! **Dry run.** Only reads are sent (listings, and with `deep` the history); every write is a
+//! step with the outcome `planned`, and a planned recall step's `recalled` is how many messages
+//! it would recall. [`JobReport::calls`] counts the calls of every command, planned ones included.
+//!
+//! ```no_run
+//! use std::ops::ControlFlow;
+//! use timrest::{Client, purge::JobOptions};
+//! # fn main() -> timrest::Result<()> {
+//! let client = Client::from_env()?;
+//! let options = JobOptions { mute: true, deep: true, report: Some("r.jsonl".into()), ..JobOptions::default() };
+//! let job = client.purge_senders(&["spam1", "spam2"], &options, |_| ControlFlow::Continue(()))?;
+//! println!("{} ok, {} failed, {} recalled", job.ok(), job.failed(), job.recalled());
 //! # Ok(()) }
 //! ```
 
