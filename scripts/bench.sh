@@ -98,7 +98,7 @@ for arg in "$@"; do
         *) run_args+=("$arg") ;;
     esac
 done
-main_sections="$(echo "$sections" | tr ',' '\n' | grep -v -e '^fleet$' -e '^async$' -e '^incident$' | paste -sd, -)"
+main_sections="$(echo "$sections" | tr ',' '\n' | { grep -v -e '^fleet$' -e '^async$' -e '^incident$' || true; } | paste -sd, -)"
 
 if [ -n "$main_sections" ]; then
 "$venv/bin/python" bench/run.py --sections "$main_sections" \

@@ -444,3 +444,54 @@ fn since_leaves_older_messages_alone() {
     assert_eq!(report.recalled(), 1, "only the message newer than since");
     assert_eq!(visible_from(&emu, &gid, None, "spam"), 1);
 }
+
+#[test]
+fn an_account_whose_mute_failed_is_not_cleaned_and_resume_finishes_it() {
+    let emu = emulator();
+    let client = client(&emu);
+    let gid = group(&emu, "Public", &["spam1", "spam2", "alice"]);
+    for who in ["spam1", "spam2", "alice"] {
+        emu.send_group_msg(&gid, who, "x", None).unwrap();
+    }
+    let dir = std::env::temp_dir().join(format!("timrest-mute-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("r.jsonl");
+    let _ = std::fs::remove_file(&path);
+    // One mute fails for good (an account Tencent does not know), with the concurrency of 1 the first.
+    emu.inject("setnospeaking", timrest::emulator::Fault { times: 1, error_code: Some(70107), ..Default::default() });
+    let options = JobOptions { mute: true, concurrency: 1, report: Some(path.clone()), ..JobOptions::default() };
+    let first = client.purge_senders(&["spam1", "spam2"], &options, |_| ControlFlow::Continue(())).unwrap();
+    let mute = first.steps.iter().find(|s| s.step == Step::Mute && s.account == "spam1").unwrap();
+    assert_eq!((mute.outcome, mute.code), (Outcome::Failed, Some(70107)));
+    let skipped = first.steps.iter().find(|s| s.step == Step::Delete && s.account == "spam1").unwrap();
+    assert_eq!(skipped.outcome, Outcome::Skipped);
+    assert!(skipped.detail.contains("not cleaned"), "{}", skipped.detail);
+    assert_eq!(visible_from(&emu, &gid, None, "spam1"), 1, "not cleaned while it could still post");
+    assert_eq!(visible_from(&emu, &gid, None, "spam2"), 0);
+
+    let second = client
+        .purge_senders(&["spam1", "spam2"], &JobOptions { resume: true, ..options }, |_| ControlFlow::Continue(()))
+        .unwrap();
+    assert!(second.is_success());
+    assert_eq!(visible_from(&emu, &gid, None, "spam1"), 0);
+    assert_eq!(visible_from(&emu, &gid, None, "alice"), 1);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn every_new_command_has_its_own_quota_and_log_line() {
+    let emu = Emulator::start(EmulatorConfig { rate_limit: Some(5.0), ..EmulatorConfig::default() }).unwrap();
+    let client = Client::builder()
+        .sdkappid(emu.sdkappid())
+        .secret_key(emu.secret_key())
+        .base_url(emu.base_url())
+        .rate_limit(None)
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let refused = (0..10).filter(|_| client.kick("spam").is_err_and(|e| e.code() == Some(60007))).count();
+    assert!(refused >= 4, "kick is over its quota: {refused} refusals");
+    client.set_no_speaking("spam", Some(60), None).expect("another command, another quota");
+    let kicks = emu.requests().iter().filter(|r| r.command == "kick").count();
+    assert_eq!(kicks, 10, "every call is in the request log");
+}
