@@ -176,8 +176,9 @@ fn read(bytes: &[u8], header: &Value) -> std::result::Result<(Earlier, usize), S
         };
         let value = match parsed {
             Ok(v) => v,
-            // The last line without its newline: torn by a crash while it was written.
-            Err(_) if !whole && seen_header => return finish(earlier, plan, offset),
+            // The last line without its newline: torn by a crash while it was written. (A plan
+            // without its `plan_complete` line is planned again: nothing was cleaned under it.)
+            Err(_) if !whole && seen_header => return Ok((earlier, offset)),
             Err(why) => return Err(why),
         };
         let Some(object) = value.as_object() else { return Err(format!("line {number} is not a JSON object")) };
@@ -211,7 +212,7 @@ fn read(bytes: &[u8], header: &Value) -> std::result::Result<(Earlier, usize), S
     if !seen_header {
         return Err("it is empty: this is not a job report".into());
     }
-    finish(earlier, plan, bytes.len())
+    Ok((earlier, bytes.len()))
 }
 
 /// What differs between a report's header and this job's: `field: X there, Y here; …`.
@@ -228,15 +229,6 @@ fn differences(found: &Value, wanted: &Value) -> String {
         .map(|k| format!("{k}: {} there, {} here", shown(found.get(k)), shown(wanted.get(k))))
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-fn finish(
-    earlier: Earlier,
-    _unfinished_plan: Vec<Target>,
-    keep: usize,
-) -> std::result::Result<(Earlier, usize), String> {
-    // An unfinished plan (no `plan_complete`) is planned again: nothing was cleaned under it.
-    Ok((earlier, keep))
 }
 
 impl Target {

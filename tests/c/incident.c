@@ -19,26 +19,7 @@
 
 #include <timrest.h>
 
-static int failures = 0;
-
-#define EXPECT(cond)                                                                   \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);        \
-            failures++;                                                                \
-        }                                                                              \
-    } while (0)
-
-static timrest_client *client_or_die(void) {
-    timrest_client *client = NULL;
-    timrest_error *err = NULL;
-    if (timrest_client_from_env(&client, &err) != TIMREST_OK) {
-        fprintf(stderr, "client: %s\n", timrest_error_message(err));
-        timrest_error_free(err);
-        exit(2);
-    }
-    return client;
-}
+#include "check.h"
 
 /* The status of a call, printing its error (and freeing it) when it failed. The error is read
  * through its address, after the call wrote it. */

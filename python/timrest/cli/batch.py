@@ -272,12 +272,10 @@ def _open_input(path: str) -> TextIO:
 
 
 class _Earlier:
-    """What the report of an earlier run says (``--resume``): the items that succeeded, and the
-    groups already reported as skipped."""
+    """What the report of an earlier run says (``--resume``): the items that succeeded."""
 
     def __init__(self) -> None:
         self.done: set[Key] = set()
-        self.skipped: set[str] = set()
 
 
 def _read_report(path: str) -> _Earlier:
@@ -306,10 +304,6 @@ def _read_report(path: str) -> _Earlier:
         if not isinstance(row, dict):
             _fail(f"{path}: line {number} is not a line of a timrest report; --resume needs the report "
                   "this command wrote", EXIT_USAGE)
-        if row.get("skipped"):
-            if isinstance(row.get("group_id"), str):
-                earlier.skipped.add(row["group_id"])
-            continue
         key = _key(row)
         if row.get("ok") is True and key is not None:
             earlier.done.add(key)
