@@ -692,6 +692,15 @@ pub(crate) fn check_base_url(url: &str) -> Result<String> {
     if rest.contains(['?', '#']) {
         return Err(Error::config(format!("base_url {shown:?} must not have a query or fragment")));
     }
+    if let Some(port) = port_of(authority)
+        && !(port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0))
+    {
+        // Left as is, `:99999` or `:8080x` would send the request (UserSig included) to port 80/443.
+        return Err(Error::config(format!(
+            "base_url {shown:?}: the port {:?} is not a number from 1 to 65535",
+            crate::error::shown(port)
+        )));
+    }
     match scheme.to_ascii_lowercase().as_str() {
         "https" => Ok(url.to_owned()),
         "http" if is_loopback(authority) => Ok(url.to_owned()),
@@ -699,6 +708,14 @@ pub(crate) fn check_base_url(url: &str) -> Result<String> {
             "base_url {shown:?}: plain http:// is allowed only for loopback hosts; the UserSig must travel over TLS"
         ))),
         other => Err(Error::config(format!("base_url scheme {other:?} is not http or https"))),
+    }
+}
+
+/// The port of `host:port` or `[v6]:port`, when the authority names one (`host:` names an empty one).
+fn port_of(authority: &str) -> Option<&str> {
+    match authority.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').and_then(|(_, after)| after.strip_prefix(':')),
+        None => authority.rsplit_once(':').map(|(_, port)| port),
     }
 }
 
@@ -756,6 +773,25 @@ mod tests {
             ["http://example.com", "http://10.0.0.1:80", "ftp://127.0.0.1", "127.0.0.1:80", "https://", "https://u:p@h"]
         {
             assert_eq!(base().base_url(bad).into_config().unwrap_err().kind(), ErrorKind::Config, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_port_is_a_number_from_1_to_65535() {
+        for ok in ["http://127.0.0.1:1", "https://h:65535/x", "http://[::1]:8080", "https://h"] {
+            base().base_url(ok).into_config().unwrap();
+        }
+        for bad in [
+            "http://127.0.0.1:99999",
+            "http://127.0.0.1:8080x",
+            "http://127.0.0.1:-1",
+            "https://h:0",
+            "https://h:",
+            "http://[::1]:65536/p",
+        ] {
+            let e = base().base_url(bad).into_config().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
+            assert!(e.info().contains("not a number from 1 to 65535"), "{bad}: {}", e.info());
         }
     }
 

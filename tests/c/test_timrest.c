@@ -371,6 +371,19 @@ static void case_config(void) {
     timrest_error_free(err);
     err = NULL;
 
+    /* A port that is not 1 to 65535 (else the request, UserSig included, would go to port 80). */
+    {
+        const char *ports[3] = {"http://127.0.0.1:99999", "http://127.0.0.1:8080x", "http://127.0.0.1:-1"};
+        size_t i;
+        for (i = 0; i < 3; i++) {
+            CHECK_STATUS(timrest_config_set_base_url(config, ports[i]), TIMREST_OK);
+            CHECK_STATUS(timrest_client_new(config, &client, &err), TIMREST_CONFIG);
+            CHECK(strstr(timrest_error_message(err), "1 to 65535") != NULL);
+            timrest_error_free(err);
+            err = NULL;
+        }
+    }
+
     /* A zero timeout; both a key and a UserSig; an unknown region (refused by the setter). */
     CHECK_STATUS(timrest_config_set_base_url(config, env_required("TIM_BASE_URL")), TIMREST_OK);
     CHECK_STATUS(timrest_config_set_timeout_ms(config, 0), TIMREST_OK);

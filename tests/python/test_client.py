@@ -187,6 +187,19 @@ def test_from_env(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
         timrest.Client.from_env()
 
 
+def test_a_base_url_port_out_of_range_is_a_config_error(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = len(emu.requests())
+    for url in ("http://127.0.0.1:99999", "http://127.0.0.1:8080x", "http://127.0.0.1:-1", "https://h:0"):
+        with pytest.raises(timrest.ConfigError, match="1 to 65535"):
+            timrest.Client(DEMO_SDKAPPID, secret_key=DEMO_SECRET_KEY, base_url=url)
+    monkeypatch.setenv("TIM_SDKAPPID", str(DEMO_SDKAPPID))
+    monkeypatch.setenv("TIM_SECRET_KEY", DEMO_SECRET_KEY)
+    monkeypatch.setenv("TIM_BASE_URL", emu.base_url.rsplit(":", 1)[0] + ":70000")
+    with pytest.raises(timrest.ConfigError, match="1 to 65535"):
+        timrest.Client.from_env()
+    assert len(emu.requests()) == before
+
+
 def test_settings_are_readable(emu: Emulator) -> None:
     client = emu.client(timeout=2.5, connect_timeout=1.5, deadline=9.0, max_retries=1, rate_limit=None, usersig_ttl=600)
     assert (client.timeout, client.connect_timeout, client.deadline) == (2.5, 1.5, 9.0)
