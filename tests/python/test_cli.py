@@ -549,3 +549,92 @@ def test_the_emulators_help_prints_the_demo_app_and_key() -> None:
     glossary = readme[readme.index("## Words you will meet"):readme.index("## Quick start: Python")]
     key = timrest.testing.DEMO_SECRET_KEY
     assert f"`{key[:8]}…{key[-8:]}`" in glossary and "timrest emulator --help" in glossary
+
+
+# -- what a hurried or hostile user does to delete-batch (issue 28) ---------------------------------
+
+
+def test_a_report_that_is_the_input_is_refused_before_anything_is_read(server: EmulatorProcess, tmp_path: Path) -> None:
+    gid = server.create_group()
+    server.post(gid, "spammer", "x")
+    batch = tmp_path / "items.csv"
+    batch.write_text(f"group_id,sender\n{gid},spammer\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(batch)
+    for report in (batch, link):
+        done = run("delete-batch", str(batch), "--report", str(report), env=server.env())
+        assert done.returncode == 2 and "is the input" in done.stderr, done.stderr
+        assert batch.read_text() == f"group_id,sender\n{gid},spammer\n", "the input is untouched"
+    assert server.senders(gid) == ["spammer"], "nothing was sent"
+
+
+def test_a_csv_header_in_any_order_is_read_as_a_header(server: EmulatorProcess, tmp_path: Path) -> None:
+    gid = server.create_group()
+    server.post(gid, "spammer", "x")
+    server.post(gid, "alice", "y")
+    batch = tmp_path / "items.csv"
+    batch.write_text(f"sender,group_id\nspammer,{gid}\n")
+    report = tmp_path / "r.jsonl"
+    done = run("delete-batch", str(batch), "--report", str(report), env=server.env())
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [(r["group_id"], r["sender"], r["ok"]) for r in rows] == [(gid, "spammer", True)], "not swapped"
+    assert server.senders(gid) == ["alice"]
+
+
+def test_a_byte_order_mark_on_stdin_is_not_part_of_the_first_item(server: EmulatorProcess) -> None:
+    gid = server.create_group()
+    server.post(gid, "spammer", "x")
+    for text in (f"\ufeffgroup_id,sender\n{gid},spammer\n", f'\ufeff{{"group_id": "{gid}", "sender": "spammer"}}\n'):
+        done = run("delete-batch", "-", stdin=text, env=server.env())
+        assert done.returncode == 0, done.stderr
+        rows = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [(r["group_id"], r["ok"]) for r in rows] == [(gid, True)], rows
+    assert server.senders(gid) == []
+
+
+def test_resume_refuses_a_missing_report_and_leaves_a_foreign_file_whole(server: EmulatorProcess, tmp_path: Path) -> None:
+    gid = server.create_group()
+    server.post(gid, "spammer", "x")
+    missing = tmp_path / "typo.jsonl"
+    done = run("delete-batch", "-", "--resume", "--report", str(missing), stdin=f"{gid},spammer\n", env=server.env())
+    assert done.returncode == 2 and "nothing to resume" in done.stderr and not missing.exists()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\nnot a report\nlast line without newline")
+    before = notes.read_bytes()
+    done = run("delete-batch", "-", "--resume", "--report", str(notes), stdin=f"{gid},spammer\n", env=server.env())
+    assert done.returncode == 2 and "not a line of a timrest report" in done.stderr
+    assert notes.read_bytes() == before, "never written before it was read whole"
+    assert server.senders(gid) == ["spammer"], "nothing was sent"
+
+
+def test_sigterm_stops_like_ctrl_c_and_two_runs_cannot_share_a_report(tmp_path: Path) -> None:
+    server = EmulatorProcess("--rate-limit", "off", "--latency", "0.3")
+    try:
+        groups = [server.create_group() for _ in range(40)]
+        batch = tmp_path / "items.csv"
+        batch.write_text("".join(f"{g},spammer\n" for g in groups))
+        report = tmp_path / "r.jsonl"
+        env = client_env(server)
+        child = subprocess.Popen([TIMREST, "delete-batch", str(batch), "--report", str(report), "--concurrency", "2"],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 text=True, env=env)
+        wait_for_lines(report, 2, child)
+        # A second run on the same report while the first writes it is refused.
+        second = subprocess.run([TIMREST, "delete-batch", str(batch), "--report", str(report), "--resume"],
+                                capture_output=True, text=True, env=env, timeout=60)
+        assert second.returncode == 2 and "in use by another run" in second.stderr, second.stderr
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+        assert child.returncode == 130, err
+        assert "interrupted" in err
+        rows = [json.loads(line) for line in report.read_text().splitlines()]
+        assert 2 <= len(rows) < len(groups)
+        assert all(line.endswith("}") for line in report.read_text().splitlines()), "whole lines only"
+        resumed = subprocess.run([TIMREST, "delete-batch", str(batch), "--report", str(report), "--resume"],
+                                 capture_output=True, text=True, env=env, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        rows = [json.loads(line) for line in report.read_text().splitlines()]
+        assert Counter(r["group_id"] for r in rows if r["ok"]) == Counter(groups), "each item ok exactly once"
+    finally:
+        server.stop()

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
+import io
 import itertools
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Optional, TextIO
+from types import FrameType
+from typing import Any, BinaryIO, Optional, TextIO
 
 from .._native import Client
 from ..exceptions import ConfigError, InvalidArgumentError, TimError
@@ -215,7 +219,9 @@ class _Items:
                 continue
             if first:
                 first = False
-                if _field(cells[0]) == "group_id":
+                # A header names the columns, in any order: every cell a column name, group and sender among them.
+                names = [_field(c) for c in cells if c]
+                if None not in names and {"group_id", "sender"} <= set(names):
                     columns = self._header(cells)
                     continue
             if columns is not None:
@@ -264,7 +270,8 @@ class _Counted:
 
 def _open_input(path: str) -> TextIO:
     if path == "-":
-        return sys.stdin
+        # Read as a file is read: a UTF-8 byte order mark at the start is not part of the first item.
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
     try:
         return open(path, encoding="utf-8-sig", newline="")
     except OSError as e:
@@ -278,22 +285,12 @@ class _Earlier:
         self.done: set[Key] = set()
 
 
-def _read_report(path: str) -> _Earlier:
-    """Reads an existing JSON-lines report for ``--resume``. A last line cut short (the run was
-    killed while writing it) is cut off, so that new lines start on a line of their own."""
+def _read_report(path: str, data: bytes) -> tuple[_Earlier, int]:
+    """What an existing JSON-lines report says (``--resume``), and how many of its bytes to keep: a
+    last line cut short (the run was killed while writing it) is dropped, but only after every other
+    line was read as a line of a report. Nothing is written here."""
     earlier = _Earlier()
-    try:
-        with open(path, "rb+") as f:
-            data = f.read()
-            end = data.rfind(b"\n") + 1
-            if end < len(data):
-                f.truncate(end)
-                print(f"{PROG}: {path}: dropped an unfinished last line (the run was stopped while writing it)",
-                      file=sys.stderr)
-    except FileNotFoundError:
-        return earlier  # nothing done yet: --resume starts from the beginning
-    except OSError as e:
-        _fail(f"cannot read the report {path}: {e.strerror or e}", EXIT_USAGE)
+    end = data.rfind(b"\n") + 1
     for number, raw in enumerate(data[:end].splitlines(), start=1):
         if not raw.strip():
             continue
@@ -303,34 +300,60 @@ def _read_report(path: str) -> _Earlier:
             row = None
         if not isinstance(row, dict):
             _fail(f"{path}: line {number} is not a line of a timrest report; --resume needs the report "
-                  "this command wrote", EXIT_USAGE)
+                  "this command wrote (nothing in it was changed)", EXIT_USAGE)
         key = _key(row)
         if row.get("ok") is True and key is not None:
             earlier.done.add(key)
-    return earlier
+    return earlier, end
 
 
 class _Report:
     """The JSON-lines report, written one line per finished item and flushed at once, so that a
-    crash loses at most the items in flight."""
+    crash loses at most the items in flight. The file is locked while a run writes it: two runs on
+    one report (two ``--resume`` at once) would send everything twice."""
 
-    def __init__(self, path: Optional[str], append: bool) -> None:
+    def __init__(self, path: Optional[str], resume: bool) -> None:
         self.path = path
+        self.earlier = _Earlier()
+        self._file: Optional[BinaryIO] = None
         if path is None or path == "-":
-            self._out: TextIO = sys.stdout
             return
+        if resume and not os.path.exists(path):
+            _fail(f"nothing to resume: the report {path} does not exist (check the path, or leave out "
+                  "--resume to start a new report)", EXIT_USAGE)
         try:
-            self._out = open(path, "a" if append else "w", encoding="utf-8")
+            # Opened without truncating, and locked before anything is read or written.
+            self._file = open(path, "a+b")
         except OSError as e:
             _fail(f"cannot write the report to {path}: {e.strerror or e}", EXIT_USAGE)
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            _fail(f"the report {path} is in use by another run of timrest; wait for it to end", EXIT_USAGE)
+        if not resume:
+            self._file.truncate(0)
+            return
+        self._file.seek(0)
+        data = self._file.read()
+        self.earlier, keep = _read_report(path, data)
+        if keep < len(data):
+            self._file.truncate(keep)
+            print(f"{PROG}: {path}: dropped an unfinished last line (the run was stopped while writing it)",
+                  file=sys.stderr)
 
     def write(self, row: dict[str, Any]) -> None:
-        self._out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self._out.flush()
+        line = json.dumps(row, ensure_ascii=False) + "\n"
+        if self._file is None:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        else:
+            self._file.write(line.encode("utf-8"))  # appended: the file is in append mode
+            self._file.flush()
 
     def close(self) -> None:
-        if self._out is not sys.stdout:
-            self._out.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def _batch_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -346,12 +369,13 @@ def _batch_options(p: argparse.ArgumentParser, what: str) -> None:
                    help="a progress bar on stderr (tqdm when installed, else a counter); default: when stderr is a terminal")
 
 
-def _earlier(args: argparse.Namespace) -> _Earlier:
-    if not args.resume:
-        return _Earlier()
-    if args.report is None or args.report == "-":
+def _raise_interrupt(signum: int, frame: Optional[FrameType]) -> None:
+    raise KeyboardInterrupt
+
+
+def _check_resume(args: argparse.Namespace) -> None:
+    if args.resume and (args.report is None or args.report == "-"):
         _fail("--resume needs --report FILE: the report of the earlier run, which this run appends to", EXIT_USAGE)
-    return _read_report(args.report)
 
 
 def _run_batch(
@@ -380,12 +404,15 @@ def _run_batch(
             row.update(error="InvalidArgumentError", kind="invalid_argument", code=None, message=problem)
         report_out.write(row)
 
+    # SIGTERM stops the batch as Ctrl-C does: the requests in flight finish and are written.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         report = client.delete_many(
             items, concurrency=args.concurrency, stop_on_error=args.stop_on_error, progress=progress,
             on_result=on_result,
         )
     finally:
+        signal.signal(signal.SIGTERM, previous)
         report_out.close()
 
     by_class: dict[str, int] = {}
@@ -417,21 +444,24 @@ def _run_batch(
 
 def _cmd_delete_batch(args: argparse.Namespace) -> int:
     client = _client(args)
-    earlier = _earlier(args)
-    done = frozenset(earlier.done)
+    _check_resume(args)
+    if (args.report not in (None, "-") and args.file != "-" and os.path.exists(args.report)
+            and os.path.exists(args.file) and os.path.samefile(args.file, args.report)):
+        _fail(f"the report {args.report} is the input {args.file}: writing it would destroy the items before "
+              "they are read; give the report another path", EXIT_USAGE)
+    report_out = _Report(args.report, resume=args.resume)
+    done = frozenset(report_out.earlier.done)
     source = _open_input(args.file)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     items = _Items(source, args.format, done)
     batch: Any = iter(items)
     try:
-        if progress and source is not sys.stdin and os.path.isfile(args.file):
+        if progress and args.file != "-" and os.path.isfile(args.file):
             # A first pass over a regular file counts the items still to send, so that the bar shows a
             # total and an ETA; it also finds a bad CSV header before anything is sent.
             with open(args.file, encoding="utf-8-sig", newline="") as again:
                 batch = _Counted(batch, sum(1 for _ in _Items(again, args.format, done)))
-        report_out = _Report(args.report, append=args.resume)
         return _run_batch(client, args, batch, report_out, lambda: items.resumed, items.lines, items.problems)
     finally:
-        if source is not sys.stdin:
+        if args.file != "-":
             source.close()
-
