@@ -219,9 +219,10 @@ class _Items:
                 continue
             if first:
                 first = False
-                # A header names the columns, in any order: every cell a column name, group and sender among them.
-                names = [_field(c) for c in cells if c]
-                if None not in names and {"group_id", "sender"} <= set(names):
+                # A header names the columns, in any order: it names the group and the sender columns (or
+                # starts with the group's); its other cells are then checked as column names.
+                names = {_field(c) for c in cells if c}
+                if _field(cells[0]) == "group_id" or {"group_id", "sender"} <= names:
                     columns = self._header(cells)
                     continue
             if columns is not None:
