@@ -637,7 +637,9 @@ impl Config {
         let (low, high) = Defaults::RATE_LIMIT_RANGE;
         if let Some(r) = self.rate_limit.filter(|r| !(r.is_finite() && (low..=high).contains(r))) {
             return Err(Error::config(format!(
-                "rate_limit must be a number of requests per second from {low} to {high} (or None to turn it off), not {r}"
+                "rate_limit must be a number of requests per second from {low} to {high}, not {r}; to turn the \
+                 limiter off: rate_limit=None (Python), --rate-limit off (command line), \
+                 timrest_config_set_no_rate_limit (C)"
             )));
         }
         let fraction = self.rate_limit_fallback_fraction;

@@ -391,6 +391,12 @@ static void case_config(void) {
     CHECK_STATUS(timrest_config_set_timeout_ms(config, 1000), TIMREST_OK);
     CHECK_STATUS(timrest_config_set_rate_limit(config, -5.0), TIMREST_OK);
     CHECK_STATUS(timrest_client_new(config, &client, NULL), TIMREST_CONFIG);
+    /* 0 allows nothing: refused, and the message names the call that turns the limiter off. */
+    CHECK_STATUS(timrest_config_set_rate_limit(config, 0.0), TIMREST_OK);
+    CHECK_STATUS(timrest_client_new(config, &client, &err), TIMREST_CONFIG);
+    CHECK(strstr(timrest_error_message(err), "timrest_config_set_no_rate_limit") != NULL);
+    timrest_error_free(err);
+    err = NULL;
     CHECK_STATUS(timrest_config_set_rate_limit(config, 10.0), TIMREST_OK);
     CHECK_STATUS(timrest_config_set_usersig(config, "not-a-usersig"), TIMREST_OK);
     CHECK_STATUS(timrest_client_new(config, &client, NULL), TIMREST_CONFIG);

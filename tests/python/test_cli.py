@@ -300,6 +300,8 @@ def test_usersig_gen_inspect_verify_round_trip() -> None:
         ["usersig", "gen"],  # no sdkappid, no key
         ["usersig", "verify", "--sdkappid", "1", "--secret-key", "k"],  # no UserSig
         ["emulator", "--port", "70000"],
+        ["delete", "--group", "g", "--sender", "s", "--sdkappid", "1", "--secret-key", "k", "--rate-limit", "0"],
+        ["emulator", "--rate-limit", "0"],
         ["delete", "--group", "g", "--sender", "s", "--sdkappid", "1", "--secret-key", "k", "--max-retries", "-1"],
         ["usersig", "gen", "--sdkappid", "99999999999999999999", "--secret-key", "k"],
         ["usersig", "gen", "--sdkappid", "1", "--secret-key", "k", "--now", "-5"],
@@ -638,3 +640,8 @@ def test_sigterm_stops_like_ctrl_c_and_two_runs_cannot_share_a_report(tmp_path: 
         assert Counter(r["group_id"] for r in rows if r["ok"]) == Counter(groups), "each item ok exactly once"
     finally:
         server.stop()
+
+
+def test_a_rate_of_zero_is_refused_and_names_the_flag_for_no_limit() -> None:
+    done = run("delete", "--group", "g", "--sender", "s", "--sdkappid", "1", "--secret-key", "k", "--rate-limit", "0")
+    assert done.returncode == 2 and "write 'off'" in done.stderr, done.stderr

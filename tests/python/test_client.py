@@ -200,6 +200,11 @@ def test_a_base_url_port_out_of_range_is_a_config_error(emu: Emulator, monkeypat
     assert len(emu.requests()) == before
 
 
+def test_a_rate_of_zero_is_a_config_error_that_names_how_to_turn_the_limiter_off() -> None:
+    with pytest.raises(timrest.ConfigError, match="rate_limit=None"):
+        timrest.Client(DEMO_SDKAPPID, secret_key=DEMO_SECRET_KEY, rate_limit=0)
+
+
 def test_settings_are_readable(emu: Emulator) -> None:
     client = emu.client(timeout=2.5, connect_timeout=1.5, deadline=9.0, max_retries=1, rate_limit=None, usersig_ttl=600)
     assert (client.timeout, client.connect_timeout, client.deadline) == (2.5, 1.5, 9.0)

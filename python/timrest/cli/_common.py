@@ -88,13 +88,16 @@ def _seconds(text: str) -> float:
 
 
 def _rate(text: str) -> Optional[float]:
-    """Requests per second, or ``off`` (also ``none``, ``0``) for no limit."""
-    if text.strip().lower() in ("off", "none", "0", "0.0"):
+    """Requests per second, or ``off`` (also ``none``) for no limit. 0 is refused, as in every face:
+    it would allow nothing, and it reads too easily as "no limit"."""
+    if text.strip().lower() in ("off", "none"):
         return None
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a rate (requests per second, or 'off'): {text!r}") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 requests per second would allow nothing; for no limit, write 'off'")
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number of requests per second, or 'off': {text!r}")
     return value
