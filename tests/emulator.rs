@@ -904,3 +904,39 @@ fn the_emulator_binary_help_shows_the_demo_key() {
     assert!(out.status.success());
     assert!(help.contains(DEMO_SECRET_KEY) && help.contains(&DEMO_SDKAPPID.to_string()), "{help}");
 }
+
+/// The request log keeps no large body and a bounded total of bodies (issue 28, item 17): a
+/// client sending 1 MiB bodies could otherwise grow the emulator by ~16 MB per request.
+#[test]
+fn the_request_log_keeps_large_bodies_by_their_size_and_bodies_within_a_budget() {
+    let emu = Emulator::start(EmulatorConfig { rate_limit: None, ..EmulatorConfig::default() }).unwrap();
+    let client = Client::builder()
+        .sdkappid(emu.sdkappid())
+        .secret_key(emu.secret_key())
+        .base_url(emu.base_url())
+        .rate_limit(None)
+        .build()
+        .unwrap();
+    let big = "x".repeat(1000 * 1024);
+    for _ in 0..3 {
+        let e =
+            client.call("group_open_http_svc", "create_group", &json!({"Type": "Public", "Name": big})).unwrap_err();
+        assert_eq!(e.code(), Some(10004));
+    }
+    for record in emu.requests() {
+        let shown = record.body.unwrap().to_string();
+        assert!(shown.contains("_omitted") && shown.len() < 200, "{shown:.200}");
+    }
+    // 60 KiB bodies are kept, up to 64 MiB of them: the oldest records go first.
+    emu.clear_requests();
+    let name = "y".repeat(60 * 1024);
+    let sent = 1200;
+    for _ in 0..sent {
+        let _ = client.call("group_open_http_svc", "create_group", &json!({"Type": "Public", "Name": name}));
+    }
+    let kept = emu.requests();
+    assert!(kept.len() < sent && kept.len() > 1000, "{} of {sent} kept", kept.len());
+    assert!(kept.iter().all(|r| r.body.as_ref().is_some_and(|b| b["Name"].as_str().map(str::len) == Some(60 * 1024))));
+    let ids: Vec<u64> = kept.iter().map(|r| r.id).collect();
+    assert_eq!(*ids.last().unwrap(), 3 + sent as u64 - 1, "the newest are the ones kept");
+}

@@ -487,7 +487,11 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         // Logged before writing, so that a client holding its answer finds the request in the log.
         record.http_status = reply.http_status();
         record.finished = shared.since_start(Instant::now());
-        shared.record(record);
+        let body_bytes = match &body {
+            Body::Bytes(bytes) => bytes.len(),
+            Body::TooLong => 0,
+        };
+        shared.record(record, body_bytes);
         if !conn.write_reply(&reply, &head, close, shared) {
             if let Reply::Reset { .. } = reply {
                 // No FIN: the last close of the socket sends the reset (SO_LINGER 0).

@@ -16,6 +16,10 @@ use super::state::{Caller, Command, Refusal, State};
 
 /// Requests kept in the log by default; older ones are dropped first.
 pub(crate) const MAX_LOG_RECORDS: usize = 100_000;
+/// The longest request body the log keeps (parsed); a longer one is logged by its size.
+pub(crate) const MAX_LOGGED_BODY_BYTES: usize = 64 * 1024;
+/// The bodies the log keeps, in raw bytes all together; the oldest records go first beyond it.
+pub(crate) const MAX_LOG_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Verified UserSigs remembered (then the memory is cleared and refilled).
 const MAX_CACHED_SIGS: usize = 4096;
 
@@ -438,7 +442,13 @@ impl Shared {
             }
             (_, reply) => reply,
         };
-        record.body = json;
+        // A large body is not kept in the log: its size is (a 1 MiB body parsed is ~16 MB).
+        record.body = match body {
+            Body::Bytes(bytes) if bytes.len() > MAX_LOGGED_BODY_BYTES => Some(serde_json::json!({
+                "_omitted": format!("{} bytes, over the {MAX_LOGGED_BODY_BYTES} bytes the log keeps of a body", bytes.len())
+            })),
+            _ => json,
+        };
         self.sleep(latency);
         (reply, record)
     }
@@ -541,14 +551,21 @@ impl Shared {
         }
     }
 
-    pub(crate) fn record(&self, record: RequestRecord) {
+    /// Logs a record whose request body had `body_bytes` bytes: the log keeps at most its capacity
+    /// of records and [`MAX_LOG_BODY_BYTES`] of (kept) bodies, dropping the oldest first.
+    pub(crate) fn record(&self, record: RequestRecord, body_bytes: usize) {
         let capacity = self.log_capacity.load(Ordering::Relaxed);
+        let kept = if body_bytes > MAX_LOGGED_BODY_BYTES { 0 } else { body_bytes };
         let mut log = lock(&self.log);
-        while log.records.len() >= capacity.max(1) {
-            log.records.pop_front();
+        while log.records.len() >= capacity.max(1)
+            || (!log.records.is_empty() && log.body_bytes + kept > MAX_LOG_BODY_BYTES)
+        {
+            log.pop_oldest();
         }
         if capacity > 0 {
             log.records.push_back(record);
+            log.sizes.push_back(kept);
+            log.body_bytes += kept;
         }
         log.written += 1;
     }
@@ -557,7 +574,7 @@ impl Shared {
         self.log_capacity.store(capacity, Ordering::Relaxed);
         let mut log = lock(&self.log);
         while log.records.len() > capacity {
-            log.records.pop_front();
+            log.pop_oldest();
         }
     }
 
@@ -577,15 +594,27 @@ impl Shared {
     }
 
     pub(crate) fn clear_requests(&self) {
-        lock(&self.log).records.clear();
+        let mut log = lock(&self.log);
+        log.records.clear();
+        log.sizes.clear();
+        log.body_bytes = 0;
     }
 }
 
-/// The request log: the latest records, and how many were ever logged.
+/// The request log: the latest records, the body bytes each keeps, and how many were ever logged.
 #[derive(Default)]
 struct Log {
     records: VecDeque<RequestRecord>,
+    sizes: VecDeque<usize>,
+    body_bytes: usize,
     written: u64,
+}
+
+impl Log {
+    fn pop_oldest(&mut self) {
+        self.records.pop_front();
+        self.body_bytes -= self.sizes.pop_front().unwrap_or(0);
+    }
 }
 
 fn duration_nanos(d: Duration) -> u64 {
