@@ -4,6 +4,7 @@ against `timrest emulator` started as a subprocess too; seeding and inspection g
 from __future__ import annotations
 
 import json
+import re
 import os
 import select
 import signal
@@ -645,3 +646,24 @@ def test_sigterm_stops_like_ctrl_c_and_two_runs_cannot_share_a_report(tmp_path: 
 def test_a_rate_of_zero_is_refused_and_names_the_flag_for_no_limit() -> None:
     done = run("delete", "--group", "g", "--sender", "s", "--sdkappid", "1", "--secret-key", "k", "--rate-limit", "0")
     assert done.returncode == 2 and "write 'off'" in done.stderr, done.stderr
+
+
+def test_a_full_disk_for_the_report_stops_the_batch_and_counts_what_was_lost(tmp_path: Path) -> None:
+    log = tmp_path / "emulator.jsonl"
+    server = EmulatorProcess("--rate-limit", "off", "--latency", "0.05", "--log", str(log))
+    try:
+        groups = [server.create_group() for _ in range(30)]
+        batch = tmp_path / "items.csv"
+        batch.write_text("".join(f"{g},spammer\n" for g in groups))
+        done = run("delete-batch", str(batch), "--report", "/dev/full", "--concurrency", "4", env=server.env())
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        line = one_line_error(done.stderr)
+        m = re.search(r"(\d+) outcomes? could not be written to /dev/full .*; the batch stopped, and (\d+) ok, (\d+) "
+                      r"failed were sent in all", line)
+        assert m, line
+        lost, ok, failed = map(int, m.groups())
+        time.sleep(0.5)  # the emulator's log is flushed every 0.2 s
+        answered = [r for r in log_records(log) if r["command"] == "delete_group_msg_by_sender"]
+        assert lost == ok + failed == len(answered) < len(groups), (lost, ok, failed, len(answered))
+    finally:
+        server.stop()

@@ -333,7 +333,8 @@ class _Report:
             self._file.close()
             _fail(f"the report {path} is in use by another run of timrest; wait for it to end", EXIT_USAGE)
         if not resume:
-            self._file.truncate(0)
+            if os.path.isfile(path):
+                self._file.truncate(0)
             return
         self._file.seek(0)
         data = self._file.read()
@@ -370,6 +371,10 @@ def _batch_options(p: argparse.ArgumentParser, what: str) -> None:
                    help="a progress bar on stderr (tqdm when installed, else a counter); default: when stderr is a terminal")
 
 
+class _ReportFailed(Exception):
+    """The report could not be written (a full disk): stops the batch from ``on_result``."""
+
+
 def _raise_interrupt(signum: int, frame: Optional[FrameType]) -> None:
     raise KeyboardInterrupt
 
@@ -403,8 +408,14 @@ def _run_batch(
         problem = (problems or {}).get(record["index"])
         if problem is not None:
             row.update(error="InvalidArgumentError", kind="invalid_argument", code=None, message=problem)
-        report_out.write(row)
+        try:
+            report_out.write(row)
+        except OSError as e:
+            # A full disk: stop scheduling (raising does), count every outcome that could not be written.
+            unwritten.append(e)
+            raise _ReportFailed from e
 
+    unwritten: list[OSError] = []
     # SIGTERM stops the batch as Ctrl-C does: the requests in flight finish and are written.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -412,9 +423,19 @@ def _run_batch(
             items, concurrency=args.concurrency, stop_on_error=args.stop_on_error, progress=progress,
             on_result=on_result,
         )
+    except _ReportFailed as e:
+        report = e.report  # type: ignore[attr-defined]
+        first = unwritten[0]
+        print(f"{PROG}: error: {_plural(len(unwritten), 'outcome')} could not be written to {args.report or 'stdout'} "
+              f"({first.strerror or first}); the batch stopped, and {report.ok} ok, {report.failed} failed were "
+              "sent in all", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         signal.signal(signal.SIGTERM, previous)
-        report_out.close()
+        try:
+            report_out.close()
+        except OSError:
+            pass  # already counted: the lines it held could not be written
 
     by_class: dict[str, int] = {}
     for result in report.results:
