@@ -332,6 +332,7 @@ class AsyncClient:
             if reporter is not None:
                 reporter.update(len(results), ok_count, len(results) - ok_count, total)
 
+        stopped_by: Optional[BaseException] = None
         try:
             index = 0
             async for item in _aiter(items):
@@ -351,13 +352,24 @@ class AsyncClient:
             while in_flight:
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 settle(done)
+        except Exception as e:
+            # The input or the progress callback raised: the calls already sent still finish and
+            # are recorded, and the exception carries the partial report.
+            stopped_by, stopped_early = e, True
+            while in_flight:
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                try:
+                    settle(done)
+                except Exception:  # a second failure of the callback: the first one is raised
+                    pass
         finally:
             if reporter is not None:
                 reporter.close()
         report = _native.batch_report(results, time.monotonic() - started, stopped_early, False, skipped)
-        if raised is not None:
-            raised.report = report  # type: ignore[attr-defined]
-            raise raised
+        first = stopped_by if stopped_by is not None else raised
+        if first is not None:
+            first.report = report  # type: ignore[attr-defined]
+            raise first
         return report
 
     # -- what it runs with --------------------------------------------------------------------

@@ -479,12 +479,6 @@ pub(crate) fn delete_many(
         r.bind(py).call_method0("close")?;
     }
     let report = outcome.map_err(|e| to_py_err(py, &e))?;
-    if let Some(e) = callback_error {
-        return Err(e);
-    }
-    if let Some(e) = input_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
-    }
     finished.sort_by_key(|item| item.get().index());
     let results = PyList::new(py, finished)?;
     let partial = PyBatchReport {
@@ -496,21 +490,25 @@ pub(crate) fn delete_many(
         interrupted,
         skipped: skipped.unbind(),
     };
-    match on_result_error {
-        None => Ok(partial),
-        // The batch stopped cleanly (in-flight items finished and were handed to `on_result`);
-        // the caller gets the exception it raised, with the partial report on it as `.report`.
-        Some(e) => {
-            let value = e.value(py);
-            let _ = value.setattr("report", Py::new(py, partial)?);
-            if value.hasattr("add_note")? {
-                let _ = value.call_method1(
-                    "add_note",
-                    ("timrest: on_result raised, so the batch stopped scheduling; the in-flight items \
-                      finished, and the partial BatchReport is this exception's .report",),
-                );
-            }
-            Err(e)
-        }
+    // The batch stopped cleanly (in-flight items finished and were handed to `on_result`); the
+    // caller gets the exception that stopped it, with the partial report on it as `.report`.
+    let input_error = input_error.into_inner().unwrap_or_else(|p| p.into_inner());
+    let (error, what) = match (callback_error, input_error, on_result_error) {
+        (Some(e), _, _) => (e, "the progress callback raised"),
+        (None, Some(e), _) => (e, "reading the next item raised"),
+        (None, None, Some(e)) => (e, "on_result raised"),
+        (None, None, None) => return Ok(partial),
+    };
+    let value = error.value(py);
+    let _ = value.setattr("report", Py::new(py, partial)?);
+    if value.hasattr("add_note")? {
+        let _ = value.call_method1(
+            "add_note",
+            (format!(
+                "timrest: {what}, so the batch stopped scheduling; the in-flight items finished, and the \
+                 partial BatchReport is this exception's .report"
+            ),),
+        );
     }
+    Err(error)
 }

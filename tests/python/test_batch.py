@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -351,3 +352,63 @@ def test_ctrl_c_in_a_real_process_lets_in_flight_requests_finish(emu: Emulator, 
     assert sorted(r["random"] for r in deletes) == sorted(result["randoms"])  # every request sent is reported
     after = [r for r in deletes if r["arrived"] > marker["finished"]]
     assert len(after) <= concurrency, "only requests already handed to a worker may arrive after the interrupt"
+
+
+# -- an exception from the input or the progress callback keeps the partial report (issue 28, item 12)
+
+
+def _deleted(emu: Emulator) -> int:
+    return sum(1 for r in emu.requests() if r["command"] == "delete_group_msg_by_sender")
+
+
+def _failing_items(groups: list[str], after: int) -> Iterator[tuple[str, str]]:
+    for i, gid in enumerate(groups):
+        if i == after:
+            raise LookupError("the input broke")
+        yield (gid, "spammer")
+
+
+def test_sync_input_or_progress_errors_carry_the_partial_report(emu: Emulator) -> None:
+    emu.set_latency(0.02)
+    client = emu.client(rate_limit=None)
+    groups = [emu.create_group("Public") for _ in range(40)]
+    with pytest.raises(LookupError) as e:
+        client.delete_many(_failing_items(groups, 10), concurrency=4)
+    report = e.value.report  # type: ignore[attr-defined]
+    assert len(report.results) == 10 == _deleted(emu), "every call sent is in the report"
+
+    emu.clear_requests()
+
+    def progress(p: timrest.Progress) -> None:
+        if p.done >= 5:
+            raise ValueError("the progress bar broke")
+
+    with pytest.raises(ValueError) as e2:
+        client.delete_many([(g, "spammer") for g in groups], concurrency=4, progress=progress)
+    report = e2.value.report  # type: ignore[attr-defined]
+    assert len(report.results) == _deleted(emu) >= 5 and report.stopped_early
+
+
+def test_async_input_or_progress_errors_carry_the_partial_report(emu: Emulator) -> None:
+    emu.set_latency(0.02)
+    groups = [emu.create_group("Public") for _ in range(40)]
+
+    async def main() -> tuple[Any, Any]:
+        async with emu.async_client(rate_limit=None) as aclient:
+            with pytest.raises(LookupError) as e:
+                await aclient.delete_many(_failing_items(groups, 10), concurrency=4)
+            first = e.value.report  # type: ignore[attr-defined]
+            calls_first = _deleted(emu)
+            emu.clear_requests()
+
+            def progress(p: timrest.Progress) -> None:
+                if p.done >= 5:
+                    raise ValueError("the progress bar broke")
+
+            with pytest.raises(ValueError) as e2:
+                await aclient.delete_many([(g, "spammer") for g in groups], concurrency=4, progress=progress)
+            return (first, calls_first), e2.value.report  # type: ignore[attr-defined]
+
+    (first, calls_first), second = asyncio.run(main())
+    assert len(first.results) == 10 == calls_first
+    assert len(second.results) == _deleted(emu) >= 5 and second.stopped_early
