@@ -318,10 +318,6 @@ def test_bad_input_that_stops_a_batch_before_it_starts(tmp_path: Path) -> None:
     settings = ["--sdkappid", "1", "--secret-key", "k", "--base-url", "http://127.0.0.1:9"]  # nothing is sent
     header = run("delete-batch", "-", *settings, stdin="group_id,sender,colour\ng,s,red\n")
     assert header.returncode == 2 and "colour" in one_line_error(header.stderr)
-    binary = tmp_path / "binary.csv"
-    binary.write_bytes(b"\xff\xfe\x00junk\n")
-    not_text = run("delete-batch", str(binary), *settings)
-    assert not_text.returncode == 2 and "UTF-8" in one_line_error(not_text.stderr)
     too_many = run("delete-batch", "-", "--concurrency", "5000", *settings, stdin="")
     assert too_many.returncode == 2 and "1024" in too_many.stderr
 
@@ -667,3 +663,22 @@ def test_a_full_disk_for_the_report_stops_the_batch_and_counts_what_was_lost(tmp
         assert lost == ok + failed == len(answered) < len(groups), (lost, ok, failed, len(answered))
     finally:
         server.stop()
+
+
+def test_a_stray_quote_or_a_bad_byte_fails_its_own_line_only(server: EmulatorProcess, tmp_path: Path) -> None:
+    groups = [server.create_group() for _ in range(50)]
+    lines = [f"{g},spammer" for g in groups]
+    lines[11] = f'"{groups[11]},spammer'  # a stray quote on line 12
+    data = "\n".join(lines).encode() + b"\n"
+    bad = lines[40].encode().replace(b"spammer", b"spam\xffmer")  # a byte that is not UTF-8 on line 41
+    data = data.replace(lines[40].encode(), bad)
+    batch = tmp_path / "items.csv"
+    batch.write_bytes(data)
+    report = tmp_path / "r.jsonl"
+    done = run("delete-batch", str(batch), "--report", str(report), env=server.env())
+    assert done.returncode == 1, done.stderr
+    assert "48 ok, 2 failed of 50 items" in done.stderr, done.stderr
+    rows = {r["line"]: r for r in map(json.loads, report.read_text().splitlines())}
+    assert len(rows) == 50 and not rows[12]["ok"] and not rows[41]["ok"]
+    assert "not valid CSV" in rows[12]["message"] and "not UTF-8" in rows[41]["message"]
+    assert all(rows[n]["ok"] for n in rows if n not in (12, 41)), "the lines after them were sent"

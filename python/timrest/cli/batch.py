@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import csv
 import fcntl
-import io
 import itertools
 import json
 import os
@@ -14,7 +13,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
-from typing import Any, BinaryIO, Optional, TextIO
+from typing import Any, BinaryIO, Optional
 
 from .._native import Client
 from ..exceptions import ConfigError, InvalidArgumentError, TimError
@@ -131,7 +130,7 @@ class _Items:
     # What a bad line is handed to delete_many as: refused before sending, reported at its index.
     _REFUSED: dict[str, Any] = {"group_id": None, "sender": None}
 
-    def __init__(self, stream: TextIO, fmt: str, done: frozenset[Key] = frozenset()) -> None:
+    def __init__(self, stream: BinaryIO, fmt: str, done: frozenset[Key] = frozenset()) -> None:
         self._stream = stream
         self._format = fmt
         self._done = done
@@ -150,24 +149,39 @@ class _Items:
             self.lines.append(line)
             yield item
 
+    def _decoded(self) -> Iterator[tuple[int, Optional[str], Optional[str]]]:
+        """Each line as (number, text, None), or (number, None, why) for a line that is not UTF-8: one
+        bad byte fails its own line, never the rest. A byte order mark at the start is dropped."""
+        for number, raw in enumerate(self._stream, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield number, raw.decode("utf-8"), None
+            except UnicodeDecodeError as e:
+                yield number, None, f"not UTF-8 text (byte {e.start + 1} of the line is 0x{raw[e.start]:02x})"
+
     def _read(self) -> Iterator[tuple[int, Any, Optional[str]]]:
         # Look at the first line that holds an item to choose the format, then read on from there.
-        head: list[str] = []
+        lines = self._decoded()
+        head: list[tuple[int, Optional[str], Optional[str]]] = []
         fmt = self._format
-        for text in self._stream:
-            head.append(text)
-            stripped = text.strip()
-            if stripped and not stripped.startswith("#"):
+        for line in lines:
+            head.append(line)
+            stripped = (line[1] or "").strip()
+            if line[1] is None or (stripped and not stripped.startswith("#")):
                 if fmt == "auto":
-                    fmt = "jsonl" if stripped[0] in "{[" else "csv"
+                    fmt = "jsonl" if stripped[:1] in ("{", "[") else "csv"
                 break
-        lines = itertools.chain(head, self._stream)
+        rest = itertools.chain(head, lines)
         if fmt == "jsonl":
-            return self._jsonl(lines)
-        return self._csv(lines)
+            return self._jsonl(rest)
+        return self._csv(rest)
 
-    def _jsonl(self, lines: Iterable[str]) -> Iterator[tuple[int, Any, Optional[str]]]:
-        for number, text in enumerate(lines, start=1):
+    def _jsonl(self, lines: Iterable[tuple[int, Optional[str], Optional[str]]]) -> Iterator[tuple[int, Any, Optional[str]]]:
+        for number, text, problem in lines:
+            if text is None:
+                yield number, None, problem
+                continue
             stripped = text.strip()
             if not stripped or stripped.startswith("#"):
                 continue
@@ -199,21 +213,20 @@ class _Items:
                 raise _BadLine(f"no {required!r}")
         return item
 
-    def _csv(self, lines: Iterable[str]) -> Iterator[tuple[int, Any, Optional[str]]]:
-        reader = csv.reader(lines, skipinitialspace=True)
+    def _csv(self, lines: Iterable[tuple[int, Optional[str], Optional[str]]]) -> Iterator[tuple[int, Any, Optional[str]]]:
+        # Each line is a row of its own (IDs hold no line breaks): a stray quote fails its line, and
+        # never swallows the lines after it into one field.
         columns: Optional[list[str]] = None
         first = True
-        last_line = 0
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as e:
-                yield reader.line_num, None, f"not valid CSV ({e})"
+        for number, text, problem in lines:
+            if text is None:
+                yield number, None, problem
                 continue
-            number = last_line + 1  # the line the row starts on
-            last_line = reader.line_num
+            try:
+                row = next(csv.reader([text.rstrip("\r\n")], skipinitialspace=True, strict=True), [])
+            except csv.Error as e:
+                yield number, None, f"not valid CSV ({e})"
+                continue
             cells = [c.strip() for c in row]
             if not any(cells) or cells[0].startswith("#"):
                 continue
@@ -269,12 +282,12 @@ class _Counted:
         return self._items
 
 
-def _open_input(path: str) -> TextIO:
+def _open_input(path: str) -> BinaryIO:
+    """The input as bytes: each line is decoded on its own (a bad byte fails only its line)."""
     if path == "-":
-        # Read as a file is read: a UTF-8 byte order mark at the start is not part of the first item.
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
+        return sys.stdin.buffer
     try:
-        return open(path, encoding="utf-8-sig", newline="")
+        return open(path, "rb")
     except OSError as e:
         _fail(f"cannot read {path}: {e.strerror or e}", EXIT_USAGE)
 
@@ -481,7 +494,7 @@ def _cmd_delete_batch(args: argparse.Namespace) -> int:
         if progress and args.file != "-" and os.path.isfile(args.file):
             # A first pass over a regular file counts the items still to send, so that the bar shows a
             # total and an ETA; it also finds a bad CSV header before anything is sent.
-            with open(args.file, encoding="utf-8-sig", newline="") as again:
+            with open(args.file, "rb") as again:
                 batch = _Counted(batch, sum(1 for _ in _Items(again, args.format, done)))
         return _run_batch(client, args, batch, report_out, lambda: items.resumed, items.lines, items.problems)
     finally:
