@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Optional, Union
+from typing import Any, Optional, TypeVar, Union
 
 from . import _native
 from ._native import (
@@ -25,6 +25,7 @@ from ._native import (
     HistoryPage,
     ItemResult,
     JobControl,
+    JobHandle,
     JobReport,
     NoSpeaking,
     PurgePlan,
@@ -33,6 +34,8 @@ from ._native import (
 )
 
 __all__ = ["AsyncClient"]
+
+T = TypeVar("T")
 
 Item = Union[tuple[str, str], tuple[str, str, Optional[str]], Mapping[str, Optional[str]]]
 
@@ -106,15 +109,13 @@ class AsyncClient:
         """Like :meth:`delete_group_msg_by_sender`, returning the call's :class:`timrest.CallInfo`."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[CallInfo] = loop.create_future()
-        self._runner.delete_by_sender(group_id, sender, topic_id, loop, self._drain, future)
-        return await future
+        return await _settle(future, self._runner.delete_by_sender(group_id, sender, topic_id, loop, self._drain, future))
 
     async def call(self, service: str, command: str, body: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         """Any REST command, as :meth:`timrest.Client.call`."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict[str, Any]] = loop.create_future()
-        self._runner.call(service, command, body, loop, self._drain, future)
-        return await future
+        return await _settle(future, self._runner.call(service, command, body, loop, self._drain, future))
 
     async def delete_many(
         self,
@@ -149,8 +150,7 @@ class AsyncClient:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[PurgePlan] = loop.create_future()
         types = None if group_types is None else list(group_types)
-        self._runner.purge_plan(sender, types, include_topics, page_size, loop, self._drain, future)
-        return await future
+        return await _settle(future, self._runner.purge_plan(sender, types, include_topics, page_size, loop, self._drain, future))
 
     async def purge_sender(
         self,
@@ -175,8 +175,7 @@ class AsyncClient:
     async def _invoke(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._runner.invoke(f, args, kwargs, loop, self._drain, future)
-        return await future
+        return await _settle(future, self._runner.invoke(f, args, kwargs, loop, self._drain, future))
 
     async def set_no_speaking(
         self, account: str, c2c_seconds: Optional[int] = PERMANENT, group_seconds: Optional[int] = PERMANENT
@@ -280,10 +279,11 @@ class AsyncClient:
             progress=shown, on_result=handed, page_size=page_size, control=control,
         )  # fmt: skip
         senders = list(senders) if not isinstance(senders, str) else senders
-        self._runner.invoke(self._client.purge_senders, (senders,), kwargs, loop, self._drain, future)
+        handle = self._runner.invoke(self._client.purge_senders, (senders,), kwargs, loop, self._drain, future)
         try:
             result = await asyncio.shield(future)
         except asyncio.CancelledError:
+            handle.cancel()
             control.cancel()
             raise
         # Let the callbacks the job queued on the loop run before the report is handed over.
@@ -333,6 +333,7 @@ class AsyncClient:
                 reporter.update(len(results), ok_count, len(results) - ok_count, total)
 
         stopped_by: Optional[BaseException] = None
+        handles: dict[asyncio.Future[ItemResult], JobHandle] = {}
         try:
             index = 0
             async for item in _aiter(items):
@@ -346,12 +347,17 @@ class AsyncClient:
                     stopped_early = True
                     break
                 future: asyncio.Future[ItemResult] = loop.create_future()
-                self._runner.delete_item(index, item, loop, self._drain, future)
+                handles[future] = self._runner.delete_item(index, item, loop, self._drain, future)
                 in_flight.add(future)
                 index += 1
             while in_flight:
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 settle(done)
+        except asyncio.CancelledError:
+            # The task was cancelled: the calls no worker has started yet are never sent.
+            for future in in_flight:
+                handles[future].cancel()
+            raise
         except Exception as e:
             # The input or the progress callback raised: the calls already sent still finish and
             # are recorded, and the exception carries the partial report.
@@ -397,6 +403,16 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         return repr(self._client).replace("timrest.Client(", "timrest.AsyncClient(", 1)
+
+
+async def _settle(future: asyncio.Future[T], handle: JobHandle) -> T:
+    """Awaits a queued call; when the awaiting task is cancelled, a call no worker has started yet
+    is dropped, so it never reaches the server (one already started finishes, its result dropped)."""
+    try:
+        return await future
+    except asyncio.CancelledError:
+        handle.cancel()
+        raise
 
 
 async def _aiter(items: Union[Iterable[Item], AsyncIterable[Item]]) -> Any:

@@ -15,6 +15,7 @@
 //! is never used has no thread, and `close` joins every thread it started.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -68,10 +69,10 @@ impl Pool {
         }
         state.queue.push_back(job);
         state.pending += 1;
-        // The loop's thread starts the first worker only; workers start the others (below), so
-        // that a burst of calls does not make the event loop wait for thread creation.
-        if state.threads.is_empty() {
-            if !self.spawn_worker(&mut state) {
+        // A call starts at once while fewer than `max_workers` are busy: a worker is started when
+        // no idle one is left to take it (a worker busy on a slow call must not hold up the next).
+        if state.queue.len() > state.idle && state.threads.len() < self.max_workers {
+            if !self.spawn_worker(&mut state) && state.threads.is_empty() {
                 state.queue.pop_back();
                 state.pending -= 1;
                 return Err("could not start a worker thread");
@@ -102,8 +103,8 @@ impl Pool {
         let mut state = lock(&self.state);
         loop {
             if let Some(job) = state.queue.pop_front() {
-                // More waiting and nobody idle to take it: one more worker, up to the bound.
-                if !state.queue.is_empty() && state.idle == 0 && state.threads.len() < self.max_workers {
+                // More waiting than idle workers to take it: one more worker, up to the bound.
+                if state.queue.len() > state.idle && state.threads.len() < self.max_workers {
                     self.spawn_worker(&mut state);
                 }
                 drop(state);
@@ -205,6 +206,21 @@ fn hand_over(finished: &Finished, loop_: Py<PyAny>, drain: &Py<PyAny>, done: Don
     }
 }
 
+/// A queued call: `cancel()` (the awaiting task was cancelled) makes a call that has not started
+/// yet never start, so it never reaches the server.
+#[pyclass(frozen, module = "timrest._native", name = "JobHandle")]
+pub(crate) struct PyJobHandle {
+    cancelled: Arc<AtomicBool>,
+}
+
+#[pymethods]
+impl PyJobHandle {
+    /// Drops the call if it has not started (one that has runs to its end, its result dropped).
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+}
+
 impl PyAsyncRunner {
     /// Queues `work` (run without the GIL) and completes `future` with what `finish` makes of it.
     fn spawn<T: Send + 'static>(
@@ -212,17 +228,26 @@ impl PyAsyncRunner {
         targets: (Py<PyAny>, Py<PyAny>, Py<PyAny>),
         work: impl FnOnce(&crate::Client) -> T + Send + 'static,
         finish: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
-    ) -> PyResult<()> {
+    ) -> PyResult<PyJobHandle> {
         let client = self.client.clone();
         let finished = self.finished.clone();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let seen = cancelled.clone();
         let job: Job = Box::new(move || {
             let (loop_, drain, future) = targets;
+            if seen.load(Ordering::Acquire) {
+                // Its task was cancelled before a worker took it: nothing is sent, and nobody
+                // awaits the future. Dropping the Python objects needs the GIL.
+                Python::attach(move |_| drop((loop_, drain, future)));
+                return;
+            }
             let value = work(&client);
             let done = Done { future, finish: Box::new(move |py| finish(py, value)) };
             hand_over(&finished, loop_, &drain, done);
         });
         // The pool's lock is held only to push and pop jobs, never while waiting for the GIL.
-        self.pool.submit(job).map_err(PyRuntimeError::new_err)
+        self.pool.submit(job).map_err(PyRuntimeError::new_err)?;
+        Ok(PyJobHandle { cancelled })
     }
 }
 
@@ -254,7 +279,7 @@ impl PyAsyncRunner {
         loop_: Py<PyAny>,
         resolve: Py<PyAny>,
         future: Py<PyAny>,
-    ) -> PyResult<()> {
+    ) -> PyResult<PyJobHandle> {
         let mut request = DeleteBySender::new(group_id, sender);
         if let Some(topic) = topic_id {
             request = request.topic(topic);
@@ -278,7 +303,7 @@ impl PyAsyncRunner {
         loop_: Py<PyAny>,
         resolve: Py<PyAny>,
         future: Py<PyAny>,
-    ) -> PyResult<()> {
+    ) -> PyResult<PyJobHandle> {
         let request = super::batch::read_item(item);
         self.spawn(
             (loop_, resolve, future),
@@ -305,7 +330,7 @@ impl PyAsyncRunner {
         loop_: Py<PyAny>,
         resolve: Py<PyAny>,
         future: Py<PyAny>,
-    ) -> PyResult<()> {
+    ) -> PyResult<PyJobHandle> {
         let options = PurgeOptions { group_types, include_topics, page_size, ..PurgeOptions::default() };
         self.spawn(
             (loop_, resolve, future),
@@ -329,7 +354,7 @@ impl PyAsyncRunner {
         loop_: Py<PyAny>,
         resolve: Py<PyAny>,
         future: Py<PyAny>,
-    ) -> PyResult<()> {
+    ) -> PyResult<PyJobHandle> {
         self.spawn(
             (loop_, resolve, future),
             move |_| Python::attach(|py| f.call(py, args.bind(py), kwargs.as_ref().map(|k| k.bind(py)))),
@@ -348,7 +373,7 @@ impl PyAsyncRunner {
         loop_: Py<PyAny>,
         resolve: Py<PyAny>,
         future: Py<PyAny>,
-    ) -> PyResult<()> {
+    ) -> PyResult<PyJobHandle> {
         let body = match body {
             Some(dict) => json::to_value(dict.as_any())?,
             None => serde_json::Value::Object(serde_json::Map::new()),

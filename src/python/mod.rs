@@ -127,6 +127,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<client::PyClient>()?;
     m.add_class::<aio::PyAsyncRunner>()?;
+    m.add_class::<aio::PyJobHandle>()?;
     m.add_function(wrap_pyfunction!(aio::batch_report, m)?)?;
     m.add_class::<client::PyCallInfo>()?;
     m.add_class::<client::PyPurgePlan>()?;

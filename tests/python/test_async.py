@@ -287,3 +287,52 @@ def test_an_asgi_app_under_uvicorn_serves_deletions_concurrently() -> None:
             server.send_signal(signal.SIGINT)
             out, err = server.communicate(timeout=30)
         assert server.returncode == 0, err
+
+
+# -- the pool starts a call at once, and a call cancelled before it started is never sent (issue 28)
+
+
+def test_a_call_starts_at_once_while_workers_are_free(emu: Emulator, run: Runner) -> None:
+    emu.set_latency(1.0)
+    gid = emu.create_group("Public")
+
+    async def main() -> list[float]:
+        async with emu.async_client(rate_limit=None, max_workers=8) as aclient:
+            started = time.monotonic()
+            finished: list[float] = []
+
+            async def one(delay: float) -> None:
+                await asyncio.sleep(delay)
+                await aclient.delete_group_msg_by_sender(gid, "spammer")
+                finished.append(time.monotonic() - started)
+
+            await asyncio.gather(*(one(0.05 * i) for i in range(5)))
+            return sorted(finished)
+
+    finished = run(main())
+    # Each starts when it is called: 1.0, 1.05, … s, never behind a busy worker (2.0 s before).
+    assert finished[-1] < 1.7, finished
+
+
+def test_a_call_cancelled_before_it_started_never_reaches_the_server(emu: Emulator, run: Runner) -> None:
+    emu.set_latency(0.5)
+    gid = emu.create_group("Public")
+
+    async def main() -> None:
+        async with emu.async_client(rate_limit=None, max_workers=4) as aclient:
+            tasks = [asyncio.ensure_future(aclient.delete_group_msg_by_sender(gid, "spammer")) for _ in range(200)]
+            await asyncio.sleep(0.1)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            batch = asyncio.ensure_future(aclient.delete_many([(gid, "spammer")] * 200, concurrency=50))
+            await asyncio.sleep(0.1)
+            batch.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await batch
+
+    run(main())
+    time.sleep(1.5)  # what had started finishes
+    sent = sum(1 for r in emu.requests() if r["command"] == "delete_group_msg_by_sender")
+    # Only what 4 workers had taken: at most 4 of the first 200 and 4 of the batch's, not 400.
+    assert sent <= 8, sent
