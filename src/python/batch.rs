@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyIterator, PyList, PyMapping, PyString};
+use pyo3::types::{PyDict, PyIterator, PyList, PyMapping, PyString, PyTuple};
 
 use super::errors::to_py_err;
 use crate::batch::{BatchEvent, BatchItem, BatchOptions, ItemOutcome};
@@ -315,10 +315,17 @@ pub(crate) fn read_item(item: &Bound<'_, PyAny>) -> crate::Result<DeleteBySender
     if item.is_instance_of::<PyString>() {
         return Err(shape());
     }
-    if let Ok(mapping) = item.cast::<PyMapping>() {
+    // Tuples and dicts first, by their C type checks: the Mapping check runs Python code (an ABC's
+    // `__instancecheck__`), where a pending Ctrl-C would be raised and then dropped by the cast.
+    let parts: Vec<Option<String>> = if item.is_instance_of::<PyTuple>() || item.is_instance_of::<PyList>() {
+        item.extract().map_err(|_| shape())?
+    } else if let Ok(dict) = item.cast::<PyDict>() {
+        return read_mapping(dict.as_mapping());
+    } else if let Ok(mapping) = item.cast::<PyMapping>() {
         return read_mapping(mapping);
-    }
-    let parts: Vec<Option<String>> = item.extract().map_err(|_| shape())?;
+    } else {
+        item.extract().map_err(|_| shape())?
+    };
     match parts.as_slice() {
         [Some(g), Some(s)] | [Some(g), Some(s), None] => Ok(DeleteBySender::new(g.clone(), s.clone())),
         [Some(g), Some(s), Some(t)] => Ok(DeleteBySender::new(g.clone(), s.clone()).topic(t.clone())),

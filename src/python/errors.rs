@@ -3,7 +3,7 @@
 //! The class comes from the one code table (`err.kind().info().python_class`); nothing here
 //! maps codes by hand. The module is imported once and kept.
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyModule};
@@ -17,8 +17,21 @@ fn exceptions_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 /// The typed Python exception for `err`, with `.code`, `.info`, `.random`, `.attempts`,
 /// `.retryable`, `.http_status`, `.kind` and `.elapsed` set. Its message is the error's `Display`,
 /// which never holds a secret.
+///
+/// Building it runs Python code (the class's `__init__`), where a pending Ctrl-C is raised. That
+/// KeyboardInterrupt is not this error: the error is built again, and the interrupt is raised
+/// again for the caller's next signal check, so that Ctrl-C always interrupts.
 pub(crate) fn to_py_err(py: Python<'_>, err: &crate::Error) -> PyErr {
-    build(py, err).unwrap_or_else(|e| e)
+    match build(py, err) {
+        Ok(e) => e,
+        Err(e) if e.is_instance_of::<PyKeyboardInterrupt>(py) => {
+            let built = build(py, err).unwrap_or_else(|e| e);
+            // SAFETY: called with the GIL held; it only marks SIGINT as pending for the interpreter.
+            unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+            built
+        }
+        Err(e) => e,
+    }
 }
 
 fn build(py: Python<'_>, err: &crate::Error) -> Result<PyErr, PyErr> {

@@ -412,3 +412,37 @@ def test_async_input_or_progress_errors_carry_the_partial_report(emu: Emulator) 
     (first, calls_first), second = asyncio.run(main())
     assert len(first.results) == 10 == calls_first
     assert len(second.results) == _deleted(emu) >= 5 and second.stopped_early
+
+
+_CTRL_C_CHILD = r"""
+import signal
+import timrest
+from timrest.testing import Emulator
+
+with Emulator(rate_limit=None) as emu:
+    client = emu.client(rate_limit=None, max_retries=0)
+    items = [(f"@TGS#missing{i}", "spammer") for i in range(400000)]  # each fails at once: 10010
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    print("ready", flush=True)
+    report = client.delete_many(items, concurrency=8)
+    swallowed = sum(1 for r in report.results if isinstance(r.error, KeyboardInterrupt))
+    print(f"interrupted={report.interrupted} swallowed={swallowed} done={len(report.results)}", flush=True)
+"""
+
+
+def test_ctrl_c_while_items_are_failing_always_interrupts() -> None:
+    """Each failed item builds its exception in Python code, and reading an item may check its type in
+    Python code: a pending Ctrl-C raised there must stop the batch (interrupted), never become an
+    item's error nor be dropped (issue 28, item 7)."""
+    for attempt in range(5):
+        child = subprocess.Popen([sys.executable, "-c", _CTRL_C_CHILD], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(0.5 + 0.2 * attempt)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        fields = dict(kv.split("=") for kv in out.split())
+        assert fields["interrupted"] == "True" and fields["swallowed"] == "0", out
+        assert 0 < int(fields["done"]) < 400000, out
