@@ -153,8 +153,10 @@ def test_sdist_metadata(sdist_files: dict[str, bytes]) -> None:
 
 
 def test_wheel_holds_the_package_and_nothing_else(wheel_files: dict[str, bytes]) -> None:
-    package = {"timrest/" + Path(p).name for p in git_files("python/timrest")} | {"timrest/_native.abi3.so"}
-    assert {"timrest/_native.pyi", "timrest/py.typed", "timrest/__init__.py", "timrest/testing.py"} <= package
+    # Every file of the package, subpackages (timrest.cli) included, at its place under timrest/.
+    package = {str(Path(p).relative_to("python")) for p in git_files("python/timrest")} | {"timrest/_native.abi3.so"}
+    assert {"timrest/_native.pyi", "timrest/py.typed", "timrest/__init__.py", "timrest/testing.py",
+            "timrest/cli/__init__.py", "timrest/cli/purge.py"} <= package
     info = f"timrest-{VERSION}.dist-info/"
     info_files = ("METADATA", "WHEEL", "RECORD", "entry_points.txt", "licenses/LICENSE-MIT", "licenses/LICENSE-APACHE")
     expected_info = {info + name for name in info_files}
