@@ -44,11 +44,15 @@ pub struct BatchOptions {
     pub concurrency: usize,
     /// Stop scheduling new items after the first failure (default false: keep going).
     pub stop_on_error: bool,
+    /// Keep every outcome in the report's `results` (default true). Off, a batch of any size
+    /// holds only the items in flight: each outcome is seen once by the observer, and the report
+    /// keeps the counts ([`Report::progress`]).
+    pub keep_results: bool,
 }
 
 impl Default for BatchOptions {
     fn default() -> BatchOptions {
-        BatchOptions { concurrency: 16, stop_on_error: false }
+        BatchOptions { concurrency: 16, stop_on_error: false, keep_results: true }
     }
 }
 
@@ -97,7 +101,7 @@ impl<G: Into<String>, S: Into<String>, T: Into<String>> From<(G, S, T)> for Batc
 }
 
 /// Where a batch stands, handed to the progress callback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
     /// Items finished (ok or failed).
     pub done: usize,
@@ -178,17 +182,19 @@ pub struct Report {
     pub stopped_early: bool,
     /// Groups left alone because they keep no history ([`Client::purge_sender`]; empty otherwise).
     pub skipped: Vec<SkippedGroup>,
+    /// Where the batch ended: items finished, ok and failed (also when `results` was not kept).
+    pub progress: Progress,
 }
 
 impl Report {
     /// Items that succeeded.
     pub fn ok(&self) -> usize {
-        self.results.iter().filter(|r| r.result.is_ok()).count()
+        self.progress.ok
     }
 
     /// Items that failed.
     pub fn failed(&self) -> usize {
-        self.results.len() - self.ok()
+        self.progress.failed
     }
 
     /// True when every scheduled item succeeded and the batch ran to the end of its input.
@@ -286,7 +292,13 @@ impl Client {
         });
 
         state.outcomes.sort_by_key(|o| o.index);
-        Ok(Report { results: state.outcomes, elapsed: started.elapsed(), stopped_early: stop, skipped: Vec::new() })
+        Ok(Report {
+            results: state.outcomes,
+            elapsed: started.elapsed(),
+            stopped_early: stop,
+            skipped: Vec::new(),
+            progress: state.progress,
+        })
     }
 }
 
@@ -311,7 +323,9 @@ impl Collector {
             stop = options.stop_on_error;
         }
         let asked = observe(BatchEvent::Finished(&outcome, &self.progress)).is_break();
-        self.outcomes.push(outcome);
+        if options.keep_results {
+            self.outcomes.push(outcome);
+        }
         asked || stop
     }
 }

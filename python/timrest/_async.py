@@ -125,6 +125,7 @@ class AsyncClient:
         progress: Any = None,
         stop_on_error: bool = False,
         on_result: Optional[Callable[[ItemResult], Any]] = None,
+        keep_results: bool = True,
     ) -> BatchReport:
         """Deletes by sender for every item, ``concurrency`` (1 to 1024) at a time, and returns the
         same ``BatchReport`` as :meth:`timrest.Client.delete_many`. ``items`` may be any iterable or
@@ -135,8 +136,9 @@ class AsyncClient:
         finishes, exactly once per item; if it raises, scheduling stops, the items in flight finish
         (and are handed to it too), and the exception is raised with the partial report as its
         ``.report``. Cancelling the task cancels the waits; the calls in flight finish in the
-        background."""
-        return await self._run(items, concurrency, progress, stop_on_error, on_result, None)
+        background. ``keep_results=False``: the report keeps the counts but no ``ItemResult``
+        (memory stays bounded whatever the input's size)."""
+        return await self._run(items, concurrency, progress, stop_on_error, on_result, None, keep_results)
 
     async def purge_plan(
         self,
@@ -301,6 +303,7 @@ class AsyncClient:
         stop_on_error: bool,
         on_result: Optional[Callable[[ItemResult], Any]],
         skipped: Optional[list[tuple[str, str]]],
+        keep_results: bool = True,
     ) -> BatchReport:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 1024:
             raise _native_invalid_argument(f"concurrency must be between 1 and 1024, not {concurrency!r}")
@@ -313,14 +316,17 @@ class AsyncClient:
         results: list[ItemResult] = []
         in_flight: set[asyncio.Future[ItemResult]] = set()
         failed = stopped_early = False
-        ok_count = 0
+        ok_count = done_count = 0
         raised: Optional[BaseException] = None
 
         def settle(done: set[asyncio.Future[ItemResult]]) -> None:
             nonlocal failed, ok_count, raised
+            nonlocal done_count
             for f in done:
                 r = f.result()
-                results.append(r)
+                done_count += 1
+                if keep_results:
+                    results.append(r)
                 ok_count += r.ok
                 failed = failed or not r.ok
                 if on_result is not None:
@@ -330,7 +336,7 @@ class AsyncClient:
                         if raised is None:
                             raised = e
             if reporter is not None:
-                reporter.update(len(results), ok_count, len(results) - ok_count, total)
+                reporter.update(done_count, ok_count, done_count - ok_count, total)
 
         stopped_by: Optional[BaseException] = None
         handles: dict[asyncio.Future[ItemResult], JobHandle] = {}
@@ -371,7 +377,8 @@ class AsyncClient:
         finally:
             if reporter is not None:
                 reporter.close()
-        report = _native.batch_report(results, time.monotonic() - started, stopped_early, False, skipped)
+        counts = None if keep_results else (ok_count, done_count - ok_count)
+        report = _native.batch_report(results, time.monotonic() - started, stopped_early, False, skipped, counts)
         first = stopped_by if stopped_by is not None else raised
         if first is not None:
             first.report = report  # type: ignore[attr-defined]

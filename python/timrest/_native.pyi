@@ -266,6 +266,7 @@ class Client:
         progress: ProgressArg = False,
         stop_on_error: bool = False,
         on_result: Optional[Callable[[ItemResult], object]] = None,
+        keep_results: bool = True,
     ) -> BatchReport: ...
     def purge_plan(
         self,
@@ -412,6 +413,7 @@ def batch_report(
     stopped_early: bool,
     interrupted: bool,
     skipped: Optional[list[tuple[str, str]]] = None,
+    counts: Optional[tuple[int, int]] = None,
 ) -> BatchReport: ...
 
 @final

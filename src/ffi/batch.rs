@@ -172,7 +172,7 @@ fn micros(d: std::time::Duration) -> u64 {
 /// core's to check ([`BatchOptions::check`]).
 fn batch_options(concurrency: u32, stop_on_error: bool) -> BatchOptions {
     let concurrency = if concurrency == 0 { BatchOptions::default().concurrency } else { concurrency as usize };
-    BatchOptions { concurrency, stop_on_error }
+    BatchOptions { concurrency, stop_on_error, ..BatchOptions::default() }
 }
 
 /// Like `timrest_delete_group_msg_by_sender`, and on success also writes what the call cost to

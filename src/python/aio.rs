@@ -470,7 +470,7 @@ impl Drop for PyAsyncRunner {
 /// A `BatchReport` from `ItemResult`s (the async `delete_many` gathers them in Python), with the
 /// `(group_id, group_type)` pairs of a purge's skipped groups.
 #[pyfunction]
-#[pyo3(signature = (results, elapsed, stopped_early, interrupted, skipped=None))]
+#[pyo3(signature = (results, elapsed, stopped_early, interrupted, skipped=None, counts=None))]
 pub(crate) fn batch_report(
     py: Python<'_>,
     results: Vec<Py<PyItemResult>>,
@@ -478,11 +478,15 @@ pub(crate) fn batch_report(
     stopped_early: bool,
     interrupted: bool,
     skipped: Option<Vec<(String, String)>>,
+    counts: Option<(usize, usize)>,
 ) -> PyResult<PyBatchReport> {
     let mut sorted = results;
     sorted.sort_by_key(|r| r.get().index());
-    let failed = sorted.iter().filter(|r| !r.get().succeeded()).count();
-    let ok = sorted.len() - failed;
+    // `counts` (ok, failed): for a batch that kept no results.
+    let (ok, failed) = counts.unwrap_or_else(|| {
+        let failed = sorted.iter().filter(|r| !r.get().succeeded()).count();
+        (sorted.len() - failed, failed)
+    });
     let list = PyList::new(py, sorted)?;
     let skipped = PyList::new(py, skipped.unwrap_or_default())?;
     Ok(PyBatchReport::from_parts(list.unbind(), ok, failed, elapsed, stopped_early, interrupted, skipped.unbind()))

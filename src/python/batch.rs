@@ -415,13 +415,11 @@ pub(crate) fn delete_many(
     py: Python<'_>,
     client: &crate::Client,
     items: &Bound<'_, PyAny>,
-    concurrency: usize,
-    stop_on_error: bool,
+    options: BatchOptions,
     reporter: Option<Bound<'_, PyAny>>,
     on_result: Option<Bound<'_, PyAny>>,
     skipped: Bound<'_, PyList>,
 ) -> PyResult<PyBatchReport> {
-    let options = BatchOptions { concurrency, stop_on_error };
     options.check().map_err(|e| to_py_err(py, &e))?;
     let remaining = items.len().ok();
     let iter = items.try_iter()?.unbind();
@@ -454,7 +452,9 @@ pub(crate) fn delete_many(
                                     on_result_error = Some(e);
                                 }
                             }
-                            finished.push(item);
+                            if options.keep_results {
+                                finished.push(item);
+                            }
                         }
                         Err(e) => {
                             stop = true;

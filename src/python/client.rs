@@ -405,8 +405,14 @@ impl PyClient {
     /// Ctrl-C (KeyboardInterrupt) stops scheduling new items and lets the in-flight ones finish;
     /// `delete_many` then returns normally with the partial report, whose `interrupted` (and
     /// `stopped_early`) is True, rather than raising: check `report.interrupted`.
-    #[pyo3(signature = (items, *, concurrency=16, progress=None, stop_on_error=false, on_result=None))]
-    #[pyo3(text_signature = "(self, items, *, concurrency=16, progress=False, stop_on_error=False, on_result=None)")]
+    ///
+    /// `keep_results=False` keeps no `ItemResult` in the report (its `results` is empty; `ok`
+    /// and `failed` still count): memory stays bounded whatever the input's size, and each
+    /// outcome reaches `on_result` only.
+    #[pyo3(signature = (items, *, concurrency=16, progress=None, stop_on_error=false, on_result=None, keep_results=true))]
+    #[pyo3(text_signature = "(self, items, *, concurrency=16, progress=False, stop_on_error=False, on_result=None, \
+                             keep_results=True)")]
+    #[allow(clippy::too_many_arguments)]
     fn delete_many(
         &self,
         py: Python<'_>,
@@ -415,10 +421,12 @@ impl PyClient {
         progress: Option<&Bound<'_, PyAny>>,
         stop_on_error: bool,
         on_result: Option<Bound<'_, PyAny>>,
+        keep_results: bool,
     ) -> PyResult<super::batch::PyBatchReport> {
         let reporter = reporter(py, progress)?;
         let skipped = PyList::empty(py);
-        super::batch::delete_many(py, &self.inner, items, concurrency, stop_on_error, reporter, on_result, skipped)
+        let options = crate::batch::BatchOptions { concurrency, stop_on_error, keep_results };
+        super::batch::delete_many(py, &self.inner, items, options, reporter, on_result, skipped)
     }
 
     /// What `purge_sender` would do, without deleting anything: a `PurgePlan` whose `items` are
@@ -466,21 +474,13 @@ impl PyClient {
         page_size: u32,
     ) -> PyResult<super::batch::PyBatchReport> {
         // The batch settings are checked before the listing calls, not after them.
-        crate::batch::BatchOptions { concurrency, stop_on_error }.check().into_py_result(py)?;
+        crate::batch::BatchOptions { concurrency, stop_on_error, ..Default::default() }.check().into_py_result(py)?;
         let plan = self.purge_plan(py, sender, group_types, include_topics, page_size)?;
         let reporter = reporter(py, progress)?;
         let items = plan.items.bind(py).clone();
         let skipped = plan.skipped.bind(py).clone();
-        super::batch::delete_many(
-            py,
-            &self.inner,
-            items.as_any(),
-            concurrency,
-            stop_on_error,
-            reporter,
-            on_result,
-            skipped,
-        )
+        let options = crate::batch::BatchOptions { concurrency, stop_on_error, ..Default::default() };
+        super::batch::delete_many(py, &self.inner, items.as_any(), options, reporter, on_result, skipped)
     }
 
     /// Mutes `account` everywhere (`openconfigsvr/setnospeaking`): one-to-one messages for

@@ -446,3 +446,19 @@ def test_ctrl_c_while_items_are_failing_always_interrupts() -> None:
         fields = dict(kv.split("=") for kv in out.split())
         assert fields["interrupted"] == "True" and fields["swallowed"] == "0", out
         assert 0 < int(fields["done"]) < 400000, out
+
+
+def test_keep_results_false_keeps_the_counts_and_no_item(emu: Emulator) -> None:
+    client = emu.client(rate_limit=None)
+    groups = [emu.create_group("Public") for _ in range(30)]
+    items = [(g, "spammer") for g in groups] + [("@TGS#missing", "spammer")] * 5
+    seen: list[timrest.ItemResult] = []
+    report = client.delete_many(items, keep_results=False, on_result=seen.append)
+    assert (report.ok, report.failed, len(report.results), len(seen)) == (30, 5, 0, 35)
+
+    async def main() -> timrest.BatchReport:
+        async with emu.async_client(rate_limit=None) as aclient:
+            return await aclient.delete_many(items, keep_results=False)
+
+    report = asyncio.run(main())
+    assert (report.ok, report.failed, len(report.results)) == (30, 5, 0)

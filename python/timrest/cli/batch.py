@@ -134,19 +134,23 @@ class _Items:
         self._stream = stream
         self._format = fmt
         self._done = done
-        self.lines: list[int] = []
+        # By the index of each item handed out, until its outcome is written (then popped): the
+        # memory of a run is that of the items in flight, whatever the input's size.
+        self.lines: dict[int, int] = {}
         self.problems: dict[int, str] = {}
+        self.count = 0
         self.resumed = 0
 
     def __iter__(self) -> Iterator[Any]:
         for line, item, problem in self._read():
             if problem is not None:
-                self.problems[len(self.lines)] = f"line {line}: {problem}"
+                self.problems[self.count] = f"line {line}: {problem}"
                 item = self._REFUSED
             elif self._done and _key(item) in self._done:
                 self.resumed += 1
                 continue
-            self.lines.append(line)
+            self.lines[self.count] = line
+            self.count += 1
             yield item
 
     def _decoded(self) -> Iterator[tuple[int, Optional[str], Optional[str]]]:
@@ -403,7 +407,7 @@ def _run_batch(
     items: Any,
     report_out: _Report,
     resumed: Callable[[], int],
-    lines: Optional[list[int]] = None,
+    lines: Optional[dict[int, int]] = None,
     problems: Optional[dict[int, str]] = None,
     skipped: int = 0,
 ) -> int:
@@ -411,14 +415,18 @@ def _run_batch(
     tells how many items earlier runs had done (known once the input has been read)."""
     progress = sys.stderr.isatty() if args.progress is None else args.progress
 
+    by_class: dict[str, int] = {}
+
     def on_result(result: Any) -> None:
         record = result.to_record()
         row: dict[str, Any] = {}
         if lines is not None:
-            index = record["index"]
-            row["line"] = lines[index] if index < len(lines) else None
+            row["line"] = lines.pop(record["index"], None)
         row.update(record)
-        problem = (problems or {}).get(record["index"])
+        if result.error is not None:
+            name = type(result.error).__name__
+            by_class[name] = by_class.get(name, 0) + 1
+        problem = (problems or {}).pop(record["index"], None)
         if problem is not None:
             row.update(error="InvalidArgumentError", kind="invalid_argument", code=None, message=problem)
         try:
@@ -432,9 +440,10 @@ def _run_batch(
     # SIGTERM stops the batch as Ctrl-C does: the requests in flight finish and are written.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
+        # The outcomes go to the report as they finish; none is kept: memory stays bounded.
         report = client.delete_many(
             items, concurrency=args.concurrency, stop_on_error=args.stop_on_error, progress=progress,
-            on_result=on_result,
+            on_result=on_result, keep_results=False,
         )
     except _ReportFailed as e:
         report = e.report  # type: ignore[attr-defined]
@@ -450,19 +459,14 @@ def _run_batch(
         except OSError:
             pass  # already counted: the lines it held could not be written
 
-    by_class: dict[str, int] = {}
-    for result in report.results:
-        if result.error is not None:
-            name = type(result.error).__name__
-            by_class[name] = by_class.get(name, 0) + 1
     before = resumed()
     total_ok = report.ok + before
     summary = (f"{PROG}: {total_ok} ok, {report.failed} failed of "
-               f"{_plural(len(report) + before, 'item')} in {_duration(report.elapsed)}")
+               f"{_plural(report.ok + report.failed + before, 'item')} in {_duration(report.elapsed)}")
     if by_class:
         summary += " (" + ", ".join(f"{name}: {n}" for name, n in sorted(by_class.items())) + ")"
     if args.resume:
-        summary += f"; {before} done by earlier runs, {len(report)} sent now"
+        summary += f"; {before} done by earlier runs, {report.ok + report.failed} sent now"
     if skipped:
         summary += f"; {_plural(skipped, 'group')} skipped (no message history)"
     if args.report:
