@@ -462,3 +462,37 @@ def test_keep_results_false_keeps_the_counts_and_no_item(emu: Emulator) -> None:
 
     report = asyncio.run(main())
     assert (report.ok, report.failed, len(report.results)) == (30, 5, 0)
+
+
+_ASYNC_CTRL_C_CHILD = r"""
+import asyncio
+import signal
+from timrest.testing import Emulator
+
+async def main(emu):
+    async with emu.async_client(rate_limit=None, max_retries=0) as aclient:
+        print("ready", flush=True)
+        await aclient.delete_many(((f"@TGS#missing{i}", "spammer") for i in range(400000)), concurrency=8)
+
+with Emulator(rate_limit=None) as emu:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        asyncio.run(main(emu))
+        print("ran to the end", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_interrupts_an_async_batch_of_failing_items() -> None:
+    """The async face builds each failure's exception on the loop's thread: Ctrl-C there stops the
+    loop as asyncio's Ctrl-C does, and is never dropped (issue 28, item 7)."""
+    for attempt in range(3):
+        child = subprocess.Popen([sys.executable, "-c", _ASYNC_CTRL_C_CHILD], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(0.5 + 0.3 * attempt)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+        assert out.strip() == "interrupted", (out, err[-500:])
