@@ -17,6 +17,8 @@
 #    the official signer; target/bench/async.md.
 # 6. bench/incident.py (section "incident"): purge_senders with the deep pass against its bound,
 #    max over commands (calls / rate), and a sequential script; target/bench/incident.md.
+# 7. bench/memory.py (section "memory", not in the default run: ~10 minutes): the RSS of a
+#    1 000 000-line delete-batch from a file and from stdin, and of the emulator under 1 MiB bodies.
 #
 # Figures only: nothing here is a pass/fail test. --quick runs fewer calls (a smoke run);
 # --sections per-call,instructions,bulk,throughput,footprint picks sections ("instructions" counts
@@ -98,7 +100,7 @@ for arg in "$@"; do
         *) run_args+=("$arg") ;;
     esac
 done
-main_sections="$(echo "$sections" | tr ',' '\n' | { grep -v -e '^fleet$' -e '^async$' -e '^incident$' || true; } | paste -sd, -)"
+main_sections="$(echo "$sections" | tr ',' '\n' | { grep -v -e '^fleet$' -e '^async$' -e '^incident$' -e '^memory$' || true; } | paste -sd, -)"
 
 if [ -n "$main_sections" ]; then
 "$venv/bin/python" bench/run.py --sections "$main_sections" \
@@ -123,4 +125,9 @@ fi
 if [[ ",$sections," == *",incident,"* ]]; then
     echo "bench: the incident job against its bound (bench/incident.py)"
     "$venv/bin/python" bench/incident.py --out "$out"
+fi
+
+if [[ ",$sections," == *",memory,"* ]]; then
+    echo "bench: memory under large inputs (bench/memory.py)"
+    "$venv/bin/python" bench/memory.py --emulator "$target/release/timrest-emulator" --out "$out"
 fi
