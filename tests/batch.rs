@@ -130,7 +130,7 @@ fn stop_on_error_stops_scheduling_after_the_first_failure() {
     let mut items = vec![("@TGS#2NOSUCHGRP".to_owned(), SPAMMER.to_owned())];
     items.extend(groups.iter().map(|g| (g.clone(), SPAMMER.to_owned())));
 
-    let options = BatchOptions { concurrency: 1, stop_on_error: true };
+    let options = BatchOptions { concurrency: 1, stop_on_error: true, ..BatchOptions::default() };
     let report = client(&emu, None).delete_many(items, &options, keep_going).unwrap();
 
     assert!(report.stopped_early);

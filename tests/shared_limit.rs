@@ -281,7 +281,7 @@ fn the_limiter_finds_a_quota_below_its_setting() {
         .build()
         .unwrap();
     let items: Vec<_> = (0..250).map(|_| timrest::DeleteBySender::new(group.clone(), "spammer")).collect();
-    let options = timrest::batch::BatchOptions { concurrency: 8, stop_on_error: false };
+    let options = timrest::batch::BatchOptions { concurrency: 8, ..Default::default() };
     let report = client.delete_many(items, &options, |_| std::ops::ControlFlow::Continue(())).unwrap();
     assert_eq!(report.failed(), 0, "every item succeeded (with retries)");
     let log = emu.requests();
