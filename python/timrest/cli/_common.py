@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from types import FrameType
 from typing import Any, NoReturn, Optional
 
 from .._native import Client
@@ -234,3 +235,7 @@ def _duration(seconds: float) -> str:
         return f"{seconds * 1000:.1f} ms"
     return f"{seconds:.2f} s"
 
+
+def _raise_interrupt(signum: int, frame: Optional[FrameType]) -> None:
+    """A signal handler that stops a command as Ctrl-C does (installed for SIGTERM)."""
+    raise KeyboardInterrupt

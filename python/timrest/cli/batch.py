@@ -12,12 +12,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from types import FrameType
 from typing import Any, BinaryIO, Optional
 
 from .._native import Client
 from ..exceptions import ConfigError, InvalidArgumentError, TimError
 from ._common import (
+    _raise_interrupt,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -392,9 +392,6 @@ class _ReportFailed(Exception):
     """The report could not be written (a full disk): stops the batch from ``on_result``."""
 
 
-def _raise_interrupt(signum: int, frame: Optional[FrameType]) -> None:
-    raise KeyboardInterrupt
-
 
 def _check_resume(args: argparse.Namespace) -> None:
     if args.resume and (args.report is None or args.report == "-"):
@@ -474,7 +471,7 @@ def _run_batch(
     print(summary, file=sys.stderr)
     if report.interrupted:
         print(f"{PROG}: interrupted: the items after the last one reported were not sent"
-              + (f"; run again with --resume to finish" if args.report else ""), file=sys.stderr)
+              + ("; run again with --resume to finish" if args.report else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     if report.stopped_early:
         print(f"{PROG}: stopped at the first failure (--stop-on-error): later items were not sent", file=sys.stderr)

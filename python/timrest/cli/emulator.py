@@ -8,12 +8,12 @@ import json
 import signal
 import sys
 import time
-from types import FrameType
 from typing import Any, Optional, TextIO
 
 from .. import _native
 from ..exceptions import TimError
 from ._common import (
+    _raise_interrupt,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -61,9 +61,6 @@ def add_parsers(commands: Any, client: argparse.ArgumentParser) -> None:
     )
     p.set_defaults(run=_cmd_demo)
 
-
-def _raise_interrupt(signum: int, frame: Optional[FrameType]) -> None:
-    raise KeyboardInterrupt
 
 
 def _append_log(emulator: Any, out: TextIO, cursor: int) -> int:

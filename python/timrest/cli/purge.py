@@ -15,11 +15,11 @@ import signal
 import sys
 import time
 from datetime import datetime, timezone
-from types import FrameType
-from typing import Any, Optional, TextIO
+from typing import Any, TextIO
 
 from ..exceptions import TimError
 from ._common import (
+    _raise_interrupt,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -151,9 +151,6 @@ def _read_senders(args: argparse.Namespace) -> list[str]:
         _fail("no senders: name accounts on the command line or give --senders-file FILE", EXIT_USAGE)
     return unique
 
-
-def _raise_interrupt(signum: int, frame: Optional[FrameType]) -> None:
-    raise KeyboardInterrupt
 
 
 def _cmd_purge(args: argparse.Namespace) -> int:
