@@ -323,6 +323,7 @@ class AsyncClient:
             nonlocal failed, ok_count, raised
             nonlocal done_count
             for f in done:
+                handles.pop(f, None)
                 r = f.result()
                 done_count += 1
                 if keep_results:
