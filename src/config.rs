@@ -268,6 +268,12 @@ pub struct Config {
     pub rate_limit_prefix: String,
     /// Whose clock the shared limiter reads.
     pub rate_limit_clock: RateLimitClock,
+    /// Root certificates (PEM) the shared limiter's TLS trusts instead of the platform's.
+    pub rate_limit_ca_pem: Option<Vec<u8>>,
+    /// A client certificate (PEM) for the shared limiter's mutual TLS.
+    pub rate_limit_client_cert_pem: Option<Vec<u8>>,
+    /// The key (PEM) of that client certificate.
+    pub rate_limit_client_key_pem: Option<Secret>,
     /// Slow down when the server still answers with a rate-limit code.
     pub rate_limit_adaptive: bool,
     /// Validity of self-signed UserSigs, in seconds.
@@ -298,6 +304,12 @@ impl fmt::Debug for Config {
             .field("rate_limit_timeout", &self.rate_limit_timeout)
             .field("rate_limit_prefix", &self.rate_limit_prefix)
             .field("rate_limit_clock", &self.rate_limit_clock)
+            .field("rate_limit_ca_pem", &self.rate_limit_ca_pem.as_ref().map(|pem| format!("<{} bytes>", pem.len())))
+            .field(
+                "rate_limit_client_cert_pem",
+                &self.rate_limit_client_cert_pem.as_ref().map(|pem| format!("<{} bytes>", pem.len())),
+            )
+            .field("rate_limit_client_key_pem", &self.rate_limit_client_key_pem)
             .field("rate_limit_adaptive", &self.rate_limit_adaptive)
             .field("usersig_ttl", &self.usersig_ttl)
             .field("proxy", &self.proxy.as_deref().map(redact_userinfo))
@@ -330,6 +342,9 @@ pub struct ClientBuilder {
     rate_limit_timeout: Option<Duration>,
     rate_limit_prefix: Option<String>,
     rate_limit_clock: Option<RateLimitClock>,
+    rate_limit_ca_pem: Option<Vec<u8>>,
+    rate_limit_client_cert_pem: Option<Vec<u8>>,
+    rate_limit_client_key_pem: Option<Secret>,
     rate_limit_adaptive: Option<bool>,
     usersig_ttl: Option<u64>,
     proxy: Option<String>,
@@ -358,6 +373,12 @@ impl fmt::Debug for ClientBuilder {
             .field("rate_limit_timeout", &self.rate_limit_timeout)
             .field("rate_limit_prefix", &self.rate_limit_prefix)
             .field("rate_limit_clock", &self.rate_limit_clock)
+            .field("rate_limit_ca_pem", &self.rate_limit_ca_pem.as_ref().map(|pem| format!("<{} bytes>", pem.len())))
+            .field(
+                "rate_limit_client_cert_pem",
+                &self.rate_limit_client_cert_pem.as_ref().map(|pem| format!("<{} bytes>", pem.len())),
+            )
+            .field("rate_limit_client_key_pem", &self.rate_limit_client_key_pem)
             .field("rate_limit_adaptive", &self.rate_limit_adaptive)
             .field("usersig_ttl", &self.usersig_ttl)
             .field("proxy", &url(&self.proxy))
@@ -374,8 +395,10 @@ impl ClientBuilder {
     }
 
     /// A builder filled from `TIM_SDKAPPID`, `TIM_SECRET_KEY`, `TIM_USERSIG`, `TIM_IDENTIFIER`,
-    /// `TIM_REGION`, `TIM_BASE_URL`, `TIM_RATE_LIMIT_URL` and `TIM_RATE_LIMIT_FALLBACK`. Later
-    /// setter calls override what came from the environment.
+    /// `TIM_REGION`, `TIM_BASE_URL`, `TIM_RATE_LIMIT_URL`, `TIM_RATE_LIMIT_FALLBACK`, and
+    /// `TIM_RATE_LIMIT_CA_PEM`, `TIM_RATE_LIMIT_CLIENT_CERT_PEM`, `TIM_RATE_LIMIT_CLIENT_KEY_PEM`
+    /// (each the path of a PEM file, read now). Later setter calls override what came from the
+    /// environment.
     ///
     /// A variable that is set but empty (or blank) is a configuration error naming it: an unset
     /// variable in a deployment script must not quietly mean "the default", least of all for
@@ -413,6 +436,16 @@ impl ClientBuilder {
         if let Some(v) = var("TIM_RATE_LIMIT_FALLBACK")? {
             b.rate_limit_fallback = Some(v.parse()?);
         }
+        let pem_file = |name: &str| -> Result<Option<Vec<u8>>> {
+            let Some(path) = var(name)? else { return Ok(None) };
+            std::fs::read(path.trim())
+                .map(Some)
+                .map_err(|e| Error::config(format!("{name} names {:?}, which cannot be read: {e}", path.trim())))
+        };
+        b.rate_limit_ca_pem = pem_file("TIM_RATE_LIMIT_CA_PEM")?;
+        b.rate_limit_client_cert_pem = pem_file("TIM_RATE_LIMIT_CLIENT_CERT_PEM")?;
+        b.rate_limit_client_key_pem =
+            pem_file("TIM_RATE_LIMIT_CLIENT_KEY_PEM")?.map(|k| Secret(String::from_utf8_lossy(&k).into_owned()));
         Ok(b)
     }
 
@@ -519,6 +552,26 @@ impl ClientBuilder {
         self
     }
 
+    /// Root certificates (PEM) to trust for a `rediss://` limiter instead of the platform's: the
+    /// private CA of a managed Redis.
+    pub fn rate_limit_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.rate_limit_ca_pem = Some(pem.into());
+        self
+    }
+
+    /// A client certificate (PEM) for a `rediss://` limiter that asks for one (mutual TLS); give
+    /// its key with [`ClientBuilder::rate_limit_client_key_pem`].
+    pub fn rate_limit_client_cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.rate_limit_client_cert_pem = Some(pem.into());
+        self
+    }
+
+    /// The key (PEM) of the client certificate. A secret: never shown.
+    pub fn rate_limit_client_key_pem(mut self, pem: impl Into<String>) -> Self {
+        self.rate_limit_client_key_pem = Some(Secret(pem.into()));
+        self
+    }
+
     /// Whether a rate-limit answer from the server slows the lane down (default on).
     pub fn rate_limit_adaptive(mut self, on: bool) -> Self {
         self.rate_limit_adaptive = Some(on);
@@ -606,6 +659,9 @@ impl ClientBuilder {
             rate_limit_timeout: self.rate_limit_timeout.unwrap_or(Defaults::RATE_LIMIT_TIMEOUT),
             rate_limit_prefix: self.rate_limit_prefix.unwrap_or_else(|| Defaults::RATE_LIMIT_PREFIX.to_owned()),
             rate_limit_clock: self.rate_limit_clock.unwrap_or_default(),
+            rate_limit_ca_pem: self.rate_limit_ca_pem,
+            rate_limit_client_cert_pem: self.rate_limit_client_cert_pem,
+            rate_limit_client_key_pem: self.rate_limit_client_key_pem,
             rate_limit_adaptive: self.rate_limit_adaptive.unwrap_or(true),
             usersig_ttl: self.usersig_ttl.unwrap_or(Defaults::USERSIG_TTL),
             proxy: self.proxy,
@@ -668,6 +724,23 @@ impl Config {
             if url.expose().trim().is_empty() {
                 return Err(Error::config("rate_limit_url is empty"));
             }
+        }
+        match (&self.rate_limit_client_cert_pem, &self.rate_limit_client_key_pem) {
+            (Some(_), None) => {
+                return Err(Error::config("rate_limit_client_cert_pem needs its key: rate_limit_client_key_pem"));
+            }
+            (None, Some(_)) => {
+                return Err(Error::config(
+                    "rate_limit_client_key_pem needs its certificate: rate_limit_client_cert_pem",
+                ));
+            }
+            _ => {}
+        }
+        let tls_given = self.rate_limit_ca_pem.is_some() || self.rate_limit_client_cert_pem.is_some();
+        if tls_given && self.rate_limit_url.is_none() {
+            return Err(Error::config(
+                "rate_limit_ca_pem and rate_limit_client_cert_pem are for a rediss:// rate_limit_url, and none is set",
+            ));
         }
         if self.usersig_ttl < 120 || self.usersig_ttl > Defaults::MAX_USERSIG_TTL {
             return Err(Error::config(format!(

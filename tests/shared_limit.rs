@@ -34,9 +34,10 @@ fn the_script_reserves_cuts_and_recovers_on_a_fake_clock() {
     let client = redis::Client::open(redis.url()).unwrap();
     let mut con = client.get_connection().unwrap();
     let script = redis::Script::new(include_str!("../src/limit/gcra.lua"));
-    let mut run = |op: &str, now_us: u64, max_wait_us: u64| -> (i64, i64, f64) {
-        let (granted, wait, rate): (i64, i64, String) = script
+    let mut call = |op: &str, now_us: u64, max_wait_us: u64, token: &str, not_before_us: u64| -> (i64, i64, f64, i64) {
+        let (granted, wait, rate, clients): (i64, i64, String, i64) = script
             .key("t:{1}:lane")
+            .key("t:{1}:clients")
             .arg(op)
             .arg(10.0)
             .arg(max_wait_us)
@@ -46,9 +47,16 @@ fn the_script_reserves_cuts_and_recovers_on_a_fake_clock() {
             .arg(0.05)
             .arg(1.0)
             .arg("1")
+            .arg(token)
+            .arg(4_000_000u64)
+            .arg(not_before_us)
             .invoke(&mut con)
             .unwrap();
-        (granted, wait, rate.parse().unwrap())
+        (granted, wait, rate.parse().unwrap(), clients)
+    };
+    let mut run = |op: &str, now_us: u64, max_wait_us: u64| -> (i64, i64, f64) {
+        let (granted, wait, rate, _) = call(op, now_us, max_wait_us, "", 0);
+        (granted, wait, rate)
     };
     let base = 1_000_000_000u64;
     // 10/s: starts 100 ms apart, reserved in order, each caller told how long to wait.
@@ -72,6 +80,47 @@ fn the_script_reserves_cuts_and_recovers_on_a_fake_clock() {
     // Idle keys expire by themselves.
     let pttl: i64 = redis.command(&["PTTL", "t:{1}:lane"]).unwrap().trim_start_matches(':').parse().unwrap();
     assert!(pttl > 0, "{pttl}");
+}
+
+/// The presence count the fallback shares the rate by, and the start after an outage that keeps
+/// clear of the fallback's last start.
+#[test]
+fn the_script_counts_the_clients_present_and_honours_not_before() {
+    let redis = RedisServer::start(None);
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let script = redis::Script::new(include_str!("../src/limit/gcra.lua"));
+    let mut call = |now_us: u64, token: &str, not_before_us: u64| -> (i64, i64, i64) {
+        let (granted, wait, _rate, clients): (i64, i64, String, i64) = script
+            .key("t:{1}:lane")
+            .key("t:{1}:clients")
+            .arg("acquire")
+            .arg(10.0)
+            .arg(u64::MAX >> 12)
+            .arg(now_us)
+            .arg(0.5)
+            .arg(0.02)
+            .arg(0.05)
+            .arg(1.0)
+            .arg("1")
+            .arg(token)
+            .arg(4_000_000u64)
+            .arg(not_before_us)
+            .invoke(&mut con)
+            .unwrap();
+        (granted, wait, clients)
+    };
+    let base = 1_000_000_000u64;
+    assert_eq!(call(base, "a", 0).2, 1);
+    assert_eq!(call(base + 1_000_000, "b", 0).2, 2);
+    assert_eq!(call(base + 2_000_000, "c", 0).2, 3);
+    assert_eq!(call(base + 2_100_000, "", 0).2, 0, "a call that does not renew does not count");
+    // `a` renewed nothing for 4 s: gone; `b` and `c` remain.
+    assert_eq!(call(base + 4_500_000, "b", 0).2, 2);
+    assert_eq!(redis.command(&["HLEN", "t:{1}:clients"]).unwrap(), ":2");
+    // not_before: the start is at least that far away even on an idle lane.
+    assert_eq!(call(base + 60_000_000, "", 300_000), (1, 300_000, 0));
+    assert_eq!(call(base + 60_000_000, "", 0), (1, 400_000, 0), "the next one keeps the gap after it");
 }
 
 /// Two clients (as two processes would have) on one Redis share one quota: the emulator never
@@ -204,23 +253,30 @@ fn fallbacks_while_redis_is_gone_and_recovery_when_it_is_back() {
     redis.kill();
     emu.clear_requests();
 
+    // `fail` waits for Redis until the call's deadline (2 s), then says so.
     let started = Instant::now();
     let e = fail.delete_group_msg_by_sender(&group, "spammer").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Limiter, "{e}");
-    assert!(started.elapsed() < Duration::from_secs(2), "within the deadline");
-    assert!(e.to_string().contains("unavailable"), "{e}");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1900) && waited < Duration::from_secs(4), "{waited:?}");
+    assert!(e.to_string().contains("unavailable") && e.to_string().contains("deadline"), "{e}");
     assert!(emu.requests().is_empty(), "fail sends nothing");
     open.delete_group_msg_by_sender(&group, "spammer").unwrap();
     local.delete_group_msg_by_sender(&group, "spammer").unwrap();
-    // The local fallback paces at a quarter of the rate.
+    // The local fallback paces at a quarter of the rate (three clients were seen: a third each,
+    // capped by rate_limit_fallback_fraction).
     assert_eq!(local.effective_rate_limit(), Some(12.5));
     assert_eq!(emu.requests().len(), 2);
 
     redis.restart();
-    // Outage probes happen at most every 500 ms: within a second, Redis is used again.
+    // Outage probes happen at most every 250 ms: within a second, Redis is used again.
     std::thread::sleep(Duration::from_millis(600));
     fail.delete_group_msg_by_sender(&group, "spammer").unwrap();
     assert_eq!(redis.command(&["EXISTS", LANE_KEY]).unwrap(), ":1", "the lane lives in Redis again");
+    // A client that has not called since is still on its fallback, and says so; its next call
+    // finds Redis again.
+    assert_eq!(local.effective_rate_limit(), Some(12.5));
+    local.delete_group_msg_by_sender(&group, "spammer").unwrap();
     assert_eq!(local.effective_rate_limit(), Some(50.0));
 }
 

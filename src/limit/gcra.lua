@@ -15,8 +15,15 @@
 -- ARGV[3]  the longest wait the caller accepts, microseconds
 -- ARGV[4]  now, microseconds on that scale, or "" to read Redis's own clock (TIME)
 -- ARGV[5..8] adaptive DECREASE, RECOVERY, MIN_SHARE, WINDOW (seconds); ARGV[9] "1" when adaptive
+-- KEYS[2]  the app's clients: a hash from each client's token to when its presence expires
+--          (same hash tag as KEYS[1], so the same Cluster slot)
+-- ARGV[10] this client's token, when it renews its presence with this call ("" otherwise)
+-- ARGV[11] how long a presence lasts, microseconds
+-- ARGV[12] the start must be at least this far from now, microseconds (after an outage: the
+--          fallback's last start in this client, so that the lane resumes without a burst)
 --
--- Returns {granted (0/1), wait in microseconds, the rate in force as a string}.
+-- Returns {granted (0/1), wait in microseconds, the rate in force as a string, clients present
+-- (0 when this call did not count them)}.
 
 local op = ARGV[1]
 local configured = tonumber(ARGV[2])
@@ -29,6 +36,23 @@ end
 local decrease, recovery = tonumber(ARGV[5]), tonumber(ARGV[6])
 local min_share, window = tonumber(ARGV[7]), tonumber(ARGV[8]) * 1000000
 local adaptive = ARGV[9] == '1'
+local token, presence_ttl = ARGV[10], tonumber(ARGV[11])
+local not_before = tonumber(ARGV[12]) or 0
+
+-- Presence: renew ours, forget the expired, count the rest. A few fields (one per client).
+local clients = 0
+if token ~= '' and op == 'acquire' then
+  redis.call('HSET', KEYS[2], token, now + presence_ttl)
+  local all = redis.call('HGETALL', KEYS[2])
+  for i = 1, #all, 2 do
+    if tonumber(all[i + 1]) < now then
+      redis.call('HDEL', KEYS[2], all[i])
+    else
+      clients = clients + 1
+    end
+  end
+  redis.call('PEXPIRE', KEYS[2], math.ceil(presence_ttl / 1000) * 2)
+end
 
 local state = redis.call('HMGET', KEYS[1], 'last', 'cut', 'floor')
 local last, cut, floor = tonumber(state[1]), tonumber(state[2]), tonumber(state[3])
@@ -53,23 +77,23 @@ if op == 'acquire' then
   -- At most floor(rate) starts in any second: one every 1/floor(rate) s (1/rate below 1/s).
   local limit = math.max(1, math.floor(rate))
   local interval = math.ceil(math.max(1, limit / rate) / limit * 1000000)
-  local start = now
-  if last then start = math.max(now, last + interval) end
+  local start = now + not_before
+  if last then start = math.max(start, last + interval) end
   local wait = start - now
   if wait > max_wait then
-    return {0, math.ceil(wait), tostring(rate)}
+    return {0, math.ceil(wait), tostring(rate), clients}
   end
   redis.call('HSET', KEYS[1], 'last', start)
   keep(math.max(start + interval, recovered_at()))
-  return {1, math.ceil(wait), tostring(rate)}
+  return {1, math.ceil(wait), tostring(rate), clients}
 elseif op == 'refused' then
   if not adaptive or (cut and now - cut < window) then
-    return {0, 0, tostring(rate)}
+    return {0, 0, tostring(rate), 0}
   end
   floor = math.max(rate * decrease, configured * min_share)
   cut = now
   redis.call('HSET', KEYS[1], 'cut', cut, 'floor', floor)
   keep(math.max(last or now, recovered_at()))
-  return {1, 0, tostring(floor)}
+  return {1, 0, tostring(floor), 0}
 end
-return {1, 0, tostring(rate)}
+return {1, 0, tostring(rate), 0}

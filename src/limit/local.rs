@@ -24,6 +24,7 @@
 //! rate ([`super::adaptive`]).
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Lane;
@@ -47,7 +48,9 @@ struct LaneState {
 /// Paces request starts per lane: at most `⌊rate⌋` in any second, at least `interval` apart.
 #[derive(Debug)]
 pub(crate) struct Pacer {
-    per_second: f64,
+    /// The rate (an `f64`'s bits): settable, for the shared limiter's fallback, whose share
+    /// follows the number of clients seen.
+    per_second: AtomicU64,
     origin: Instant,
     /// Few lanes (one per command a client uses), so a list searched in place, with no key to
     /// allocate on the hot path.
@@ -59,7 +62,39 @@ impl Pacer {
     /// checks it).
     pub(crate) fn new(per_second: f64) -> Pacer {
         let per_second = if per_second.is_finite() && per_second > 0.0 { per_second } else { 1.0 };
-        Pacer { per_second, origin: Instant::now(), lanes: Mutex::new(Vec::new()) }
+        Pacer {
+            per_second: AtomicU64::new(per_second.to_bits()),
+            origin: Instant::now(),
+            lanes: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn per_second(&self) -> f64 {
+        f64::from_bits(self.per_second.load(Ordering::Relaxed))
+    }
+
+    /// Changes the rate of every lane (positive and finite; anything else is ignored).
+    pub(crate) fn set_rate(&self, per_second: f64) {
+        if per_second.is_finite() && per_second > 0.0 {
+            self.per_second.store(per_second.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    /// No start in `lane` before `not_before` (starts already promised elsewhere, by the shared
+    /// limiter, must not be crowded).
+    pub(crate) fn not_before(&self, lane: Lane<'_>, not_before: Instant) {
+        self.with_lane(lane, |l| {
+            if l.last.is_none_or(|last| last < not_before) {
+                l.last = Some(not_before);
+            }
+        });
+    }
+
+    /// How far the next start in `lane` is from now, at the least (zero when it could be now).
+    pub(crate) fn horizon(&self, lane: Lane<'_>) -> Duration {
+        let now = Instant::now();
+        let gap = interval(self.per_second());
+        self.with_lane(lane, |l| l.last.map_or(Duration::ZERO, |last| (last + gap).saturating_duration_since(now)))
     }
 
     fn seconds(&self, t: Instant) -> f64 {
@@ -90,7 +125,7 @@ impl Pacer {
     ) -> Result<(Instant, Instant), Instant> {
         self.with_lane(lane, |l| {
             let now = now();
-            let gap = interval(l.adaptive.rate(self.per_second, self.seconds(now)));
+            let gap = interval(l.adaptive.rate(self.per_second(), self.seconds(now)));
             let start = match l.last {
                 Some(previous) => now.max(previous.checked_add(gap).unwrap_or(now)),
                 None => now,
@@ -122,13 +157,13 @@ impl Pacer {
     /// The server refused a request of `lane` for its rate: slows the lane down (once per window).
     pub(crate) fn refused(&self, lane: Lane<'_>) -> Option<f64> {
         let now = self.seconds(Instant::now());
-        self.with_lane(lane, |l| l.adaptive.refused(self.per_second, now))
+        self.with_lane(lane, |l| l.adaptive.refused(self.per_second(), now))
     }
 
     /// The rate in force in `lane` now.
     pub(crate) fn rate(&self, lane: Lane<'_>) -> f64 {
         let now = self.seconds(Instant::now());
-        self.with_lane(lane, |l| l.adaptive.rate(self.per_second, now))
+        self.with_lane(lane, |l| l.adaptive.rate(self.per_second(), now))
     }
 }
 

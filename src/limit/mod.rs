@@ -15,6 +15,7 @@
 pub(crate) mod adaptive;
 mod local;
 mod redis;
+mod target;
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 use self::local::Pacer;
 use self::redis::{RedisLanes, Trouble};
+use self::target::TlsFiles;
 
 /// One lane: a service and a command (`group_open_http_svc`, `delete_group_msg_by_sender`).
 #[derive(Debug, Clone, Copy)]
@@ -63,8 +65,12 @@ enum Backend {
     Redis {
         lanes: Box<RedisLanes>,
         fallback: RateLimitFallback,
-        /// The pacer used while Redis is out (with the `local` fallback), at a fraction of the rate.
+        /// The pacer used while Redis is out (with the `local` fallback), at this client's share
+        /// of the rate; while Redis answers it keeps the latest start Redis gave, so that the
+        /// fallback starts after it.
         local: Pacer,
+        /// `rate_limit_fallback_fraction`: the largest share of the rate the fallback takes.
+        fraction: f64,
     },
 }
 
@@ -90,6 +96,14 @@ impl Limiter {
             Some(url) => Backend::Redis {
                 lanes: Box::new(RedisLanes::new(
                     url.expose(),
+                    &TlsFiles {
+                        ca_pem: cfg.rate_limit_ca_pem.clone(),
+                        client: cfg
+                            .rate_limit_client_cert_pem
+                            .as_ref()
+                            .zip(cfg.rate_limit_client_key_pem.as_ref())
+                            .map(|(cert, key)| (cert.clone(), key.expose().as_bytes().to_vec())),
+                    },
                     &cfg.rate_limit_prefix,
                     cfg.sdkappid,
                     cfg.rate_limit_timeout,
@@ -98,6 +112,7 @@ impl Limiter {
                 )?),
                 fallback: cfg.rate_limit_fallback,
                 local: Pacer::new(rate * cfg.rate_limit_fallback_fraction),
+                fraction: cfg.rate_limit_fallback_fraction,
             },
         };
         Ok(Some(Limiter { configured: rate, adaptive: cfg.rate_limit_adaptive, backend }))
@@ -120,34 +135,100 @@ impl Limiter {
     pub(crate) fn acquire(&self, lane: Lane<'_>, deadline: Option<Instant>) -> std::result::Result<(), Denied> {
         match &self.backend {
             Backend::Local(pacer) => pacer.acquire(lane, deadline).map_err(|wait| Denied::Deadline { wait }),
-            Backend::Redis { lanes, fallback, local } => {
-                let max_wait =
-                    deadline.map_or(Duration::from_secs(86_400), |d| d.saturating_duration_since(Instant::now()));
-                match lanes.run("acquire", &lane.name(), self.configured, max_wait, deadline) {
-                    Ok(answer) if answer.granted => {
-                        if !answer.wait.is_zero() {
-                            std::thread::sleep(answer.wait);
-                        }
-                        Ok(())
+            Backend::Redis { lanes, fallback, local, fraction } => {
+                let mut backoff = Duration::from_millis(20);
+                let waited_from = Instant::now();
+                loop {
+                    match self.acquire_shared(lane, deadline, lanes, local) {
+                        Ok(result) => return result,
+                        Err(Trouble::Refused(e)) => return Err(Denied::Error(e)),
+                        Err(Trouble::Unavailable { cause, why }) => match fallback {
+                            RateLimitFallback::Local => {
+                                local.set_rate(self.fallback_rate(lanes, *fraction));
+                                return local.acquire(lane, deadline).map_err(|wait| Denied::Deadline { wait });
+                            }
+                            RateLimitFallback::Open => return Ok(()),
+                            RateLimitFallback::Fail => {
+                                // Wait for Redis, within the call's deadline: an outage shorter
+                                // than the deadline fails nothing. A cause that waiting cannot
+                                // cure (a Cluster node that is not the slot's, a replica, TLS)
+                                // fails at once.
+                                let now = Instant::now();
+                                let left = deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(now));
+                                if cause.lasting() || left.is_zero() {
+                                    let waited = if left.is_zero() && !cause.lasting() {
+                                        format!(
+                                            ", waited {:.1} s until the call's deadline",
+                                            waited_from.elapsed().as_secs_f64()
+                                        )
+                                    } else {
+                                        String::new()
+                                    };
+                                    return Err(Denied::Error(Error::new(
+                                        ErrorKind::Limiter,
+                                        format!(
+                                            "the shared rate limiter at {} is unavailable ({}: {why}){waited}; \
+                                             rate_limit_fallback is \"fail\"",
+                                            lanes.shown_url(),
+                                            cause.name()
+                                        ),
+                                    )));
+                                }
+                                let turn =
+                                    lanes.next_probe().map_or(Duration::ZERO, |at| at.saturating_duration_since(now));
+                                let jitter = Duration::from_micros(rand::random::<u64>() % 10_000);
+                                std::thread::sleep(backoff.max(turn).min(left) + jitter.min(left / 2));
+                                backoff = (backoff * 2).min(Duration::from_millis(500));
+                            }
+                        },
                     }
-                    Ok(answer) => Err(Denied::Deadline { wait: answer.wait }),
-                    Err(Trouble::Refused(e)) => Err(Denied::Error(e)),
-                    Err(Trouble::Unavailable(why)) => match fallback {
-                        RateLimitFallback::Local => {
-                            local.acquire(lane, deadline).map_err(|wait| Denied::Deadline { wait })
-                        }
-                        RateLimitFallback::Open => Ok(()),
-                        RateLimitFallback::Fail => Err(Denied::Error(Error::new(
-                            ErrorKind::Limiter,
-                            format!(
-                                "the shared rate limiter at {} is unavailable ({why}); rate_limit_fallback is \"fail\"",
-                                lanes.shown_url()
-                            ),
-                        ))),
-                    },
                 }
             }
         }
+    }
+
+    /// One try of the shared limiter: `Ok` with the answer's meaning, `Err` when Redis gave none.
+    fn acquire_shared(
+        &self,
+        lane: Lane<'_>,
+        deadline: Option<Instant>,
+        lanes: &RedisLanes,
+        local: &Pacer,
+    ) -> std::result::Result<std::result::Result<(), Denied>, Trouble> {
+        let now = Instant::now();
+        let max_wait = deadline.map_or(Duration::from_secs(86_400), |d| d.saturating_duration_since(now));
+        // Back from an outage: no start before the fallback's last one plus its gap.
+        let grace = lanes.in_grace();
+        let not_before = if grace { local.horizon(lane) } else { Duration::ZERO };
+        let answer = lanes.run("acquire", &lane.name(), self.configured, max_wait, deadline, not_before)?;
+        if !answer.granted {
+            return Ok(Err(Denied::Deadline { wait: answer.wait }));
+        }
+        let start = now + answer.wait;
+        if grace {
+            // The rest of the fleet may still be on its fallback until its next probe: keep to
+            // the fallback's pace as well for a moment, so that both together stay in the quota.
+            std::thread::sleep(start.saturating_duration_since(Instant::now()));
+            let _ = local.acquire(lane, deadline);
+        } else {
+            // The fallback, if it is needed, starts after the starts Redis has promised.
+            local.not_before(lane, start);
+            let wait = start.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// The fallback's rate: the rate shared by the clients last seen, at most
+    /// `rate_limit_fallback_fraction` of it.
+    fn fallback_rate(&self, lanes: &RedisLanes, fraction: f64) -> f64 {
+        let share = match lanes.clients_seen() {
+            0 => fraction,
+            n => fraction.min(1.0 / f64::from(n)),
+        };
+        self.configured * share
     }
 
     /// The server refused a request of `lane` for its rate: slows the lane down (for the whole
@@ -159,7 +240,7 @@ impl Limiter {
         let cut = match &self.backend {
             Backend::Local(pacer) => pacer.refused(lane),
             Backend::Redis { lanes, local, .. } => {
-                match lanes.run("refused", &lane.name(), self.configured, Duration::ZERO, None) {
+                match lanes.run("refused", &lane.name(), self.configured, Duration::ZERO, None, Duration::ZERO) {
                     Ok(answer) => answer.granted.then_some(answer.rate),
                     Err(_) => local.refused(lane),
                 }
@@ -175,19 +256,25 @@ impl Limiter {
     }
 
     /// The rate in force in `lane` now: the configured one, less after refusals; with Redis the
-    /// fleet's (or, while Redis is out, the fallback's: a fraction, infinity for `open`, 0 for
-    /// `fail`).
+    /// fleet's, or, while Redis is out, the fallback's (this client's share, infinity for `open`,
+    /// 0 for `fail`). Reading it during an outage does not probe Redis.
     pub(crate) fn rate(&self, lane: Lane<'_>) -> f64 {
         match &self.backend {
             Backend::Local(pacer) => pacer.rate(lane),
-            Backend::Redis { lanes, fallback, local } => {
-                match lanes.run("peek", &lane.name(), self.configured, Duration::ZERO, None) {
-                    Ok(answer) => answer.rate,
-                    Err(_) => match fallback {
-                        RateLimitFallback::Local => local.rate(lane),
-                        RateLimitFallback::Open => f64::INFINITY,
-                        RateLimitFallback::Fail => 0.0,
-                    },
+            Backend::Redis { lanes, fallback, local, fraction } => {
+                let peeked = if lanes.is_down() {
+                    None
+                } else {
+                    lanes.run("peek", &lane.name(), self.configured, Duration::ZERO, None, Duration::ZERO).ok()
+                };
+                match (peeked, fallback) {
+                    (Some(answer), _) => answer.rate,
+                    (None, RateLimitFallback::Local) => {
+                        local.set_rate(self.fallback_rate(lanes, *fraction));
+                        local.rate(lane)
+                    }
+                    (None, RateLimitFallback::Open) => f64::INFINITY,
+                    (None, RateLimitFallback::Fail) => 0.0,
                 }
             }
         }

@@ -3,30 +3,45 @@
 //! Each lane is one hash in Redis, `{prefix}:{{sdkappid}}:{service}/{command}` (the SDKAppID is
 //! the hash tag, so a Redis Cluster keeps every lane of an app on one slot), and one Lua script
 //! (`gcra.lua`, run with `EVALSHA` and loaded again on `NOSCRIPT`, so a restarted or failed-over
-//! Redis is used again without help) reserves starts exactly as the local pacer does.
+//! Redis is used again without help) reserves starts exactly as the local pacer does. The Redis
+//! may be one node, a Cluster or a master found through Sentinel, with or without TLS
+//! ([`super::target`]); the `redis` crate does the work of each.
 //!
 //! Redis must answer within `rate_limit_timeout` (50 ms by default). When it does not, or is not
-//! there, the lane is served by the fallback (`rate_limit_fallback`): a local pacer at a fraction
-//! of the rate, a [`ErrorKind::Limiter`](crate::ErrorKind::Limiter) error, or no limit. One
-//! warning goes to the log when an outage starts and one line when Redis answers again; while it
-//! is out, one caller every [`PROBE_EVERY`] tries it again. A refused password is no outage: it
-//! is a `Limiter` error every time, whatever the fallback, since falling back would hide it.
+//! there, the lane is served by the fallback (`rate_limit_fallback`, see [`super::Limiter`]).
+//! One warning goes to the log when an outage starts or its cause changes (timeout, refused,
+//! connection, moved, readonly, tls), and one line when Redis answers again; while it is out, one
+//! caller every [`PROBE_EVERY`] tries it again. A refused password is no outage: it is a `Limiter`
+//! error every time, whatever the fallback, since falling back would hide it.
+//!
+//! While Redis answers, each client renews its presence in the app's hash
+//! `{prefix}:{{sdkappid}}:clients` once per [`PRESENCE_EVERY`], and the script counts the clients
+//! present: the fallback shares the rate among them.
 //!
 //! Connections are pooled (one per concurrent caller at most), each with the timeout set on its
-//! socket; when one fails, the pool is emptied (the others lead to the same server). The URL shown in messages and
-//! logs has no password.
+//! socket; when one fails, the pool is emptied (the others lead to the same server). The URL shown
+//! in messages and logs has no password.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ::redis::{Client as RedisClient, Connection, ErrorKind as RedisErrorKind, RedisError, Script};
+use ::redis::{ErrorKind as RedisErrorKind, RedisError, Script, ServerErrorKind};
 
 use super::adaptive;
+use super::target::{Conn, Kind, Source, Target, TlsFiles};
 use crate::config::RateLimitClock;
 use crate::error::{Error, ErrorKind, Result};
 
 /// While Redis is out, how often one caller tries it again.
-pub(crate) const PROBE_EVERY: Duration = Duration::from_millis(500);
+pub(crate) const PROBE_EVERY: Duration = Duration::from_millis(250);
+/// How often a client renews its presence in the app's hash while Redis answers.
+pub(crate) const PRESENCE_EVERY: Duration = Duration::from_secs(1);
+/// A client not renewed for this long is no longer counted.
+const PRESENCE_TTL: Duration = Duration::from_secs(4);
+/// After an outage, how long a client keeps the fallback's pace on top of Redis's: the other
+/// clients of the fleet may still be on their fallback until their next probe.
+pub(crate) const GRACE: Duration = Duration::from_secs(1);
 /// Connections kept for reuse at most.
 const MAX_IDLE: usize = 64;
 /// The script's epoch, in Unix seconds (keeps microsecond timestamps exact in a double).
@@ -43,38 +58,108 @@ pub(crate) struct Answer {
     pub(crate) rate: f64,
 }
 
+/// Why Redis gave no answer we can use, in the words of the one log line per change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// No answer within `rate_limit_timeout`.
+    Timeout,
+    /// Nothing listens (connection refused).
+    Refused,
+    /// The connection broke, or another I/O failure.
+    Connection,
+    /// A plain URL names a Cluster node that does not hold the app's slot (`MOVED`/`ASK`).
+    Moved,
+    /// The server is a read-only replica (a URL at a replica, or at the old master after a failover).
+    ReadOnly,
+    /// TLS failed: an unknown CA, a wrong client certificate, or a server that does not speak TLS.
+    Tls,
+}
+
+impl Cause {
+    /// The cause's name in logs.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Cause::Timeout => "timeout",
+            Cause::Refused => "refused",
+            Cause::Connection => "connection",
+            Cause::Moved => "moved",
+            Cause::ReadOnly => "readonly",
+            Cause::Tls => "tls",
+        }
+    }
+
+    /// Whether waiting cannot cure it (it needs a change of settings or of the deployment).
+    pub(crate) fn lasting(self) -> bool {
+        matches!(self, Cause::Moved | Cause::ReadOnly | Cause::Tls)
+    }
+
+    /// What to do about it, for the log line and the error.
+    fn fix(self, kind: &Kind) -> &'static str {
+        match (self, kind) {
+            (Cause::Moved, _) => {
+                "; it is a Redis Cluster node and this app's slot lives on another node: use \
+                 rate_limit_url=\"redis+cluster://host:port\" (rediss+cluster:// with TLS)"
+            }
+            (Cause::ReadOnly, Kind::Node) => {
+                "; it is a read-only replica: name the master, or find it through Sentinel with \
+                 rate_limit_url=\"redis+sentinel://host:port/service_name\""
+            }
+            (Cause::Tls, _) => {
+                "; if the server's certificate comes from a private CA, give it with rate_limit_ca_pem \
+                 (TIM_RATE_LIMIT_CA_PEM); if it asks for a client certificate, with rate_limit_client_cert_pem \
+                 and rate_limit_client_key_pem"
+            }
+            _ => "",
+        }
+    }
+}
+
 /// Why Redis gave no answer.
 #[derive(Debug)]
 pub(crate) enum Trouble {
-    /// Not reachable, too slow, or broke the connection: an outage, served by the fallback.
-    Unavailable(String),
+    /// Not reachable, too slow, broke the connection, or not the right server: served by the fallback.
+    Unavailable {
+        /// The cause, as logged.
+        cause: Cause,
+        /// The cause in words (Redis's own, the fix for a lasting cause).
+        why: String,
+    },
     /// Reachable, but refuses us (a wrong password, a forbidden command): an error every time.
     Refused(Error),
 }
 
 #[derive(Debug, Default)]
 struct Health {
-    /// When the current outage began (None: Redis answers).
-    down_since: Option<Instant>,
+    /// When the current outage began, and why (None: Redis answers).
+    down: Option<(Instant, Cause)>,
     /// During an outage, when the next caller may try Redis again.
     probe_at: Option<Instant>,
+    /// When Redis last answered again after an outage.
+    recovered_at: Option<Instant>,
+    /// When this client next renews its presence.
+    presence_at: Option<Instant>,
 }
 
 /// A Redis lane store with a connection pool and outage tracking.
 pub(crate) struct RedisLanes {
-    client: RedisClient,
+    target: Target,
+    source: Source,
     /// The URL without its password, for messages.
     shown_url: String,
     /// `{prefix}:{{sdkappid}}:`
     key_prefix: String,
+    /// This client's field in the presence hash.
+    token: String,
     script: Script,
     timeout: Duration,
     clock: RateLimitClock,
     adaptive: bool,
     /// Pooled connections, and the process they belong to ([`crate::fork::generation`]): a
     /// forked child must not take the parent's (both would read each other's answers).
-    idle: Mutex<(u64, Vec<Connection>)>,
+    idle: Mutex<(u64, Vec<Conn>)>,
     health: Mutex<Health>,
+    /// The clients present at the last count (0: never counted).
+    clients_seen: AtomicU32,
 }
 
 impl std::fmt::Debug for RedisLanes {
@@ -91,33 +176,29 @@ impl RedisLanes {
     /// Parses the URL (a bad one is a configuration error); connects lazily, on first use.
     pub(crate) fn new(
         url: &str,
+        tls_files: &TlsFiles,
         prefix: &str,
         sdkappid: u64,
         timeout: Duration,
         clock: RateLimitClock,
         adaptive: bool,
     ) -> Result<RedisLanes> {
-        // `redis://user:pass@host/0` → `redis://<redacted>@host/0`, as for proxy URLs.
         let shown = crate::redact::redact_userinfo(url);
-        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-        if !matches!(scheme.as_deref(), Some("redis" | "rediss")) {
-            return Err(Error::config(format!(
-                "rate_limit_url {shown:?} must be a redis:// or rediss:// URL (redis://[:password@]host:port/db)"
-            )));
-        }
-        // The redis crate's own words about a bad URL quote nothing of it.
-        let client = RedisClient::open(url)
-            .map_err(|e| Error::config(format!("rate_limit_url {shown:?} is not a valid Redis URL: {e}")))?;
+        let target = Target::parse(url, &shown)?;
+        let source = target.source(tls_files, timeout, &shown)?;
         Ok(RedisLanes {
-            client,
+            target,
+            source,
             shown_url: shown,
             key_prefix: format!("{prefix}:{{{sdkappid}}}:"),
+            token: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
             script: Script::new(include_str!("gcra.lua")),
             timeout,
             clock,
             adaptive,
             idle: Mutex::new((crate::fork::generation(), Vec::new())),
             health: Mutex::new(Health::default()),
+            clients_seen: AtomicU32::new(0),
         })
     }
 
@@ -129,6 +210,27 @@ impl RedisLanes {
     /// The Redis key of a lane.
     pub(crate) fn key(&self, lane: &str) -> String {
         format!("{}{lane}", self.key_prefix)
+    }
+
+    /// How many clients of this app were present at the last count (0: never counted).
+    pub(crate) fn clients_seen(&self) -> u32 {
+        self.clients_seen.load(Ordering::Relaxed)
+    }
+
+    /// Whether an outage is on (the fallback serves).
+    pub(crate) fn is_down(&self) -> bool {
+        self.health.lock().unwrap_or_else(|p| p.into_inner()).down.is_some()
+    }
+
+    /// Whether Redis answered again less than [`GRACE`] ago.
+    pub(crate) fn in_grace(&self) -> bool {
+        let h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        h.recovered_at.is_some_and(|at| at.elapsed() < GRACE)
+    }
+
+    /// During an outage, when this caller may next try Redis (now when it may at once).
+    pub(crate) fn next_probe(&self) -> Option<Instant> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner()).probe_at
     }
 
     /// Whether this caller may talk to Redis now: always while it answers; during an outage, one
@@ -148,23 +250,40 @@ impl RedisLanes {
         }
     }
 
-    fn mark_down(&self, why: &str) {
+    /// Whether this call should renew the presence (once per [`PRESENCE_EVERY`]).
+    fn presence_due(&self) -> bool {
         let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        if h.down_since.is_none() {
-            h.down_since = Some(now);
+        if h.presence_at.is_some_and(|at| now < at) {
+            return false;
+        }
+        h.presence_at = Some(now + PRESENCE_EVERY);
+        true
+    }
+
+    fn mark_down(&self, cause: Cause, why: &str) {
+        let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let changed = h.down.is_none_or(|(_, was)| was != cause);
+        if changed {
+            let since = h.down.map_or(now, |(since, _)| since);
+            h.down = Some((since, cause));
             log::warn!(
                 target: "timrest",
-                "the shared rate limiter at {} is unavailable ({why}); using the fallback until it answers again",
-                self.shown_url
+                "the shared rate limiter at {} is unavailable ({}: {why}); using the fallback until it answers again",
+                self.shown_url,
+                cause.name()
             );
         }
         h.probe_at = Some(now + PROBE_EVERY);
+        // The presence is renewed on the first answer after the outage.
+        h.presence_at = None;
     }
 
     fn mark_up(&self) {
         let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(since) = h.down_since.take() {
+        if let Some((since, _)) = h.down.take() {
+            h.recovered_at = Some(Instant::now());
             log::warn!(
                 target: "timrest",
                 "the shared rate limiter at {} answers again after {:.1} s; using it again",
@@ -175,7 +294,8 @@ impl RedisLanes {
         h.probe_at = None;
     }
 
-    /// Runs one step of the script for `lane`, within `timeout` and before `deadline`.
+    /// Runs one step of the script for `lane`, within `timeout` and before `deadline`;
+    /// `not_before`: the start must be at least that far away (the fallback's last start).
     /// `Err(Unavailable)` without trying when an outage is on and it is not this caller's turn.
     pub(crate) fn run(
         &self,
@@ -184,15 +304,28 @@ impl RedisLanes {
         configured: f64,
         max_wait: Duration,
         deadline: Option<Instant>,
+        not_before: Duration,
     ) -> std::result::Result<Answer, Trouble> {
         if !self.may_try() {
-            return Err(Trouble::Unavailable("still out".to_owned()));
+            let cause = self.health.lock().unwrap_or_else(|p| p.into_inner()).down.map_or(Cause::Connection, |d| d.1);
+            return Err(Trouble::Unavailable { cause, why: "still out".to_owned() });
         }
         let mut timeout = self.timeout;
         if let Some(d) = deadline {
             timeout = timeout.min(d.saturating_duration_since(Instant::now())).max(Duration::from_millis(1));
         }
-        let outcome = self.invoke(op, lane, configured, max_wait, timeout);
+        let presence = op == "acquire" && self.presence_due();
+        let mut outcome = self.invoke(op, lane, configured, max_wait, timeout, not_before, presence);
+        if let Err(e) = &outcome
+            && classify(e) == Some(Cause::ReadOnly)
+            && !matches!(self.target.kind, Kind::Node)
+        {
+            // A failover: the master we knew is a replica now. Ask the sentinels (or the
+            // Cluster's slot map, on a new connection) again, once.
+            self.source.forget_master();
+            self.idle.lock().unwrap_or_else(|p| p.into_inner()).1.clear();
+            outcome = self.invoke(op, lane, configured, max_wait, timeout, not_before, presence);
+        }
         match outcome {
             Ok(answer) => {
                 self.mark_up();
@@ -201,22 +334,25 @@ impl RedisLanes {
             Err(e) if is_refusal(&e) => {
                 // Reachable: not an outage. Said every time, never hidden behind the fallback.
                 self.mark_up();
-                Err(Trouble::Refused(Error::new(
-                    ErrorKind::Limiter,
-                    format!("the shared rate limiter at {} refused timrest: {}", self.shown_url, describe(&e)),
-                )))
+                Err(Trouble::Refused(Error::new(ErrorKind::Limiter, self.refusal_message(&e))))
             }
             Err(e) => {
                 // The pooled connections go to the same server, which just failed: drop them all,
                 // or each later probe would spend its turn on another dead socket.
                 self.idle.lock().unwrap_or_else(|p| p.into_inner()).1.clear();
-                let why = describe(&e);
-                self.mark_down(&why);
-                Err(Trouble::Unavailable(why))
+                self.source.forget_master();
+                let cause = classify(&e).unwrap_or(Cause::Connection);
+                let why = format!("{}{}", self.describe(&e), cause.fix(&self.target.kind));
+                if presence {
+                    self.health.lock().unwrap_or_else(|p| p.into_inner()).presence_at = None;
+                }
+                self.mark_down(cause, &why);
+                Err(Trouble::Unavailable { cause, why })
             }
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn invoke(
         &self,
         op: &str,
@@ -224,32 +360,40 @@ impl RedisLanes {
         configured: f64,
         max_wait: Duration,
         timeout: Duration,
+        not_before: Duration,
+        presence: bool,
     ) -> std::result::Result<Answer, RedisError> {
         let mut con = self.connection(timeout)?;
-        con.set_read_timeout(Some(timeout))?;
-        con.set_write_timeout(Some(timeout))?;
+        con.set_timeouts(timeout)?;
         let now = match self.clock {
             RateLimitClock::Redis => String::new(),
             RateLimitClock::Local => local_now_micros().to_string(),
         };
-        let max_wait_us = u64::try_from(max_wait.as_micros()).unwrap_or(u64::MAX).min(1 << 52);
-        let (granted, wait_us, rate): (i64, i64, String) = self
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).min(1 << 52);
+        let (granted, wait_us, rate, clients): (i64, i64, String, i64) = self
             .script
             .key(self.key(lane))
+            .key(format!("{}clients", self.key_prefix))
             .arg(op)
             .arg(configured)
-            .arg(max_wait_us)
+            .arg(micros(max_wait))
             .arg(now)
             .arg(adaptive::DECREASE)
             .arg(adaptive::RECOVERY)
             .arg(adaptive::MIN_SHARE)
             .arg(adaptive::WINDOW)
             .arg(if self.adaptive { "1" } else { "0" })
-            .invoke(&mut con)?;
+            .arg(if presence { self.token.as_str() } else { "" })
+            .arg(micros(PRESENCE_TTL))
+            .arg(micros(not_before))
+            .invoke(con.like())?;
         // Only a connection that answered goes back to the pool.
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.0 == crate::fork::generation() && idle.1.len() < MAX_IDLE {
             idle.1.push(con);
+        }
+        if let Ok(n @ 1..) = u32::try_from(clients) {
+            self.clients_seen.store(n, Ordering::Relaxed);
         }
         Ok(Answer {
             granted: granted == 1,
@@ -258,7 +402,7 @@ impl RedisLanes {
         })
     }
 
-    fn connection(&self, timeout: Duration) -> std::result::Result<Connection, RedisError> {
+    fn connection(&self, timeout: Duration) -> std::result::Result<Conn, RedisError> {
         let pooled = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             let generation = crate::fork::generation();
@@ -270,7 +414,49 @@ impl RedisLanes {
         };
         match pooled {
             Some(con) => Ok(con),
-            None => self.client.get_connection_with_timeout(timeout),
+            None => self.source.connect(timeout),
+        }
+    }
+
+    /// What a refusing Redis said, with the user it refused and what to do.
+    fn refusal_message(&self, e: &RedisError) -> String {
+        let url = &self.shown_url;
+        let user = &self.target.user;
+        let text = self.describe(e);
+        if self.target.password.is_none() && (e.code() == Some("NOAUTH") || text.contains("unauthenticated")) {
+            return format!(
+                "the shared rate limiter at {url} wants a password, and rate_limit_url gives none: put the user and \
+                 password in it, redis://user:password@host:port (the server said: {text})"
+            );
+        }
+        if e.kind() == RedisErrorKind::AuthenticationFailed || matches!(e.code(), Some("WRONGPASS" | "NOAUTH")) {
+            return format!(
+                "the shared rate limiter at {url} refused the Redis user {user:?}: a wrong password, or the user is \
+                 disabled ({text})"
+            );
+        }
+        if e.code() == Some("NOPERM") || text.contains("NOPERM") {
+            return format!(
+                "the shared rate limiter at {url} refused timrest: the Redis user {user:?} may not run what the \
+                 limiter needs; grant it: ACL SETUSER {user} ~timrest:* +@scripting +@hash +@connection +time \
+                 +pexpire +expire ({text})"
+            );
+        }
+        format!("the shared rate limiter at {url} refused timrest: {text}")
+    }
+
+    /// Redis's words about a failure, scrubbed of the password in case a server echoes it.
+    fn describe(&self, e: &RedisError) -> String {
+        if e.is_timeout() {
+            return "no answer in time".to_owned();
+        }
+        let mut text = e.to_string().trim().to_owned();
+        if let Some(password) = self.target.password.as_deref().filter(|p| p.len() >= 3) {
+            text = text.replace(password, "<redacted>");
+        }
+        match text.char_indices().nth(300) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text,
         }
     }
 }
@@ -288,18 +474,38 @@ fn is_refusal(e: &RedisError) -> bool {
     if e.kind() == RedisErrorKind::AuthenticationFailed {
         return true;
     }
+    if e.to_string().contains("unauthenticated") {
+        // Redis closes an unauthenticated connection that sends a long command.
+        return true;
+    }
     matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM" | "ERR"))
 }
 
-/// Redis's words about a failure (they never hold the URL or the password).
-fn describe(e: &RedisError) -> String {
+/// The cause of an outage, when it is one we name.
+fn classify(e: &RedisError) -> Option<Cause> {
+    match e.kind() {
+        RedisErrorKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask) => return Some(Cause::Moved),
+        RedisErrorKind::Server(ServerErrorKind::ReadOnly) => return Some(Cause::ReadOnly),
+        _ => {}
+    }
+    if matches!(e.code(), Some("MOVED" | "ASK")) {
+        return Some(Cause::Moved);
+    }
+    if e.code() == Some("READONLY") {
+        return Some(Cause::ReadOnly);
+    }
     if e.is_timeout() {
-        return "no answer in time".to_owned();
+        return Some(Cause::Timeout);
     }
-    let text = e.to_string();
-    let text = text.trim();
-    match text.char_indices().nth(200) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
+    if e.is_connection_refusal() {
+        return Some(Cause::Refused);
     }
+    let text = e.to_string().to_ascii_lowercase();
+    if ["certificate", "tls", "handshake", "alert", "invalidcontenttype", "unknownissuer"]
+        .iter()
+        .any(|w| text.contains(w))
+    {
+        return Some(Cause::Tls);
+    }
+    None
 }
