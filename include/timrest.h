@@ -848,8 +848,10 @@ timrest_status timrest_config_set_platform_verifier(timrest_config *config,
 
 /**
  * Shares the rate limit with every client, in any process or host, that names the same Redis:
- * `redis://[:password@]host:port/db`, or `rediss://…` for TLS (the rest of the URL follows the
- * Rust `redis` crate's rules). Each command's quota is one key,
+ * `redis://[user:password@]host:port/db` (one node; the rest of the URL follows the Rust `redis`
+ * crate's rules), `redis+cluster://[user:password@]host:port[,host:port…]` (a Cluster: one
+ * reachable node is enough) or `redis+sentinel://[user:password@]host:port[,host:port…]/service_name`
+ * (the master Sentinel names); `rediss…` for TLS. Each command's quota is one key,
  * `{prefix}:{SDKAppID}:{service}/{command}`. Create the client after `fork()`. The URL is copied;
  * its password never appears in a message. A malformed URL is refused by `timrest_client_new`.
  */
@@ -857,9 +859,28 @@ timrest_status timrest_config_set_rate_limit_url(timrest_config *config,
                                                  const char *url);
 
 /**
+ * Trusts these PEM root certificates (`pem_len` bytes at `pem`, copied) for a `rediss…`
+ * `rate_limit_url`, instead of the platform's roots: the private CA of a managed Redis.
+ */
+timrest_status timrest_config_set_rate_limit_ca_pem(timrest_config *config,
+                                                    const uint8_t *pem,
+                                                    size_t pem_len);
+
+/**
+ * A client certificate and its key (PEM, copied) for a `rediss…` `rate_limit_url` that asks for
+ * one (mutual TLS). The key is a secret: it never appears in a message.
+ */
+timrest_status timrest_config_set_rate_limit_client_cert_pem(timrest_config *config,
+                                                             const uint8_t *cert_pem,
+                                                             size_t cert_pem_len,
+                                                             const uint8_t *key_pem,
+                                                             size_t key_pem_len);
+
+/**
  * What happens while the shared limiter (Redis) does not answer within its timeout: `local`
- * (the default: this process paces alone at the fallback fraction of the rate), `fail` (calls
- * fail with `TIMREST_LIMITER` within their deadline) or `open` (no limit). `TIMREST_CONFIG` for
+ * (the default: this client paces alone at its share of the rate: the rate divided by the
+ * clients last seen in Redis, at most the fallback fraction), `fail` (calls wait for Redis and
+ * fail with `TIMREST_LIMITER` at their deadline) or `open` (no limit). `TIMREST_CONFIG` for
  * any other name (the config is left unchanged).
  */
 timrest_status timrest_config_set_rate_limit_fallback(timrest_config *config,

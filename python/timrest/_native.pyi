@@ -253,6 +253,9 @@ class Client:
         rate_limit_prefix: str = "timrest",
         rate_limit_clock: str = "redis",
         rate_limit_adaptive: bool = True,
+        rate_limit_ca_pem: Optional[Union[str, bytes]] = None,
+        rate_limit_client_cert_pem: Optional[Union[str, bytes]] = None,
+        rate_limit_client_key_pem: Optional[Union[str, bytes]] = None,
     ) -> Client: ...
     @staticmethod
     def from_env() -> Client: ...

@@ -266,8 +266,10 @@ pub unsafe extern "C" fn timrest_config_set_platform_verifier(
 }
 
 /// Shares the rate limit with every client, in any process or host, that names the same Redis:
-/// `redis://[:password@]host:port/db`, or `rediss://…` for TLS (the rest of the URL follows the
-/// Rust `redis` crate's rules). Each command's quota is one key,
+/// `redis://[user:password@]host:port/db` (one node; the rest of the URL follows the Rust `redis`
+/// crate's rules), `redis+cluster://[user:password@]host:port[,host:port…]` (a Cluster: one
+/// reachable node is enough) or `redis+sentinel://[user:password@]host:port[,host:port…]/service_name`
+/// (the master Sentinel names); `rediss…` for TLS. Each command's quota is one key,
 /// `{prefix}:{SDKAppID}:{service}/{command}`. Create the client after `fork()`. The URL is copied;
 /// its password never appears in a message. A malformed URL is refused by `timrest_client_new`.
 #[unsafe(no_mangle)]
@@ -280,9 +282,51 @@ pub unsafe extern "C" fn timrest_config_set_rate_limit_url(
     }
 }
 
+/// `pem_len` bytes at `pem` (copied): PEM data for a setting of the shared limiter's TLS.
+unsafe fn pem_arg(name: &str, pem: *const u8, pem_len: usize) -> Outcome<Vec<u8>> {
+    if pem.is_null() {
+        return Err(boundary::null_argument(name));
+    }
+    // SAFETY: not NULL, and the caller promises pem_len readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(pem, pem_len) }.to_vec())
+}
+
+/// Trusts these PEM root certificates (`pem_len` bytes at `pem`, copied) for a `rediss…`
+/// `rate_limit_url`, instead of the platform's roots: the private CA of a managed Redis.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timrest_config_set_rate_limit_ca_pem(
+    config: *mut timrest_config,
+    pem: *const u8,
+    pem_len: usize,
+) -> timrest_status {
+    unsafe {
+        update("timrest_config_set_rate_limit_ca_pem", config, |b| Ok(b.rate_limit_ca_pem(pem_arg("pem", pem, pem_len)?)))
+    }
+}
+
+/// A client certificate and its key (PEM, copied) for a `rediss…` `rate_limit_url` that asks for
+/// one (mutual TLS). The key is a secret: it never appears in a message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timrest_config_set_rate_limit_client_cert_pem(
+    config: *mut timrest_config,
+    cert_pem: *const u8,
+    cert_pem_len: usize,
+    key_pem: *const u8,
+    key_pem_len: usize,
+) -> timrest_status {
+    unsafe {
+        update("timrest_config_set_rate_limit_client_cert_pem", config, |b| {
+            let cert = pem_arg("cert_pem", cert_pem, cert_pem_len)?;
+            let key = pem_arg("key_pem", key_pem, key_pem_len)?;
+            Ok(b.rate_limit_client_cert_pem(cert).rate_limit_client_key_pem(String::from_utf8_lossy(&key).into_owned()))
+        })
+    }
+}
+
 /// What happens while the shared limiter (Redis) does not answer within its timeout: `local`
-/// (the default: this process paces alone at the fallback fraction of the rate), `fail` (calls
-/// fail with `TIMREST_LIMITER` within their deadline) or `open` (no limit). `TIMREST_CONFIG` for
+/// (the default: this client paces alone at its share of the rate: the rate divided by the
+/// clients last seen in Redis, at most the fallback fraction), `fail` (calls wait for Redis and
+/// fail with `TIMREST_LIMITER` at their deadline) or `open` (no limit). `TIMREST_CONFIG` for
 /// any other name (the config is left unchanged).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn timrest_config_set_rate_limit_fallback(

@@ -129,8 +129,14 @@ impl PyCallInfo {
 /// - `max_retries`: retries after the first attempt (retryable errors only);
 /// - `rate_limit`: requests per second for each command, shared by every call of this client
 ///   (None: no limiter);
-/// - `rate_limit_url`: `redis://[:password@]host:port/db` (or `rediss://`): share the rate limit
-///   with every client, in any process or host, that names the same Redis;
+/// - `rate_limit_url`: share the rate limit with every client, in any process or host, that names
+///   the same Redis: `redis://[user:password@]host:port/db` (one node),
+///   `redis+cluster://[user:password@]host:port[,host:port...]` (a Cluster) or
+///   `redis+sentinel://[user:password@]host:port[,host:port...]/service_name` (the master that
+///   Sentinel names); `rediss...` for TLS;
+/// - `rate_limit_ca_pem`: PEM root certificates (str or bytes) the limiter's TLS trusts instead
+///   of the platform's; `rate_limit_client_cert_pem` and `rate_limit_client_key_pem`: a client
+///   certificate and its key for mutual TLS (the key is never shown);
 /// - `rate_limit_fallback`: while Redis does not answer, `"local"` (pace this process alone at
 ///   `rate_limit_fallback_fraction` of the rate), `"fail"` (raise `LimiterError`) or `"open"`;
 /// - `rate_limit_timeout`: seconds Redis may take to answer; `rate_limit_prefix`: the first part
@@ -237,6 +243,15 @@ fn builder(
     if let Some(url) = shared.url {
         b = b.rate_limit_url(url);
     }
+    if let Some(ca) = shared.ca_pem {
+        b = b.rate_limit_ca_pem(ca);
+    }
+    if let Some(cert) = shared.client_cert_pem {
+        b = b.rate_limit_client_cert_pem(cert);
+    }
+    if let Some(key) = shared.client_key_pem {
+        b = b.rate_limit_client_key_pem(String::from_utf8_lossy(&key).into_owned());
+    }
     Ok(b.rate_limit_fallback(shared.fallback.parse()?)
         .rate_limit_fallback_fraction(shared.fallback_fraction)
         .rate_limit_timeout(seconds("rate_limit_timeout", shared.timeout)?)
@@ -254,6 +269,24 @@ struct SharedLimit {
     prefix: String,
     clock: String,
     adaptive: bool,
+    ca_pem: Option<Vec<u8>>,
+    client_cert_pem: Option<Vec<u8>>,
+    client_key_pem: Option<Vec<u8>>,
+}
+
+/// A PEM setting given as `str` or `bytes`.
+fn pem(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<u8>>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(None) };
+    if value.is_instance_of::<pyo3::types::PyString>() {
+        return Ok(Some(value.extract::<String>()?.into_bytes()));
+    }
+    if let Ok(bytes) = value.cast::<pyo3::types::PyBytes>() {
+        return Ok(Some(bytes.as_bytes().to_vec()));
+    }
+    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        "{name} must be PEM text (str or bytes), not {}",
+        value.get_type().name()?
+    )))
 }
 
 impl PyClient {
@@ -273,13 +306,15 @@ impl PyClient {
         rate_limit_fallback="local".to_owned(), rate_limit_fallback_fraction=crate::Defaults::RATE_LIMIT_FALLBACK_FRACTION,
         rate_limit_timeout=crate::Defaults::RATE_LIMIT_TIMEOUT.as_secs_f64(),
         rate_limit_prefix=crate::Defaults::RATE_LIMIT_PREFIX.to_owned(), rate_limit_clock="redis".to_owned(),
-        rate_limit_adaptive=true,
+        rate_limit_adaptive=true, rate_limit_ca_pem=None, rate_limit_client_cert_pem=None,
+        rate_limit_client_key_pem=None,
     ))]
     #[pyo3(text_signature = "(sdkappid, *, secret_key=None, usersig=None, identifier='administrator', \
         region='china', base_url=None, timeout=10.0, connect_timeout=5.0, deadline=30.0, max_retries=3, \
         rate_limit=100.0, usersig_ttl=86400, proxy=None, ca_pem=None, platform_verifier=False, \
         rate_limit_url=None, rate_limit_fallback='local', rate_limit_fallback_fraction=0.25, \
-        rate_limit_timeout=0.05, rate_limit_prefix='timrest', rate_limit_clock='redis', rate_limit_adaptive=True)")]
+        rate_limit_timeout=0.05, rate_limit_prefix='timrest', rate_limit_clock='redis', rate_limit_adaptive=True, \
+        rate_limit_ca_pem=None, rate_limit_client_cert_pem=None, rate_limit_client_key_pem=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -305,6 +340,9 @@ impl PyClient {
         rate_limit_prefix: String,
         rate_limit_clock: String,
         rate_limit_adaptive: bool,
+        rate_limit_ca_pem: Option<&Bound<'_, PyAny>>,
+        rate_limit_client_cert_pem: Option<&Bound<'_, PyAny>>,
+        rate_limit_client_key_pem: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyClient> {
         let sdkappid = whole::<u64>("sdkappid", sdkappid)?.into_py_result(py)?;
         // (None stands for the defaults, which the text signature shows: 3 and 86400.)
@@ -340,6 +378,9 @@ impl PyClient {
                 prefix: rate_limit_prefix,
                 clock: rate_limit_clock,
                 adaptive: rate_limit_adaptive,
+                ca_pem: pem("rate_limit_ca_pem", rate_limit_ca_pem)?,
+                client_cert_pem: pem("rate_limit_client_cert_pem", rate_limit_client_cert_pem)?,
+                client_key_pem: pem("rate_limit_client_key_pem", rate_limit_client_key_pem)?,
             },
         )
         .into_py_result(py)?;

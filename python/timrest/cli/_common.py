@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pathlib
 from types import FrameType
 from typing import Any, NoReturn, Optional
 
@@ -143,10 +144,18 @@ def _client_options() -> argparse.ArgumentParser:
                    help="requests per second for each command (default 100; 'off' for none)")
     g.add_argument("--rate-limit-url", metavar="URL",
                    help="share the rate limit through Redis with every client that names it: "
-                   "redis://[:password@]host:port/db (TIM_RATE_LIMIT_URL)")
+                   "redis://[user:password@]host:port/db, redis+cluster://host:port[,host:port...] or "
+                   "redis+sentinel://host:port[,host:port...]/service_name; rediss... with TLS (TIM_RATE_LIMIT_URL)")
+    g.add_argument("--rate-limit-ca-pem", metavar="FILE",
+                   help="PEM root certificates for a rediss:// limiter with a private CA (TIM_RATE_LIMIT_CA_PEM)")
+    g.add_argument("--rate-limit-client-cert-pem", metavar="FILE",
+                   help="a client certificate (PEM) for a limiter that asks for one (TIM_RATE_LIMIT_CLIENT_CERT_PEM)")
+    g.add_argument("--rate-limit-client-key-pem", metavar="FILE",
+                   help="the key (PEM) of that certificate (TIM_RATE_LIMIT_CLIENT_KEY_PEM)")
     g.add_argument("--rate-limit-fallback", choices=("local", "fail", "open"),
-                   help="while Redis does not answer: pace alone at a quarter of the rate (local, the default), "
-                   "fail, or send without a limit (TIM_RATE_LIMIT_FALLBACK)")
+                   help="while Redis does not answer: pace alone at this client's share of the rate (local, "
+                   "the default), wait for Redis until the deadline (fail), or send without a limit "
+                   "(TIM_RATE_LIMIT_FALLBACK)")
     g.add_argument("--timeout", type=_seconds, metavar="S", help="per-attempt timeout (default 10)")
     g.add_argument("--connect-timeout", type=_seconds, metavar="S", help="connect timeout (default 5)")
     g.add_argument("--deadline", type=_seconds, metavar="S", help="overall deadline of one deletion, retries included (default 30)")
@@ -200,6 +209,18 @@ def _settings(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         value = flag if flag is not None else _env(var)
         if value is not None:
             kwargs[key] = value
+    for key, flag, var in (
+        ("rate_limit_ca_pem", args.rate_limit_ca_pem, "TIM_RATE_LIMIT_CA_PEM"),
+        ("rate_limit_client_cert_pem", args.rate_limit_client_cert_pem, "TIM_RATE_LIMIT_CLIENT_CERT_PEM"),
+        ("rate_limit_client_key_pem", args.rate_limit_client_key_pem, "TIM_RATE_LIMIT_CLIENT_KEY_PEM"),
+    ):
+        path = flag if flag is not None else _env(var)
+        if path is not None:
+            try:
+                kwargs[key] = pathlib.Path(path).read_bytes()
+            except OSError as e:
+                source = "--" + key.replace("_", "-") if flag is not None else var
+                raise CliError(f"{source} names {path!r}, which cannot be read: {e.strerror}") from None
     kwargs["rate_limit"] = args.rate_limit
     for key in ("timeout", "connect_timeout", "deadline", "max_retries"):
         value = getattr(args, key)
