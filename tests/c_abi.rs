@@ -119,6 +119,7 @@ fn build() -> Result<Built, String> {
     compile(&cc, "-std=c99", "tests/c/incident.c", "incident", &flags)?;
     // A fleet of forked processes on one Redis limiter.
     compile(&cc, "-std=c99", "tests/c/fleet.c", "fleet", &flags)?;
+    compile(&cc, "-std=c99", "tests/c/redis_tls.c", "redis_tls", &flags)?;
     compile(&cc, "-std=c99", "examples/c/delete_by_sender.c", "example_c", &flags)?;
     compile(&cxx, "-std=c++17", "examples/cpp/delete_by_sender.cpp", "example_cpp", &flags)?;
     // The same example linked statically, through the timrest-static module: libtimrest.a and
@@ -768,6 +769,94 @@ fn forked_c_processes_share_one_redis_quota() {
         randoms.dedup();
         assert_eq!(randoms.len(), groups + 1, "{runner:?}: every request had its own random");
     }
+}
+
+/// PEM files of a private CA, a server certificate it signed for 127.0.0.1, a client certificate it
+/// signed, and another CA that signed nothing of ours (rcgen), in `dir`.
+fn write_certificates(dir: &Path) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let ca = |name: &str| {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, format!("timrest test {name}"));
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key).expect("CA");
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write");
+        Issuer::new(params, key)
+    };
+    let issuer = ca("ca");
+    ca("other-ca");
+    for (name, sans, usage) in [
+        ("server", vec!["127.0.0.1".to_owned(), "localhost".to_owned()], ExtendedKeyUsagePurpose::ServerAuth),
+        ("client", vec![], ExtendedKeyUsagePurpose::ClientAuth),
+    ] {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(sans).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![usage];
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &issuer).expect("leaf");
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write");
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).expect("write");
+    }
+}
+
+/// The shared limiter's TLS settings and errors from C (tests/c/redis_tls.c), against a real
+/// `redis-server` that serves TLS only and asks for a client certificate: the right CA and
+/// certificate work; the wrong CA is `TIMREST_LIMITER` naming `rate_limit_ca_pem`; a wrong
+/// password is `TIMREST_LIMITER` without the password.
+#[test]
+fn redis_tls_and_password_errors_from_c() {
+    let dir = std::env::temp_dir().join(format!("timrest-c-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    write_certificates(&dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let mut server = Command::new("redis-server")
+        .args(["--port", "0", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--tls-port"])
+        .arg(port.to_string())
+        .args(["--tls-cert-file", &path("server.pem"), "--tls-key-file", &path("server.key")])
+        .args(["--tls-ca-cert-file", &path("ca.pem"), "--tls-auth-clients", "yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "redis-server with TLS did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let scene = Scene::new();
+    let env = scene.env();
+    let url = format!("rediss://127.0.0.1:{port}");
+    let (ca, other, cert, key) = (path("ca.pem"), path("other-ca.pem"), path("client.pem"), path("client.key"));
+    let key_line = std::fs::read_to_string(&key).expect("key").lines().nth(1).expect("key body").to_owned();
+    let cases: [(&str, &str, &str, &str, &str); 3] = [
+        (&ca, &cert, &key, "ok", "the right CA and client certificate"),
+        (&other, &cert, &key, "limiter", "a CA that did not sign the server's certificate"),
+        (&ca, "-", "-", "limiter", "no client certificate"),
+    ];
+    for (ca_file, cert_file, key_file, expected, what) in cases {
+        let args = [url.as_str(), ca_file, cert_file, key_file, scene.group.as_str(), expected, key_line.as_str()];
+        let stdout = run(Runner::Native, &built().program("redis_tls"), &args, &env);
+        if expected == "limiter" {
+            assert!(stdout.contains("tls") && stdout.contains("rate_limit_ca_pem"), "{what}: {stdout}");
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+
+    let canary = "c-canary-redis-pass/#?@:";
+    let redis = redis_server::RedisServer::start(Some("the-right-one"));
+    let encoded = "c-canary-redis-pass%2F%23%3F%40%3A";
+    let url = redis.url().replacen("the-right-one", encoded, 1);
+    let args = [url.as_str(), "-", "-", "-", scene.group.as_str(), "limiter", canary];
+    let stdout = run(Runner::Native, &built().program("redis_tls"), &args, &env);
+    assert!(stdout.contains("\"default\"") && !stdout.contains(encoded), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -35,7 +35,7 @@ fn the_script_reserves_cuts_and_recovers_on_a_fake_clock() {
     let mut con = client.get_connection().unwrap();
     let script = redis::Script::new(include_str!("../src/limit/gcra.lua"));
     let mut call = |op: &str, now_us: u64, max_wait_us: u64, token: &str, not_before_us: u64| -> (i64, i64, f64, i64) {
-        let (granted, wait, rate, clients): (i64, i64, String, i64) = script
+        let (granted, wait, rate, clients, _lost): (i64, i64, String, i64, i64) = script
             .key("t:{1}:lane")
             .key("t:{1}:clients")
             .arg(op)
@@ -91,7 +91,7 @@ fn the_script_counts_the_clients_present_and_honours_not_before() {
     let mut con = client.get_connection().unwrap();
     let script = redis::Script::new(include_str!("../src/limit/gcra.lua"));
     let mut call = |now_us: u64, token: &str, not_before_us: u64| -> (i64, i64, i64) {
-        let (granted, wait, _rate, clients): (i64, i64, String, i64) = script
+        let (granted, wait, _rate, clients, _lost): (i64, i64, String, i64, i64) = script
             .key("t:{1}:lane")
             .key("t:{1}:clients")
             .arg("acquire")

@@ -300,7 +300,9 @@ pub unsafe extern "C" fn timrest_config_set_rate_limit_ca_pem(
     pem_len: usize,
 ) -> timrest_status {
     unsafe {
-        update("timrest_config_set_rate_limit_ca_pem", config, |b| Ok(b.rate_limit_ca_pem(pem_arg("pem", pem, pem_len)?)))
+        update("timrest_config_set_rate_limit_ca_pem", config, |b| {
+            Ok(b.rate_limit_ca_pem(pem_arg("pem", pem, pem_len)?))
+        })
     }
 }
 

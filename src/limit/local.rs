@@ -90,11 +90,9 @@ impl Pacer {
         });
     }
 
-    /// How far the next start in `lane` is from now, at the least (zero when it could be now).
-    pub(crate) fn horizon(&self, lane: Lane<'_>) -> Duration {
-        let now = Instant::now();
-        let gap = interval(self.per_second());
-        self.with_lane(lane, |l| l.last.map_or(Duration::ZERO, |last| (last + gap).saturating_duration_since(now)))
+    /// The latest start reserved in `lane`, if any.
+    pub(crate) fn last_start(&self, lane: Lane<'_>) -> Option<Instant> {
+        self.with_lane(lane, |l| l.last)
     }
 
     fn seconds(&self, t: Instant) -> f64 {

@@ -26,6 +26,9 @@ use self::local::Pacer;
 use self::redis::{RedisLanes, Trouble};
 use self::target::TlsFiles;
 
+/// The part of its share a client keeps to, on top of Redis, just after an outage or a failover.
+const GRACE_SHARE: f64 = 0.8;
+
 /// One lane: a service and a command (`group_open_http_svc`, `delete_group_msg_by_sender`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Lane<'a> {
@@ -139,7 +142,7 @@ impl Limiter {
                 let mut backoff = Duration::from_millis(20);
                 let waited_from = Instant::now();
                 loop {
-                    match self.acquire_shared(lane, deadline, lanes, local) {
+                    match self.acquire_shared(lane, deadline, lanes, local, *fraction) {
                         Ok(result) => return result,
                         Err(Trouble::Refused(e)) => return Err(Denied::Error(e)),
                         Err(Trouble::Unavailable { cause, why }) => match fallback {
@@ -194,29 +197,53 @@ impl Limiter {
         deadline: Option<Instant>,
         lanes: &RedisLanes,
         local: &Pacer,
+        fraction: f64,
     ) -> std::result::Result<std::result::Result<(), Denied>, Trouble> {
         let now = Instant::now();
         let max_wait = deadline.map_or(Duration::from_secs(86_400), |d| d.saturating_duration_since(now));
-        // Back from an outage: no start before the fallback's last one plus its gap.
+        // Just back from an outage (or on a new master after a failover): the rest of the fleet
+        // may still be on its fallback (or the old master) until its next probe. Keep to the
+        // fallback's pace as well for a moment: take the fallback's next start first, and ask
+        // Redis for a start no earlier, so that Redis's lane holds the real starts.
         let grace = lanes.in_grace();
-        let not_before = if grace { local.horizon(lane) } else { Duration::ZERO };
+        let share_rate = self.fallback_rate(lanes, fraction);
+        local.set_rate(share_rate);
+        let not_before = if grace {
+            // A little under the share: the starts the lost lane promised, and those of clients
+            // still on their fallback, overlap the first of the new lane.
+            local.set_rate(share_rate * GRACE_SHARE);
+            let next = match local.reserve(lane, Instant::now, deadline) {
+                Ok((_, start)) => start.saturating_duration_since(now),
+                Err(_) => Duration::ZERO,
+            };
+            (next, next)
+        } else {
+            // Never before this client's own latest start. A Redis that lost its state (a
+            // restart) must not hand out starts among those it promised before, which the
+            // callers sleeping on them still make: those of the other clients fall up to one
+            // share's gap after this client's own. (While Redis keeps its state, its lane is past
+            // every client's latest start anyway.)
+            match local.last_start(lane) {
+                Some(last) => {
+                    let own = last.saturating_duration_since(now);
+                    let lost = (last + local::interval(share_rate)).saturating_duration_since(now);
+                    (own, if own.is_zero() { Duration::ZERO } else { lost })
+                }
+                None => (Duration::ZERO, Duration::ZERO),
+            }
+        };
         let answer = lanes.run("acquire", &lane.name(), self.configured, max_wait, deadline, not_before)?;
         if !answer.granted {
             return Ok(Err(Denied::Deadline { wait: answer.wait }));
         }
         let start = now + answer.wait;
-        if grace {
-            // The rest of the fleet may still be on its fallback until its next probe: keep to
-            // the fallback's pace as well for a moment, so that both together stay in the quota.
-            std::thread::sleep(start.saturating_duration_since(Instant::now()));
-            let _ = local.acquire(lane, deadline);
-        } else {
+        if !grace {
             // The fallback, if it is needed, starts after the starts Redis has promised.
             local.not_before(lane, start);
-            let wait = start.saturating_duration_since(Instant::now());
-            if !wait.is_zero() {
-                std::thread::sleep(wait);
-            }
+        }
+        let wait = start.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
         }
         Ok(Ok(()))
     }
@@ -239,8 +266,26 @@ impl Limiter {
         }
         let cut = match &self.backend {
             Backend::Local(pacer) => pacer.refused(lane),
+            Backend::Redis { lanes, .. } if lanes.in_grace() => {
+                // Just after an outage or a failover, part of the fleet was on its fallback (or
+                // on the old master) for a moment: the refusal tells of that moment, not of a
+                // rate set too high. Cutting would halve the fleet for many seconds.
+                log::debug!(
+                    target: "timrest",
+                    "{}: a rate-limit answer just after the shared limiter came back; the rate is not cut",
+                    lane.name()
+                );
+                None
+            }
             Backend::Redis { lanes, local, .. } => {
-                match lanes.run("refused", &lane.name(), self.configured, Duration::ZERO, None, Duration::ZERO) {
+                match lanes.run(
+                    "refused",
+                    &lane.name(),
+                    self.configured,
+                    Duration::ZERO,
+                    None,
+                    (Duration::ZERO, Duration::ZERO),
+                ) {
                     Ok(answer) => answer.granted.then_some(answer.rate),
                     Err(_) => local.refused(lane),
                 }
@@ -265,7 +310,16 @@ impl Limiter {
                 let peeked = if lanes.is_down() {
                     None
                 } else {
-                    lanes.run("peek", &lane.name(), self.configured, Duration::ZERO, None, Duration::ZERO).ok()
+                    lanes
+                        .run(
+                            "peek",
+                            &lane.name(),
+                            self.configured,
+                            Duration::ZERO,
+                            None,
+                            (Duration::ZERO, Duration::ZERO),
+                        )
+                        .ok()
                 };
                 match (peeked, fallback) {
                     (Some(answer), _) => answer.rate,

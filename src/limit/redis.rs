@@ -23,7 +23,7 @@
 //! in messages and logs has no password.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::redis::{ErrorKind as RedisErrorKind, RedisError, Script, ServerErrorKind};
@@ -42,6 +42,12 @@ const PRESENCE_TTL: Duration = Duration::from_secs(4);
 /// After an outage, how long a client keeps the fallback's pace on top of Redis's: the other
 /// clients of the fleet may still be on their fallback until their next probe.
 pub(crate) const GRACE: Duration = Duration::from_secs(1);
+/// A new connection (TCP, TLS handshake, AUTH) may take this many answer timeouts, at least
+/// [`MIN_CONNECT`]: it happens once per pooled connection, and a TLS handshake on a busy host
+/// takes longer than one script's answer.
+const CONNECT_FACTOR: u32 = 10;
+/// The least time a new connection is given.
+const MIN_CONNECT: Duration = Duration::from_millis(500);
 /// Connections kept for reuse at most.
 const MAX_IDLE: usize = 64;
 /// The script's epoch, in Unix seconds (keeps microsecond timestamps exact in a double).
@@ -140,6 +146,14 @@ struct Health {
     presence_at: Option<Instant>,
 }
 
+/// Idle connections, for one process ([`crate::fork::generation`]) and one server epoch
+/// ([`Source::epoch`]: a new master after a failover).
+struct Pool {
+    generation: u64,
+    epoch: u64,
+    conns: Vec<Conn>,
+}
+
 /// A Redis lane store with a connection pool and outage tracking.
 pub(crate) struct RedisLanes {
     target: Target,
@@ -156,10 +170,12 @@ pub(crate) struct RedisLanes {
     adaptive: bool,
     /// Pooled connections, and the process they belong to ([`crate::fork::generation`]): a
     /// forked child must not take the parent's (both would read each other's answers).
-    idle: Mutex<(u64, Vec<Conn>)>,
+    idle: Mutex<Pool>,
     health: Mutex<Health>,
     /// The clients present at the last count (0: never counted).
     clients_seen: AtomicU32,
+    /// The server epoch of the last call ([`Source::epoch`]).
+    epoch_seen: AtomicU64,
 }
 
 impl std::fmt::Debug for RedisLanes {
@@ -185,7 +201,7 @@ impl RedisLanes {
     ) -> Result<RedisLanes> {
         let shown = crate::redact::redact_userinfo(url);
         let target = Target::parse(url, &shown)?;
-        let source = target.source(tls_files, timeout, &shown)?;
+        let source = target.source(tls_files, (timeout * CONNECT_FACTOR).max(MIN_CONNECT), timeout, &shown)?;
         Ok(RedisLanes {
             target,
             source,
@@ -196,9 +212,10 @@ impl RedisLanes {
             timeout,
             clock,
             adaptive,
-            idle: Mutex::new((crate::fork::generation(), Vec::new())),
+            idle: Mutex::new(Pool { generation: crate::fork::generation(), epoch: 0, conns: Vec::new() }),
             health: Mutex::new(Health::default()),
             clients_seen: AtomicU32::new(0),
+            epoch_seen: AtomicU64::new(0),
         })
     }
 
@@ -295,7 +312,8 @@ impl RedisLanes {
     }
 
     /// Runs one step of the script for `lane`, within `timeout` and before `deadline`;
-    /// `not_before`: the start must be at least that far away (the fallback's last start).
+    /// `not_before`: the start must be at least that far away; the first one when the lane is
+    /// there, the second when Redis lost it.
     /// `Err(Unavailable)` without trying when an outage is on and it is not this caller's turn.
     pub(crate) fn run(
         &self,
@@ -304,7 +322,7 @@ impl RedisLanes {
         configured: f64,
         max_wait: Duration,
         deadline: Option<Instant>,
-        not_before: Duration,
+        not_before: (Duration, Duration),
     ) -> std::result::Result<Answer, Trouble> {
         if !self.may_try() {
             let cause = self.health.lock().unwrap_or_else(|p| p.into_inner()).down.map_or(Cause::Connection, |d| d.1);
@@ -314,8 +332,16 @@ impl RedisLanes {
         if let Some(d) = deadline {
             timeout = timeout.min(d.saturating_duration_since(Instant::now())).max(Duration::from_millis(1));
         }
+        let epoch = self.source.epoch();
+        let before = self.epoch_seen.swap(epoch, Ordering::Relaxed);
+        if before != 0 && before != epoch {
+            // A new master (a failover): the other clients may still be on the old one until
+            // they ask the sentinels again. Keep to the fallback's pace as well for a moment,
+            // as after an outage.
+            self.health.lock().unwrap_or_else(|p| p.into_inner()).recovered_at = Some(Instant::now());
+        }
         let presence = op == "acquire" && self.presence_due();
-        let mut outcome = self.invoke(op, lane, configured, max_wait, timeout, not_before, presence);
+        let mut outcome = self.invoke(op, lane, configured, max_wait, timeout, deadline, not_before, presence);
         if let Err(e) = &outcome
             && classify(e) == Some(Cause::ReadOnly)
             && !matches!(self.target.kind, Kind::Node)
@@ -323,8 +349,8 @@ impl RedisLanes {
             // A failover: the master we knew is a replica now. Ask the sentinels (or the
             // Cluster's slot map, on a new connection) again, once.
             self.source.forget_master();
-            self.idle.lock().unwrap_or_else(|p| p.into_inner()).1.clear();
-            outcome = self.invoke(op, lane, configured, max_wait, timeout, not_before, presence);
+            self.idle.lock().unwrap_or_else(|p| p.into_inner()).conns.clear();
+            outcome = self.invoke(op, lane, configured, max_wait, timeout, deadline, not_before, presence);
         }
         match outcome {
             Ok(answer) => {
@@ -339,7 +365,7 @@ impl RedisLanes {
             Err(e) => {
                 // The pooled connections go to the same server, which just failed: drop them all,
                 // or each later probe would spend its turn on another dead socket.
-                self.idle.lock().unwrap_or_else(|p| p.into_inner()).1.clear();
+                self.idle.lock().unwrap_or_else(|p| p.into_inner()).conns.clear();
                 self.source.forget_master();
                 let cause = classify(&e).unwrap_or(Cause::Connection);
                 let why = format!("{}{}", self.describe(&e), cause.fix(&self.target.kind));
@@ -360,17 +386,18 @@ impl RedisLanes {
         configured: f64,
         max_wait: Duration,
         timeout: Duration,
-        not_before: Duration,
+        deadline: Option<Instant>,
+        not_before: (Duration, Duration),
         presence: bool,
     ) -> std::result::Result<Answer, RedisError> {
-        let mut con = self.connection(timeout)?;
+        let mut con = self.connection(timeout, deadline)?;
         con.set_timeouts(timeout)?;
         let now = match self.clock {
             RateLimitClock::Redis => String::new(),
             RateLimitClock::Local => local_now_micros().to_string(),
         };
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).min(1 << 52);
-        let (granted, wait_us, rate, clients): (i64, i64, String, i64) = self
+        let (granted, wait_us, rate, clients, lost): (i64, i64, String, i64, i64) = self
             .script
             .key(self.key(lane))
             .key(format!("{}clients", self.key_prefix))
@@ -385,15 +412,27 @@ impl RedisLanes {
             .arg(if self.adaptive { "1" } else { "0" })
             .arg(if presence { self.token.as_str() } else { "" })
             .arg(micros(PRESENCE_TTL))
-            .arg(micros(not_before))
+            .arg(micros(not_before.0))
+            .arg(micros(not_before.1))
             .invoke(con.like())?;
         // Only a connection that answered goes back to the pool.
+        let epoch = self.source.epoch();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.0 == crate::fork::generation() && idle.1.len() < MAX_IDLE {
-            idle.1.push(con);
+        if idle.generation == crate::fork::generation() && idle.epoch == epoch && idle.conns.len() < MAX_IDLE {
+            idle.conns.push(con);
         }
         if let Ok(n @ 1..) = u32::try_from(clients) {
             self.clients_seen.store(n, Ordering::Relaxed);
+        }
+        if lost == 1 {
+            // Redis lost the lane (a restart, a flush, a failover to a replica that lagged)
+            // while this client had starts pending: as after an outage, keep to the fallback's
+            // pace as well for a moment, and take no rate-limit answer of the moment for a
+            // reason to cut the rate.
+            let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+            if h.recovered_at.is_none_or(|at| at.elapsed() >= GRACE) {
+                h.recovered_at = Some(Instant::now());
+            }
         }
         Ok(Answer {
             granted: granted == 1,
@@ -402,19 +441,27 @@ impl RedisLanes {
         })
     }
 
-    fn connection(&self, timeout: Duration) -> std::result::Result<Conn, RedisError> {
+    fn connection(&self, timeout: Duration, deadline: Option<Instant>) -> std::result::Result<Conn, RedisError> {
+        let epoch = self.source.epoch();
         let pooled = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             let generation = crate::fork::generation();
-            if idle.0 != generation {
-                // Forked: the pooled sockets are the parent's too. Closing our copies is harmless.
-                *idle = (generation, Vec::new());
+            if idle.generation != generation || idle.epoch != epoch {
+                // Forked: the pooled sockets are the parent's too (closing our copies is
+                // harmless). A new epoch: they lead to the old master.
+                *idle = Pool { generation, epoch, conns: Vec::new() };
             }
-            idle.1.pop()
+            idle.conns.pop()
         };
         match pooled {
             Some(con) => Ok(con),
-            None => self.source.connect(timeout),
+            None => {
+                let mut connect = (self.timeout * CONNECT_FACTOR).max(MIN_CONNECT);
+                if let Some(d) = deadline {
+                    connect = connect.min(d.saturating_duration_since(Instant::now())).max(timeout);
+                }
+                self.source.connect(connect)
+            }
         }
     }
 
@@ -435,7 +482,9 @@ impl RedisLanes {
                  disabled ({text})"
             );
         }
-        if e.code() == Some("NOPERM") || text.contains("NOPERM") {
+        if e.code() == Some("NOPERM")
+            || ["NOPERM", "can't run this command", "no permissions"].iter().any(|w| text.contains(w))
+        {
             return format!(
                 "the shared rate limiter at {url} refused timrest: the Redis user {user:?} may not run what the \
                  limiter needs; grant it: ACL SETUSER {user} ~timrest:* +@scripting +@hash +@connection +time \

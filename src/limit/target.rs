@@ -134,7 +134,14 @@ impl Target {
         };
         if form == "node" {
             // As the crate reads it (it parses the URL again in `Client::open`).
-            let parsed = url::Url::parse(url.trim()).map_err(|e| bad(&format!("is not a valid Redis URL ({e})")))?;
+            let parsed = url::Url::parse(url.trim()).map_err(|e| {
+                let hint = if rest.contains('@') {
+                    "; a password with /, ?, # or : in it must be percent-encoded (%2F, %3F, %23, %3A)"
+                } else {
+                    ""
+                };
+                bad(&format!("is not a valid Redis URL ({e}{hint})"))
+            })?;
             if parsed.host_str().is_none_or(str::is_empty) {
                 return Err(bad("has no host"));
             }
@@ -204,7 +211,13 @@ impl Target {
     }
 
     /// The crate's client for this target (nothing is connected yet).
-    pub(crate) fn source(&self, tls_files: &TlsFiles, timeout: Duration, shown: &str) -> Result<Source> {
+    pub(crate) fn source(
+        &self,
+        tls_files: &TlsFiles,
+        connect_timeout: Duration,
+        timeout: Duration,
+        shown: &str,
+    ) -> Result<Source> {
         let certs = tls_files.certificates();
         if certs.is_some() && !self.tls {
             return Err(Error::config(format!(
@@ -244,7 +257,7 @@ impl Target {
                     .retries(2)
                     .min_retry_wait(10)
                     .max_retry_wait(100)
-                    .connection_timeout(timeout)
+                    .connection_timeout(connect_timeout)
                     .response_timeout(timeout);
                 if let Some(user) = username {
                     b = b.username(user);
@@ -287,7 +300,13 @@ impl Target {
                 }
                 let client = b.build().map_err(config)?;
                 Ok(Source::Sentinel(Arc::new(Sentinel {
-                    state: Mutex::new(SentinelState { client: Some(client), master: None, last_error: None }),
+                    state: Mutex::new(SentinelState {
+                        client: Some(client),
+                        master: None,
+                        asked_in: None,
+                        epoch: 0,
+                        last_error: None,
+                    }),
                     changed: Condvar::new(),
                 })))
             }
@@ -342,7 +361,24 @@ struct SentinelState {
     /// `None` while a helper thread asks the sentinels (it has the client).
     client: Option<SentinelClient>,
     master: Option<RedisClient>,
+    /// The tick ([`tick`]) in which the sentinels were last asked.
+    asked_in: Option<u64>,
+    /// Counts the changes of master (the pool keeps connections of the current one only).
+    epoch: u64,
     last_error: Option<String>,
+}
+
+/// How often the sentinels are asked again which server is the master, while one is known: after
+/// a `SENTINEL FAILOVER` the old master goes on accepting writes until the sentinels convert it
+/// (seconds later), so waiting for `READONLY` alone would keep the fleet on it.
+const ASK_SENTINELS_EVERY: Duration = Duration::from_millis(500);
+
+/// The current tick of [`ASK_SENTINELS_EVERY`] on the wall clock. Every client of a fleet asks at
+/// the start of each tick, so that they all move to a new master at nearly the same moment, and
+/// the old and the new master's lanes are both in use for milliseconds, not half a second.
+fn tick() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis() / ASK_SENTINELS_EVERY.as_millis()).unwrap_or(0)
 }
 
 impl Source {
@@ -361,12 +397,68 @@ impl Source {
     /// The server we reached is not (or no longer) the master: ask again on the next connection.
     pub(crate) fn forget_master(&self) {
         if let Source::Sentinel(s) = self {
-            s.state.lock().unwrap_or_else(|p| p.into_inner()).master = None;
+            let mut state = s.state.lock().unwrap_or_else(|p| p.into_inner());
+            if state.master.take().is_some() {
+                state.epoch += 1;
+            }
+        }
+    }
+
+    /// Changes whenever the server connections go to changes (a new master); pooled connections
+    /// of an older epoch are dropped. Also starts asking the sentinels again when it is time.
+    pub(crate) fn epoch(&self) -> u64 {
+        match self {
+            Source::Sentinel(s) => {
+                let mut state = s.state.lock().unwrap_or_else(|p| p.into_inner());
+                if state.master.is_some() && state.asked_in != Some(tick()) {
+                    Sentinel::ask(s, &mut state);
+                }
+                state.epoch
+            }
+            _ => 0,
         }
     }
 }
 
 impl Sentinel {
+    /// Starts a helper thread that asks the sentinels for the master, unless one is at it. When
+    /// the master it finds is another server than the one known, the epoch moves on.
+    fn ask(this: &Arc<Sentinel>, state: &mut SentinelState) {
+        let Some(mut client) = state.client.take() else { return };
+        state.last_error = None;
+        state.asked_in = Some(tick());
+        let shared = Arc::clone(this);
+        let spawned = std::thread::Builder::new().name("timrest-sentinel".to_owned()).spawn(move || {
+            let found = client.get_client();
+            let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            match found {
+                Ok(master) => {
+                    let same = state
+                        .master
+                        .as_ref()
+                        .is_some_and(|known| known.get_connection_info().addr() == master.get_connection_info().addr());
+                    if !same {
+                        if state.master.is_some() {
+                            log::info!(
+                                target: "timrest",
+                                "the sentinels name a new master for the shared rate limiter: {}",
+                                master.get_connection_info().addr()
+                            );
+                        }
+                        state.epoch += 1;
+                        state.master = Some(master);
+                    }
+                }
+                Err(e) => state.last_error = Some(e.to_string()),
+            }
+            state.client = Some(client);
+            shared.changed.notify_all();
+        });
+        if let Err(e) = spawned {
+            state.last_error = Some(format!("could not start a thread to ask the sentinels: {e}"));
+        }
+    }
+
     /// The master's client: the one last found, or one the sentinels name now. Asking runs on a
     /// helper thread (the crate's sentinel queries have no timeout of their own), so that a
     /// sentinel that does not answer costs the caller `timeout`, not the system's TCP timeout.
@@ -376,23 +468,7 @@ impl Sentinel {
         if let Some(master) = &state.master {
             return Ok(master.clone());
         }
-        if let Some(mut client) = state.client.take() {
-            state.last_error = None;
-            let shared = Arc::clone(this);
-            let spawned = std::thread::Builder::new().name("timrest-sentinel".to_owned()).spawn(move || {
-                let found = client.get_client();
-                let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-                match found {
-                    Ok(master) => state.master = Some(master),
-                    Err(e) => state.last_error = Some(e.to_string()),
-                }
-                state.client = Some(client);
-                shared.changed.notify_all();
-            });
-            if let Err(e) = spawned {
-                return Err(RedisError::from(e));
-            }
-        }
+        Sentinel::ask(this, &mut state);
         loop {
             if let Some(master) = &state.master {
                 return Ok(master.clone());

@@ -2,7 +2,10 @@
 the README says), ``delete_many`` over its share of the items, and a JSON summary on stdout.
 
     python worker.py '{"base_url": ..., "rate_limit": 95, "rate_limit_url": "redis://..." | null,
-                       "rate_limit_fallback": "local", "deadline": 30, "items": [[group, sender], ...]}'
+                       "rate_limit_fallback": "local", "deadline": 30, "items": [[group, sender], ...],
+                       "sdkappid": 1400000001, "pem": {"rate_limit_ca_pem": "/path/ca.pem", ...}}'
+
+``sdkappid`` (with the demo key) and ``pem`` (settings read from the files named) are optional.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from timrest.testing import DEMO_SDKAPPID, DEMO_SECRET_KEY
 def main() -> None:
     job = json.loads(sys.argv[1])
     settings = {k: job[k] for k in ("rate_limit_url", "rate_limit_fallback") if job.get(k) is not None}
+    for name, path in job.get("pem", {}).items():
+        with open(path, "rb") as f:
+            settings[name] = f.read()
     client = timrest.Client(
-        DEMO_SDKAPPID,
+        job.get("sdkappid", DEMO_SDKAPPID),
         secret_key=DEMO_SECRET_KEY,
         base_url=job["base_url"],
         rate_limit=job["rate_limit"],
