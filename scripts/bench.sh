@@ -19,6 +19,8 @@
 #    max over commands (calls / rate), and a sequential script; target/bench/incident.md.
 # 7. bench/memory.py (section "memory", not in the default run: ~10 minutes): the RSS of a
 #    1 000 000-line delete-batch from a file and from stdin, and of the emulator under 1 MiB bodies.
+# 8. bench/redis_outage.py (section "redis-outage", not in the default run: ~1 minute per run): 8
+#    processes on one Redis killed for 1 s, 60007 answers and wall time against the no-outage run.
 #
 # Figures only: nothing here is a pass/fail test. --quick runs fewer calls (a smoke run);
 # --sections per-call,instructions,bulk,throughput,footprint picks sections ("instructions" counts
@@ -100,7 +102,7 @@ for arg in "$@"; do
         *) run_args+=("$arg") ;;
     esac
 done
-main_sections="$(echo "$sections" | tr ',' '\n' | { grep -v -e '^fleet$' -e '^async$' -e '^incident$' -e '^memory$' || true; } | paste -sd, -)"
+main_sections="$(echo "$sections" | tr ',' '\n' | { grep -v -e '^fleet$' -e '^async$' -e '^incident$' -e '^memory$' -e '^redis-outage$' || true; } | paste -sd, -)"
 
 if [ -n "$main_sections" ]; then
 "$venv/bin/python" bench/run.py --sections "$main_sections" \
@@ -125,6 +127,11 @@ fi
 if [[ ",$sections," == *",incident,"* ]]; then
     echo "bench: the incident job against its bound (bench/incident.py)"
     "$venv/bin/python" bench/incident.py --out "$out"
+fi
+
+if [[ ",$sections," == *",redis-outage,"* ]]; then
+    echo "bench: a fleet through a Redis outage (bench/redis_outage.py)"
+    "$venv/bin/python" bench/redis_outage.py --out "$out"
 fi
 
 if [[ ",$sections," == *",memory,"* ]]; then

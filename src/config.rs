@@ -350,6 +350,8 @@ pub struct ClientBuilder {
     proxy: Option<String>,
     ca_pem: Option<Vec<u8>>,
     platform_verifier: bool,
+    /// Filled from the environment: missing settings are named by their variables.
+    from_env: bool,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -417,7 +419,7 @@ impl ClientBuilder {
                 v => Ok(v),
             }
         };
-        let mut b = ClientBuilder::new();
+        let mut b = ClientBuilder { from_env: true, ..ClientBuilder::new() };
         if let Some(v) = var("TIM_SDKAPPID")? {
             b.sdkappid = Some(
                 v.trim()
@@ -605,6 +607,11 @@ impl ClientBuilder {
     /// Checks every setting and returns the [`Config`]. Errors are [`ErrorKind::Config`](crate::ErrorKind::Config).
     pub fn into_config(self) -> Result<Config> {
         let sdkappid = match self.sdkappid {
+            Some(0) | None if self.from_env => {
+                return Err(Error::config(
+                    "TIM_SDKAPPID is not set: the app's SDKAppID is required (a positive integer, e.g. 1400000000)",
+                ));
+            }
             Some(0) | None => return Err(Error::config("sdkappid is required (a positive integer, e.g. 1400000000)")),
             Some(id) => id,
         };
@@ -612,6 +619,11 @@ impl ClientBuilder {
         crate::validate::user_id("identifier", &identifier).map_err(|e| Error::config(e.info().to_owned()))?;
         let auth = match (self.secret_key, self.usersig) {
             (Some(_), Some(_)) => return Err(Error::config("give either secret_key or usersig, not both")),
+            (None, None) if self.from_env => {
+                return Err(Error::config(
+                    "neither TIM_SECRET_KEY nor TIM_USERSIG is set: a secret_key or a usersig is required",
+                ));
+            }
             (None, None) => return Err(Error::config("a secret_key or a usersig is required")),
             (Some(key), None) if key.0.is_empty() => return Err(Error::config("secret_key is empty")),
             (Some(key), None) => Auth::SecretKey(key),
@@ -905,6 +917,24 @@ mod tests {
         assert!(!dbg.contains("hunter") && !dbg.contains("eJx") && !dbg.contains("\"k\""), "{dbg}");
         let e = b.into_config().unwrap_err().to_string();
         assert!(!e.contains("hunter3") && !e.contains("eJx"), "{e}");
+    }
+
+    #[test]
+    fn missing_variables_are_named_and_pem_files_are_read() {
+        let e = ClientBuilder::from_lookup(|_| None).unwrap().into_config().unwrap_err();
+        assert!(e.to_string().contains("TIM_SDKAPPID is not set"), "{e}");
+        let e = ClientBuilder::from_lookup(|n| (n == "TIM_SDKAPPID").then(|| "1".to_owned()))
+            .unwrap()
+            .into_config()
+            .unwrap_err();
+        assert!(e.to_string().contains("neither TIM_SECRET_KEY nor TIM_USERSIG is set"), "{e}");
+        // Set in code, the same settings are named as settings.
+        let e = ClientBuilder::new().into_config().unwrap_err();
+        assert!(e.to_string().starts_with("config error: sdkappid is required"), "{e}");
+        // The PEM variables are file paths, read at once; one that cannot be read is named.
+        let e = ClientBuilder::from_lookup(|n| (n == "TIM_RATE_LIMIT_CA_PEM").then(|| "/no/such/ca.pem".to_owned()))
+            .unwrap_err();
+        assert!(e.to_string().contains("TIM_RATE_LIMIT_CA_PEM names \"/no/such/ca.pem\""), "{e}");
     }
 
     #[test]

@@ -27,15 +27,18 @@ fn builder(emu: &Emulator, redis_url: &str, rate: f64) -> ClientBuilder {
         .rate_limit_url(redis_url)
 }
 
-/// The script itself, on a fake clock (explicit `now`), as the client calls it.
-#[test]
-fn the_script_reserves_cuts_and_recovers_on_a_fake_clock() {
-    let redis = RedisServer::start(None);
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut con = client.get_connection().unwrap();
-    let script = redis::Script::new(include_str!("../src/limit/gcra.lua"));
-    let mut call = |op: &str, now_us: u64, max_wait_us: u64, token: &str, not_before_us: u64| -> (i64, i64, f64, i64) {
-        let (granted, wait, rate, clients, _lost): (i64, i64, String, i64, i64) = script
+/// One run of the limiter's script on a fake clock, as the client calls it (10/s, the adaptive
+/// constants, a 4 s presence): `(granted, wait µs, rate, clients counted, lane lost)`.
+fn gcra(
+    con: &mut redis::Connection,
+    op: &str,
+    now_us: u64,
+    max_wait_us: u64,
+    token: &str,
+    not_before_us: (u64, u64),
+) -> (i64, i64, f64, i64, i64) {
+    let (granted, wait, rate, clients, lost): (i64, i64, String, i64, i64) =
+        redis::Script::new(include_str!("../src/limit/gcra.lua"))
             .key("t:{1}:lane")
             .key("t:{1}:clients")
             .arg(op)
@@ -49,13 +52,21 @@ fn the_script_reserves_cuts_and_recovers_on_a_fake_clock() {
             .arg("1")
             .arg(token)
             .arg(4_000_000u64)
-            .arg(not_before_us)
-            .invoke(&mut con)
+            .arg(not_before_us.0)
+            .arg(not_before_us.1)
+            .invoke(con)
             .unwrap();
-        (granted, wait, rate.parse().unwrap(), clients)
-    };
+    (granted, wait, rate.parse().unwrap(), clients, lost)
+}
+
+/// The script itself, on a fake clock (explicit `now`), as the client calls it.
+#[test]
+fn the_script_reserves_cuts_and_recovers_on_a_fake_clock() {
+    let redis = RedisServer::start(None);
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_connection().unwrap();
     let mut run = |op: &str, now_us: u64, max_wait_us: u64| -> (i64, i64, f64) {
-        let (granted, wait, rate, _) = call(op, now_us, max_wait_us, "", 0);
+        let (granted, wait, rate, _, _) = gcra(&mut con, op, now_us, max_wait_us, "", (0, 0));
         (granted, wait, rate)
     };
     let base = 1_000_000_000u64;
@@ -89,25 +100,9 @@ fn the_script_counts_the_clients_present_and_honours_not_before() {
     let redis = RedisServer::start(None);
     let client = redis::Client::open(redis.url()).unwrap();
     let mut con = client.get_connection().unwrap();
-    let script = redis::Script::new(include_str!("../src/limit/gcra.lua"));
     let mut call = |now_us: u64, token: &str, not_before_us: u64| -> (i64, i64, i64) {
-        let (granted, wait, _rate, clients, _lost): (i64, i64, String, i64, i64) = script
-            .key("t:{1}:lane")
-            .key("t:{1}:clients")
-            .arg("acquire")
-            .arg(10.0)
-            .arg(u64::MAX >> 12)
-            .arg(now_us)
-            .arg(0.5)
-            .arg(0.02)
-            .arg(0.05)
-            .arg(1.0)
-            .arg("1")
-            .arg(token)
-            .arg(4_000_000u64)
-            .arg(not_before_us)
-            .invoke(&mut con)
-            .unwrap();
+        let (granted, wait, _, clients, _) =
+            gcra(&mut con, "acquire", now_us, u64::MAX >> 12, token, (not_before_us, 0));
         (granted, wait, clients)
     };
     let base = 1_000_000_000u64;

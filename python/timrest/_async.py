@@ -307,6 +307,9 @@ class AsyncClient:
     ) -> BatchReport:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 1024:
             raise _native_invalid_argument(f"concurrency must be between 1 and 1024, not {concurrency!r}")
+        if isinstance(items, (str, bytes)):
+            raise TypeError(f"items must be an iterable of (group_id, sender[, topic_id]) tuples or mappings, "
+                            f"not a {type(items).__name__}; for one item: [(group_id, sender)]")
         from . import _progress
 
         reporter = _progress.reporter(progress) if progress not in (None, False) else None

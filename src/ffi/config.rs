@@ -244,16 +244,7 @@ pub unsafe extern "C" fn timrest_config_set_ca_pem(
     pem: *const u8,
     pem_len: usize,
 ) -> timrest_status {
-    unsafe {
-        update("timrest_config_set_ca_pem", config, |b| {
-            if pem.is_null() {
-                return Err(boundary::null_argument("pem"));
-            }
-            // SAFETY: not NULL, and the caller promises pem_len readable bytes.
-            let bytes = std::slice::from_raw_parts(pem, pem_len);
-            Ok(b.ca_pem(bytes.to_vec()))
-        })
-    }
+    unsafe { update("timrest_config_set_ca_pem", config, |b| Ok(b.ca_pem(pem_arg("pem", pem, pem_len)?))) }
 }
 
 /// Uses the platform's certificate verifier instead of the bundled roots when `enabled` is true.

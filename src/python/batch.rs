@@ -407,6 +407,19 @@ impl Iterator for PyItems<'_> {
     }
 }
 
+/// A `str` or `bytes` is iterable, one character at a time: `delete_many("g,spammer")` would be
+/// that many one-character failures. It is a `TypeError` instead.
+pub(crate) fn refuse_text(items: &Bound<'_, PyAny>) -> PyResult<()> {
+    if items.is_instance_of::<pyo3::types::PyString>() || items.is_instance_of::<pyo3::types::PyBytes>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "items must be an iterable of (group_id, sender[, topic_id]) tuples or mappings, not a {}; \
+             for one item: [(group_id, sender)]",
+            items.get_type().name()?
+        )));
+    }
+    Ok(())
+}
+
 /// Runs the batch. `reporter` is what `timrest._progress.reporter(progress)` made: None, or an
 /// object with `update(done, ok, failed, total)` and `close()`. `on_result` is called with each
 /// `ItemResult` as its item finishes, on this (the calling) thread; `skipped` goes into the report.
@@ -421,6 +434,7 @@ pub(crate) fn delete_many(
     skipped: Bound<'_, PyList>,
 ) -> PyResult<PyBatchReport> {
     options.check().map_err(|e| to_py_err(py, &e))?;
+    refuse_text(items)?;
     let remaining = items.len().ok();
     let iter = items.try_iter()?.unbind();
     let reporter = reporter.map(Bound::unbind);

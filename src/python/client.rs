@@ -148,7 +148,8 @@ impl PyCallInfo {
 /// - `platform_verifier`: use the operating system's certificate verifier instead.
 ///
 /// `Client.from_env()` takes `sdkappid`, the credentials, `identifier`, `region`, `base_url`,
-/// `rate_limit_url` and `rate_limit_fallback` from the `TIM_*` environment variables instead.
+/// `rate_limit_url`, `rate_limit_fallback` and the limiter's PEM files from the `TIM_*`
+/// environment variables instead.
 #[pyclass(frozen, module = "timrest._native", name = "Client")]
 pub(crate) struct PyClient {
     inner: crate::Client,
@@ -388,8 +389,11 @@ impl PyClient {
         Ok(PyClient { inner })
     }
 
-    /// A client from `TIM_SDKAPPID`, `TIM_SECRET_KEY` or `TIM_USERSIG`, `TIM_IDENTIFIER`,
-    /// `TIM_REGION` and `TIM_BASE_URL`.
+    /// A client from the environment: `TIM_SDKAPPID` (required), `TIM_SECRET_KEY` or
+    /// `TIM_USERSIG`, `TIM_IDENTIFIER`, `TIM_REGION`, `TIM_BASE_URL`, `TIM_RATE_LIMIT_URL`,
+    /// `TIM_RATE_LIMIT_FALLBACK`, and `TIM_RATE_LIMIT_CA_PEM`, `TIM_RATE_LIMIT_CLIENT_CERT_PEM`,
+    /// `TIM_RATE_LIMIT_CLIENT_KEY_PEM` (paths of PEM files). A variable that is set but empty is
+    /// a `ConfigError` naming it; a missing required one is named too.
     #[staticmethod]
     fn from_env(py: Python<'_>) -> PyResult<PyClient> {
         let inner = py.detach(crate::Client::from_env).into_py_result(py)?;

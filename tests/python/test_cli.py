@@ -3,6 +3,8 @@ against `timrest emulator` started as a subprocess too; seeding and inspection g
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import os
@@ -281,6 +283,17 @@ def test_usersig_gen_inspect_verify_round_trip() -> None:
     assert garbage.returncode == 1 and "not a UserSig" in one_line_error(garbage.stderr)
 
 
+def test_usersig_gen_takes_the_identifier_as_an_argument() -> None:
+    """``timrest usersig gen ops`` is what a newcomer types: it signs for ops (it used to print the
+    top-level usage)."""
+    keys = ["--sdkappid", str(SDKAPPID), "--secret-key", KEY, "--now", "1700000000"]
+    gen = run("usersig", "gen", "ops", *keys)
+    assert gen.returncode == 0, gen.stderr
+    assert gen.stdout.strip() == timrest.gen_usersig(SDKAPPID, KEY, "ops", 86400, now=1700000000)
+    both = run("usersig", "gen", "ops", "--identifier", "other", *keys)
+    assert both.returncode == 2 and "differ" in both.stderr, both.stderr
+
+
 # -- usage, help, demo ---------------------------------------------------------------------------
 
 
@@ -509,6 +522,18 @@ def test_purge_command_dry_run_report_and_resume(tmp_path: Path) -> None:
         assert listed == expected and skipped_seen == skipped
         assert "dry run: 1 account in 120 groups and 30 topics; 120 planned, 0 failed, 30 skipped" in dry.stderr
         assert "group_open_http_svc/delete_group_msg_by_sender" in dry.stderr and "at least" in dry.stderr
+        # The planned deletions as delete-batch input (its column names), in CSV and JSON lines.
+        as_csv = run("purge", "spammer", "--dry-run", "--format", "csv", "--page-size", "50", env=server.env())
+        assert as_csv.returncode == 0, as_csv.stderr
+        rows = list(csv.reader(io.StringIO(as_csv.stdout)))
+        assert rows[0] == ["group_id", "sender", "topic_id"]
+        assert {(g, t or None) for g, _, t in rows[1:]} == expected and {s for _, s, _ in rows[1:]} == {"spammer"}
+        assert len(rows) == 1 + len(expected)
+        as_jsonl = run("purge", "spammer", "--dry-run", "--format", "jsonl", "--page-size", "50", env=server.env())
+        records = [json.loads(line) for line in as_jsonl.stdout.splitlines()]
+        assert {(r["group_id"], r["topic_id"]) for r in records} == expected
+        wrong = run("purge", "spammer", "--format", "csv", env=server.env())
+        assert wrong.returncode == 2 and "--format csv is for --dry-run" in wrong.stderr
         time.sleep(0.5)
         assert not [r for r in log_records(log) if r["command"] == "delete_group_msg_by_sender"], "a dry run deletes nothing"
 

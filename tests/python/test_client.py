@@ -3,6 +3,8 @@ configuration from the environment, and secrets kept out of every message, repr 
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 import pickle
 import threading
@@ -183,8 +185,28 @@ def test_from_env(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(timrest.ConfigError):
         timrest.Client.from_env()
     monkeypatch.delenv("TIM_SDKAPPID")
-    with pytest.raises(timrest.ConfigError):
+    with pytest.raises(timrest.ConfigError, match="TIM_SDKAPPID is not set"):
         timrest.Client.from_env()
+    monkeypatch.setenv("TIM_SDKAPPID", str(DEMO_SDKAPPID))
+    monkeypatch.delenv("TIM_USERSIG")
+    with pytest.raises(timrest.ConfigError, match="neither TIM_SECRET_KEY nor TIM_USERSIG is set"):
+        timrest.Client.from_env()
+
+
+def test_delete_many_refuses_a_string_for_its_items(emu: Emulator) -> None:
+    """A str is iterable one character at a time: it used to give one failure per character."""
+    client = emu.client()
+    for items in ("g,spammer", b"g,spammer"):
+        with pytest.raises(TypeError, match=r"not a (str|bytes); for one item: \[\(group_id, sender\)\]"):
+            client.delete_many(items)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        async with emu.async_client() as aio:
+            with pytest.raises(TypeError, match="not a str"):
+                await aio.delete_many("g,spammer")  # type: ignore[arg-type]
+
+    asyncio.run(main())
+    assert emu.requests() == [], "nothing was sent"
 
 
 def test_a_base_url_port_out_of_range_is_a_config_error(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:

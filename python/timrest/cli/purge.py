@@ -9,6 +9,7 @@ the same. Both take ``--senders-file``, ``--remove``, ``--deep [--since WHEN]``,
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 import signal
@@ -86,6 +87,9 @@ def _job_options(p: argparse.ArgumentParser, *, ban: bool) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="send reads only; print each step that would run (ACCOUNT, GROUP, TOPIC, STEP, OUTCOME, "
                         "tab-separated, '-' for none), the calls per command and their time")
+    p.add_argument("--format", choices=("text", "csv", "jsonl"), default="text",
+                   help="with --dry-run: text (the default, as above), or the planned deletions as input for "
+                        "delete-batch: csv (group_id,sender,topic_id with a header) or jsonl (one object per line)")
     p.add_argument("--report", metavar="FILE",
                    help="write each step to FILE as a JSON line as it ends (a new file; default: stdout)")
     p.add_argument("--resume", action="store_true",
@@ -166,7 +170,12 @@ def _run_job(args: argparse.Namespace, *, ban: bool) -> int:
         _fail("--resume needs --report FILE: the report of the job to go on with", EXIT_USAGE)
     if args.since is not None and not args.deep:
         _fail("--since applies to the deep pass: add --deep", EXIT_USAGE)
+    if args.format != "text" and not args.dry_run:
+        _fail(f"--format {args.format} is for --dry-run (the job itself writes JSON lines)", EXIT_USAGE)
     senders = _read_senders(args)
+    batch_rows = csv.writer(sys.stdout, lineterminator="\n") if args.format == "csv" else None
+    if batch_rows is not None:
+        batch_rows.writerow(["group_id", "sender", "topic_id"])
     client = _client(args)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     to_stdout = args.report is None and not args.dry_run
@@ -175,8 +184,16 @@ def _run_job(args: argparse.Namespace, *, ban: bool) -> int:
         if to_stdout:
             sys.stdout.write(json.dumps(step.to_record(), ensure_ascii=False) + "\n")
             sys.stdout.flush()
-        elif args.dry_run:
+        elif args.dry_run and args.format == "text":
             print(_plan_line(step))
+        elif args.dry_run and step.step == "delete" and step.outcome == "planned" and step.group_id:
+            # The deletions, as delete-batch reads them: a dry run can feed a batch.
+            if batch_rows is not None:
+                batch_rows.writerow([step.group_id, step.account, step.topic_id or ""])
+            else:
+                record = {"group_id": step.group_id, "sender": step.account, "topic_id": step.topic_id}
+                sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
 
     # SIGTERM stops the job as Ctrl-C does: the calls in flight end and are written.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)

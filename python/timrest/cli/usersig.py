@@ -33,8 +33,11 @@ def add_parsers(commands: Any, client: argparse.ArgumentParser) -> None:
                             description="UserSig (version 2) tools; they need no network.")
     usersig = p.add_subparsers(dest="usersig_command", metavar="ACTION", required=True)
     g = usersig.add_parser("gen", help="sign a UserSig and print it",
-                           description="Sign a UserSig for IDENTIFIER and print it alone on stdout "
+                           description="Sign a UserSig for IDENTIFIER (default: --identifier, TIM_IDENTIFIER, or "
+                           "administrator) and print it alone on stdout "
                            "(export TIM_USERSIG=\"$(timrest usersig gen)\").")
+    g.add_argument("account", nargs="?", metavar="IDENTIFIER",
+                   help="the account to sign for (the same as --identifier)")
     _usersig_key_options(g)
     g.add_argument("--expire", type=_positive_int, default=86400, metavar="S", help="validity in seconds (default 86400)")
     g.add_argument("--now", type=_non_negative_int, metavar="UNIX", help="sign as of this Unix time (default: now)")
@@ -86,6 +89,11 @@ def _key_settings(args: argparse.Namespace) -> tuple[int, str, str]:
 
 
 def _cmd_usersig_gen(args: argparse.Namespace) -> int:
+    if args.account is not None:
+        if args.identifier is not None and args.identifier != args.account:
+            _fail(f"usersig gen: IDENTIFIER {args.account!r} and --identifier {args.identifier!r} differ; give one",
+                  EXIT_USAGE)
+        args.identifier = args.account
     sdkappid, key, identifier = _key_settings(args)
     try:
         print(gen_usersig(sdkappid, key, identifier, args.expire, now=args.now))
