@@ -341,7 +341,7 @@ impl RedisLanes {
             self.health.lock().unwrap_or_else(|p| p.into_inner()).recovered_at = Some(Instant::now());
         }
         let presence = op == "acquire" && self.presence_due();
-        let mut outcome = self.invoke(op, lane, configured, max_wait, timeout, deadline, not_before, presence);
+        let mut outcome = self.invoke(op, lane, configured, max_wait, timeout, deadline, not_before, presence, epoch);
         if let Err(e) = &outcome
             && classify(e) == Some(Cause::ReadOnly)
             && !matches!(self.target.kind, Kind::Node)
@@ -350,7 +350,8 @@ impl RedisLanes {
             // Cluster's slot map, on a new connection) again, once.
             self.source.forget_master();
             self.idle.lock().unwrap_or_else(|p| p.into_inner()).conns.clear();
-            outcome = self.invoke(op, lane, configured, max_wait, timeout, deadline, not_before, presence);
+            let epoch = self.source.epoch();
+            outcome = self.invoke(op, lane, configured, max_wait, timeout, deadline, not_before, presence, epoch);
         }
         match outcome {
             Ok(answer) => {
@@ -389,8 +390,9 @@ impl RedisLanes {
         deadline: Option<Instant>,
         not_before: (Duration, Duration),
         presence: bool,
+        epoch: u64,
     ) -> std::result::Result<Answer, RedisError> {
-        let mut con = self.connection(timeout, deadline)?;
+        let mut con = self.connection(timeout, deadline, epoch)?;
         con.set_timeouts(timeout)?;
         let now = match self.clock {
             RateLimitClock::Redis => String::new(),
@@ -415,8 +417,8 @@ impl RedisLanes {
             .arg(micros(not_before.0))
             .arg(micros(not_before.1))
             .invoke(con.like())?;
-        // Only a connection that answered goes back to the pool.
-        let epoch = self.source.epoch();
+        // Only a connection that answered goes back to the pool, and only to the pool of the
+        // epoch it was taken in (a newer epoch empties the pool on the next take).
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.generation == crate::fork::generation() && idle.epoch == epoch && idle.conns.len() < MAX_IDLE {
             idle.conns.push(con);
@@ -441,8 +443,12 @@ impl RedisLanes {
         })
     }
 
-    fn connection(&self, timeout: Duration, deadline: Option<Instant>) -> std::result::Result<Conn, RedisError> {
-        let epoch = self.source.epoch();
+    fn connection(
+        &self,
+        timeout: Duration,
+        deadline: Option<Instant>,
+        epoch: u64,
+    ) -> std::result::Result<Conn, RedisError> {
         let pooled = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             let generation = crate::fork::generation();
