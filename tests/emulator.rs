@@ -807,7 +807,7 @@ fn the_binary_prints_one_line_serves_and_stops_when_stdin_closes() {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_timrest-emulator"))
-        .args(["--port", "0", "--rate-limit", "off", "--admin", "ops", "--latency-ms", "0", "--seed-demo"])
+        .args(["--port", "0", "--rate-limit", "off", "--admin", "ops", "--latency", "0", "--seed-demo"])
         .arg("--stop-on-stdin-eof")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -820,16 +820,33 @@ fn the_binary_prints_one_line_serves_and_stops_when_stdin_closes() {
     let base_url = line.trim().strip_prefix("timrest-emulator listening on ").expect(&line).to_owned();
     assert!(base_url.starts_with("http://127.0.0.1:"), "{base_url}");
 
-    // The seeded Work group has a custom ID; `ops` is the only admin.
-    let call = |identifier: &str| -> Value {
+    // The demo groups have their names as IDs, and the spammer is a member of each; `ops` is
+    // the only admin.
+    let call = |identifier: &str, command: &str, body: &str| -> Value {
         let url = format!(
-            "{base_url}/v4/group_open_http_svc/{DELETE}?sdkappid={DEMO_SDKAPPID}&identifier={identifier}&usersig={}&random=1&contenttype=json",
+            "{base_url}/v4/group_open_http_svc/{command}?sdkappid={DEMO_SDKAPPID}&identifier={identifier}&usersig={}&random=1&contenttype=json",
             sig(identifier)
         );
-        serde_json::from_str(&post(&agent(), &url, br#"{"GroupId":"demo-work","Sender_Account":"spammer"}"#).1).unwrap()
+        serde_json::from_str(&post(&agent(), &url, body.as_bytes()).1).unwrap()
     };
-    assert_ok(&call("ops"));
-    assert_fail(&call(ADMIN), 10007);
+    let joined = call("ops", "get_joined_group_list", r#"{"Member_Account":"spammer42"}"#);
+    assert_ok(&joined);
+    let ids: Vec<&str> =
+        joined["GroupIdList"].as_array().unwrap().iter().map(|g| g["GroupId"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["release-team", "ops-oncall", "friday-meetup"], "{joined}");
+    let delete = r#"{"GroupId":"release-team","Sender_Account":"spammer42"}"#;
+    assert_fail(&call(ADMIN, DELETE, delete), 10007);
+    assert_ok(&call("ops", DELETE, delete));
+    let history = call("ops", "group_msg_get_simple", r#"{"GroupId":"release-team","ReqMsgNumber":20}"#);
+    let live: Vec<&str> = history["RspMsgList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["IsPlaceMsg"] == 0)
+        .map(|m| m["From_Account"].as_str().unwrap())
+        .collect();
+    assert_eq!(live.len(), 4, "{history}");
+    assert!(!live.contains(&"spammer42"), "{history}");
 
     drop(child.stdin.take()); // EOF on stdin: the emulator stops
     let status = child.wait().unwrap();
@@ -839,7 +856,53 @@ fn the_binary_prints_one_line_serves_and_stops_when_stdin_closes() {
     assert_eq!(rest, "", "exactly one line on stdout");
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    assert!(stderr.contains("demo-work"), "{stderr}");
+    for group in ["Public group release-team", "Work group ops-oncall", "ChatRoom group friday-meetup"] {
+        assert!(stderr.contains(group), "{stderr}");
+    }
+}
+
+/// SIGTERM stops it the orderly way: every request served is in the `--log` file, one JSON line
+/// each, with no secret.
+#[cfg(unix)]
+#[test]
+fn the_binary_writes_its_whole_log_when_terminated() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = std::env::temp_dir().join(format!("timrest-emulator-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("requests.jsonl");
+    let _ = std::fs::remove_file(&log);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_timrest-emulator"))
+        .args(["--rate-limit", "off", "--log"])
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let base_url = line.trim().strip_prefix("timrest-emulator listening on ").expect(&line).to_owned();
+    for i in 0..5 {
+        let url = format!(
+            "{base_url}/v4/group_open_http_svc/{DELETE}?sdkappid={DEMO_SDKAPPID}&identifier={ADMIN}&usersig={}&random={i}&contenttype=json",
+            sig(ADMIN)
+        );
+        assert_fail(
+            &serde_json::from_str(&post(&agent(), &url, br#"{"GroupId":"none","Sender_Account":"s"}"#).1).unwrap(),
+            10010,
+        );
+    }
+    // SAFETY: a plain kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let randoms: Vec<u64> =
+        text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["random"].as_u64().unwrap()).collect();
+    assert_eq!(randoms, [0, 1, 2, 3, 4], "{text}");
+    assert!(!text.contains(&sig(ADMIN)) && !text.contains(DEMO_SECRET_KEY), "no secret in the log");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

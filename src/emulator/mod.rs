@@ -74,6 +74,7 @@ mod faults;
 mod http;
 mod limiter;
 mod pipeline;
+pub mod serve;
 mod state;
 
 use std::fmt;
