@@ -4,14 +4,14 @@
  *   cc -std=c99 delete_by_sender.c $(pkg-config --cflags --libs timrest) \
  *       -Wl,-rpath,"$(pkg-config --variable=libdir timrest)" -o delete_by_sender
  *   export TIM_SDKAPPID=1400000000 TIM_SECRET_KEY=...   # and TIM_BASE_URL for the emulator
- *   ./delete_by_sender '@TGS#2C5SZEAEF' spammer
+ *   ./delete_by_sender release-team spammer42
  *
  * Settings come from the environment: TIM_SDKAPPID, TIM_SECRET_KEY (or TIM_USERSIG),
  * TIM_IDENTIFIER (default administrator), TIM_REGION or TIM_BASE_URL. To try it without an
- * account, run `timrest-emulator --seed-demo` (installed by scripts/install.sh) or `timrest emulator
- * --seed-demo` (from pip), set TIM_BASE_URL to the address it prints, with the demo SDKAppID
- * 1400000000 and the demo key (both print it in --help), and delete in a group it seeded
- * (`demo-work` for timrest-emulator, `ops-oncall` for timrest emulator).
+ * account, run `timrest-emulator --seed-demo` (installed by scripts/install.sh, and by the Python
+ * package with `timrest emulator` as its other name), set TIM_BASE_URL to the address it prints,
+ * with the demo SDKAppID 1400000000 and the demo key (its --help prints it), and delete spammer42's
+ * messages in a group it seeded: release-team, ops-oncall or friday-meetup.
  */
 #include <stdio.h>
 

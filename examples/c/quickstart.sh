@@ -17,12 +17,12 @@ cc -std=c99 "$src/examples/c/delete_by_sender.c" $(pkg-config --cflags --libs ti
 cc -std=c99 "$src/examples/c/delete_by_sender.c" -I"$prefix/include" -L"$prefix/lib" -ltimrest \
     -Wl,-rpath,"$prefix/lib" -o delete_by_sender_plain
 
-# A local TIM server with demo groups; `timrest emulator --seed-demo` (from pip) serves the same way.
+# A local TIM server with the demo groups (`timrest emulator`, from the Python package, is the same program).
 coproc EMULATOR { exec "$prefix/bin/timrest-emulator" --seed-demo --stop-on-stdin-eof; }
 read -r _ _ _ url <&"${EMULATOR[0]}"       # it prints "timrest-emulator listening on URL"
 export TIM_BASE_URL="$url" TIM_SDKAPPID=1400000000
 export TIM_SECRET_KEY=5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e   # the demo key
 
 for program in ./delete_by_sender ./delete_by_sender_static ./delete_by_sender_plain; do
-    "$program" demo-work spammer
+    "$program" release-team spammer42
 done

@@ -3,12 +3,12 @@
 set -euo pipefail
 
 # A local TIM server with the demo groups: release-team, ops-oncall, friday-meetup.
-timrest emulator --seed-demo > emulator.url &
-trap 'kill %1' EXIT
-until [ -s emulator.url ]; do sleep 0.1; done
+# It prints "timrest-emulator listening on URL" and exits when this script does (its stdin closes).
+coproc EMULATOR { exec timrest emulator --seed-demo --stop-on-stdin-eof; }
+read -r _ _ _ url <&"${EMULATOR[0]}"
 
 # The same variables configure the command, the Python client and the C library.
-export TIM_BASE_URL="$(head -n 1 emulator.url)"   # leave it out to reach Tencent (TIM_REGION picks the region)
+export TIM_BASE_URL="$url"   # leave it out to reach Tencent (TIM_REGION picks the region)
 export TIM_SDKAPPID=1400000000
 export TIM_SECRET_KEY=5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e   # the demo key
 

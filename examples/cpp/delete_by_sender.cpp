@@ -4,7 +4,7 @@
 //   libdir="$(pkg-config --variable=libdir timrest)"
 //   c++ -std=c++17 delete_by_sender.cpp $(pkg-config --cflags --libs timrest) -Wl,-rpath,"$libdir" -o delete_by_sender
 //   export TIM_SDKAPPID=1400000000 TIM_SECRET_KEY=...   # and TIM_BASE_URL for the emulator
-//   ./delete_by_sender '@TGS#2C5SZEAEF' spammer
+//   ./delete_by_sender release-team spammer42
 //
 // Settings come from TIM_SDKAPPID, TIM_SECRET_KEY (or TIM_USERSIG), TIM_IDENTIFIER, TIM_REGION or
 // TIM_BASE_URL (the address `timrest-emulator` prints, to try it without an account).

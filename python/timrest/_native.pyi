@@ -29,6 +29,9 @@ __all__ = [
     "Emulator",
     "DEMO_SDKAPPID",
     "DEMO_SECRET_KEY",
+    "DEMO_SPAMMER",
+    "EMULATOR_READY_PREFIX",
+    "serve_emulator",
     "gen_usersig",
     "inspect_usersig",
     "verify_usersig",
@@ -39,6 +42,8 @@ __all__ = [
 __version__: Final[str]
 DEMO_SDKAPPID: Final[int]
 DEMO_SECRET_KEY: Final[str]
+DEMO_SPAMMER: Final[str]
+EMULATOR_READY_PREFIX: Final[str]
 PERMANENT: Final[int]
 
 @final
@@ -451,6 +456,7 @@ class Emulator:
         support_topic: bool,
     ) -> str: ...
     def create_topic(self, group_id: str, name: str, topic_id: Optional[str] = None) -> str: ...
+    def seed_demo(self, named_ids: bool) -> list[tuple[str, str, str, int, int]]: ...
     def destroy_group(self, group_id: str) -> None: ...
     def send_group_msg(self, group_id: str, sender: str, text: str, topic_id: Optional[str]) -> int: ...
     def kick_count(self, account: str) -> int: ...
@@ -481,6 +487,7 @@ class Emulator:
     def clear_requests(self) -> None: ...
     def shutdown(self) -> None: ...
 
+def serve_emulator(prog: str, args: list[str]) -> int: ...
 def gen_usersig(
     sdkappid: int, secret_key: str, identifier: str, expire: int = 86400, *, now: Optional[int] = None
 ) -> str: ...

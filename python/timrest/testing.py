@@ -19,13 +19,25 @@ to fail: :meth:`Emulator.inject`. Its request log (:meth:`Emulator.requests`) ho
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, NamedTuple, Optional, Union
 
 from . import _native
 from ._async import AsyncClient
-from ._native import DEMO_SDKAPPID, DEMO_SECRET_KEY, Client
+from ._native import DEMO_SDKAPPID, DEMO_SECRET_KEY, DEMO_SPAMMER, Client
 
-__all__ = ["Emulator", "DEMO_SDKAPPID", "DEMO_SECRET_KEY"]
+__all__ = ["Emulator", "SeededGroup", "DEMO_SDKAPPID", "DEMO_SECRET_KEY", "DEMO_SPAMMER"]
+
+
+class SeededGroup(NamedTuple):
+    """One group :meth:`Emulator.seed_demo` made."""
+
+    group_id: str
+    group_type: str
+    name: str
+    messages: int
+    """How many messages it holds."""
+    spam: int
+    """How many of them :data:`DEMO_SPAMMER` sent."""
 
 
 class Emulator:
@@ -143,6 +155,13 @@ class Emulator:
         """Creates a topic in a Community group made with ``support_topic=True``; returns its ID
         (server-made unless ``topic_id`` is given: the group ID, ``@TOPIC#_`` and a name)."""
         return self._native.create_topic(group_id, name, topic_id)
+
+    def seed_demo(self, named_ids: bool = False) -> list[SeededGroup]:
+        """Creates the demo groups that ``timrest emulator --seed-demo`` serves: ``release-team``
+        (Public), ``ops-oncall`` (Work) and ``friday-meetup`` (ChatRoom), each with messages from
+        :data:`DEMO_SPAMMER` (``spammer42``) among others, every sender a member. With
+        ``named_ids`` each group's ID is its name; otherwise the emulator makes ``@TGS#…`` IDs."""
+        return [SeededGroup(*g) for g in self._native.seed_demo(named_ids)]
 
     def destroy_group(self, group_id: str) -> None:
         """Dissolves a group: later calls on it answer 10010."""

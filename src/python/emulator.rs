@@ -16,6 +16,9 @@ use super::errors::IntoPyResult;
 use super::json;
 use crate::emulator::{DEMO_SDKAPPID, DEMO_SECRET_KEY, Emulator, EmulatorConfig, Fault, GroupSpec};
 
+/// A seeded group as `timrest.testing.SeededGroup` takes it: ID, type, name, messages, spam.
+type SeededTuple = (String, String, String, usize, usize);
+
 /// The native emulator. Started on construction; `shutdown()` stops it (dropping it does too).
 #[pyclass(frozen, module = "timrest._native", name = "Emulator")]
 pub(crate) struct PyEmulator {
@@ -138,6 +141,13 @@ impl PyEmulator {
     #[pyo3(signature = (group_id, name, topic_id=None))]
     fn create_topic(&self, py: Python<'_>, group_id: &str, name: &str, topic_id: Option<&str>) -> PyResult<String> {
         self.with(py, |emu| emu.create_topic(group_id, name, topic_id))?.into_py_result(py)
+    }
+
+    /// Creates the demo groups (see `crate::emulator::serve`); returns one
+    /// `(group_id, group_type, name, messages, spam)` tuple for each.
+    fn seed_demo(&self, py: Python<'_>, named_ids: bool) -> PyResult<Vec<SeededTuple>> {
+        let groups = self.with(py, |emu| emu.seed_demo(named_ids))?.into_py_result(py)?;
+        Ok(groups.into_iter().map(|g| (g.group_id, g.group_type, g.name, g.messages, g.spam)).collect())
     }
 
     /// Dissolves a group.
@@ -294,4 +304,21 @@ impl Drop for PyEmulator {
             Python::attach(|py| py.detach(|| drop(emulator)));
         }
     }
+}
+
+/// Runs the emulator command (`timrest emulator`, the same code as the `timrest-emulator` binary)
+/// with the GIL released; it stops when a signal handler raises (Ctrl-C, or SIGTERM where the
+/// caller installed a handler). Returns the exit status.
+#[pyfunction]
+pub(crate) fn serve_emulator(py: Python<'_>, prog: &str, args: Vec<String>) -> i32 {
+    py.detach(|| {
+        crate::emulator::serve::run(prog, args, &|| {
+            Python::attach(|py| match py.check_signals() {
+                Ok(()) => false,
+                // The handler's exception (KeyboardInterrupt) only asks to stop: the command
+                // reports it as a clean stop, as the binary does for its signals.
+                Err(_) => true,
+            })
+        })
+    })
 }

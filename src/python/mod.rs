@@ -144,6 +144,9 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<emulator::PyEmulator>()?;
     m.add("DEMO_SDKAPPID", crate::emulator::DEMO_SDKAPPID)?;
     m.add("DEMO_SECRET_KEY", crate::emulator::DEMO_SECRET_KEY)?;
+    m.add("DEMO_SPAMMER", crate::emulator::serve::DEMO_SPAMMER)?;
+    m.add("EMULATOR_READY_PREFIX", crate::emulator::serve::READY_PREFIX)?;
+    m.add_function(wrap_pyfunction!(emulator::serve_emulator, m)?)?;
     m.add_function(wrap_pyfunction!(gen_usersig, m)?)?;
     m.add_function(wrap_pyfunction!(inspect_usersig, m)?)?;
     m.add_function(wrap_pyfunction!(verify_usersig, m)?)?;

@@ -49,8 +49,10 @@ class EmulatorProcess:
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         assert self.proc.stdout is not None
-        self.base_url = self.proc.stdout.readline().strip()
-        assert self.base_url.startswith("http://127.0.0.1:"), self.proc.stderr and self.proc.stderr.read()
+        first = self.proc.stdout.readline().strip()
+        prefix = timrest._native.EMULATOR_READY_PREFIX
+        assert first.startswith(prefix + "http://127.0.0.1:"), self.proc.stderr and self.proc.stderr.read()
+        self.base_url = first[len(prefix):]
         self.client = timrest.Client(SDKAPPID, secret_key=KEY, base_url=self.base_url, rate_limit=None)
 
     def env(self, **extra: str) -> dict[str, str]:

@@ -257,7 +257,7 @@ def test_the_c_quick_start_runs_as_written(tmp_path: Path) -> None:
                CARGO_TARGET_DIR=str(ROOT / "target" / "c-lib"))
     run = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=1800, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.count("deleted the messages of spammer in demo-work") == 3, run.stdout
+    assert run.stdout.count("deleted the messages of spammer42 in release-team") == 3, run.stdout
     lib = tmp_path / "prefix" / "lib"
     assert (lib / "libtimrest.so.0.1").is_symlink() and (lib / "cmake" / "timrest" / "timrestConfig.cmake").is_file()
     ldd = subprocess.run(["ldd", str(tmp_path / "delete_by_sender_static")], capture_output=True, text=True)

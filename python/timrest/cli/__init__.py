@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs ``timrest`` with ``argv`` (default: the command line); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [emulator.COMMAND]:
+        return emulator.serve(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
