@@ -66,12 +66,16 @@ link_libraries="$(sed -e 's/-l//g' -e 's/ /;/g' <<<"$libs_private")"
 
 # The emulator binary first: building it builds the library too, with the emulator feature, over
 # the plain one. The plain library is built last, so that it is what target/ holds when copied.
+# cargo prints its progress on stderr ("Compiling ..."); these lines name the stages around it.
 if [ "$build" = 1 ]; then
     if [ "$emulator" = 1 ]; then
-        "$cargo" build --quiet --profile "$profile" --features emulator --bin timrest-emulator
+        echo "install.sh: [1/3] building timrest-emulator ($profile profile; a first build compiles ~70 crates, about a minute on 2 cores)"
+        "$cargo" build --profile "$profile" --features emulator --bin timrest-emulator
     fi
-    "$cargo" build --quiet --lib --profile "$profile"
+    echo "install.sh: [2/3] building libtimrest ($profile profile, no features; 47 s more the first time)"
+    "$cargo" build --lib --profile "$profile"
 fi
+echo "install.sh: [3/3] installing under $prefix"
 for f in libtimrest.so libtimrest.a; do
     [ -f "$built/$f" ] || { echo "install.sh: $built/$f is missing (build it, or drop --no-build)" >&2; exit 1; }
 done

@@ -1,6 +1,7 @@
 // Deletes what one user sent among the latest 1000 messages of a group, from C++17:
 // the handle lives in a std::unique_ptr, and a failed call throws.
 //
+//   export PKG_CONFIG_PATH=PREFIX/lib/pkgconfig          # unless timrest is in a system prefix
 //   libdir="$(pkg-config --variable=libdir timrest)"
 //   c++ -std=c++17 delete_by_sender.cpp $(pkg-config --cflags --libs timrest) -Wl,-rpath,"$libdir" -o delete_by_sender
 //   export TIM_SDKAPPID=1400000000 TIM_SECRET_KEY=...   # and TIM_BASE_URL for the emulator
