@@ -32,7 +32,7 @@ CLASSES: list[type] = [
 ]
 
 # Public names that are plain values: a str or int carries its type's docstring, not its own.
-VALUES = {"__version__", "DEMO_SDKAPPID", "DEMO_SECRET_KEY", "PERMANENT"}
+VALUES = {"__version__", "DEMO_SDKAPPID", "DEMO_SECRET_KEY", "DEMO_SPAMMER", "PERMANENT"}
 
 # Native classes a user receives but never makes: they have no constructor, so no signature to show.
 RETURNED_ONLY = {

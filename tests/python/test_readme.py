@@ -262,3 +262,25 @@ def test_the_c_quick_start_runs_as_written(tmp_path: Path) -> None:
     assert (lib / "libtimrest.so.0.1").is_symlink() and (lib / "cmake" / "timrest" / "timrestConfig.cmake").is_file()
     ldd = subprocess.run(["ldd", str(tmp_path / "delete_by_sender_static")], capture_output=True, text=True)
     assert "libtimrest" not in ldd.stdout, "the static build does not load libtimrest.so"
+
+
+def test_the_cpp_quick_start_runs_as_written(tmp_path: Path) -> None:
+    """examples/cpp/quickstart.sh and its CMakeLists.txt, from the README, in an empty folder: the
+    program built with pkg-config and with CMake (Debian's cmake), each run on the emulator."""
+    quoted = dict(examples())
+    assert quoted["examples/cpp/CMakeLists.txt"] == (ROOT / "examples" / "cpp" / "CMakeLists.txt").read_text()
+    script = tmp_path / "quickstart.sh"
+    script.write_text(quoted["examples/cpp/quickstart.sh"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIM_", "PKG_CONFIG", "CMAKE_"))}
+    env.pop("LD_LIBRARY_PATH", None)
+    # The documented variables (TIMREST_SRC, PREFIX), and cargo's cache of the shipped build (as above).
+    env.update(TIMREST_SRC=str(ROOT), PREFIX=str(tmp_path / "prefix"),
+               CARGO_TARGET_DIR=str(ROOT / "target" / "c-lib"))
+    run = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=1800, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = [line for line in run.stdout.splitlines() if line.startswith("deleted the messages of")]
+    assert lines == ["deleted the messages of spammer42 in release-team",
+                     "deleted the messages of spammer42 in ops-oncall"], run.stdout
+    for program in (tmp_path / "delete_by_sender", tmp_path / "build" / "delete_by_sender"):
+        ldd = subprocess.run(["ldd", str(program)], capture_output=True, text=True, check=True)
+        assert str(tmp_path / "prefix" / "lib" / "libtimrest.so.0.1") in ldd.stdout, ldd.stdout
