@@ -134,6 +134,16 @@ pub(crate) fn is_timeout(e: &ureq::Error) -> bool {
     }
 }
 
+/// Whether rustls failed because the server's first bytes are not a TLS record (`HTTP/1.1 400 …`).
+fn answers_without_tls(e: &ureq::Error) -> bool {
+    let tls = match e {
+        ureq::Error::Rustls(tls) => Some(tls),
+        ureq::Error::Io(io) => io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    matches!(tls, Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)))
+}
+
 /// Maps a ureq failure to our kinds. Messages are redacted: ureq may quote the URL.
 pub(crate) fn from_ureq(e: ureq::Error, timeout: Duration, connect_timeout: Duration) -> Error {
     let text = redact_usersig(&e.to_string());
@@ -149,6 +159,13 @@ pub(crate) fn from_ureq(e: ureq::Error, timeout: Duration, connect_timeout: Dura
             Error::new(ErrorKind::Config, format!("cannot make the request: {text}"))
         }
         ureq::Error::HostNotFound => Error::new(ErrorKind::Transport, "host not found (DNS)"),
+        // An https:// URL to a plain-HTTP server (the emulator, a local proxy): every attempt would
+        // meet the same bytes, so it is the setting that is wrong, and it is not retried.
+        e if answers_without_tls(&e) => Error::new(
+            ErrorKind::Config,
+            "the server does not speak TLS (its answer to the TLS handshake is not a TLS record): \
+             for a plain-HTTP server such as the emulator, the base_url starts with http://",
+        ),
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) => Error::new(ErrorKind::Transport, format!("TLS: {text}")),
         ureq::Error::Protocol(_) => {
             Error::new(ErrorKind::Transport, format!("the server's answer is not valid HTTP/1.1: {text}"))

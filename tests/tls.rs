@@ -160,3 +160,23 @@ fn another_ca_is_refused_too() {
     assert_eq!((e.kind(), e.attempts()), (ErrorKind::Transport, 1), "{e}");
     assert_eq!(server.seen.requests.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn https_to_a_plain_http_server_is_a_config_error_named_once() {
+    let emu = timrest::emulator::Emulator::start(Default::default()).expect("emulator");
+    let url = emu.base_url().replacen("http://", "https://", 1);
+    let client = Client::builder()
+        .sdkappid(DEMO_SDKAPPID)
+        .secret_key(DEMO_SECRET_KEY)
+        .base_url(url)
+        .rate_limit(None)
+        .build()
+        .expect("client");
+    let e = client.delete_group_msg_by_sender("@TGS#2C5SZEAEF", "leckie").expect_err("no TLS there");
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    // Asking again would meet the same plain-HTTP answer: one attempt, and the message names the fix.
+    assert_eq!(e.attempts(), 1, "{e}");
+    assert!(e.to_string().contains("does not speak TLS"), "{e}");
+    assert!(e.to_string().contains("http://"), "{e}");
+    assert!(emu.requests().is_empty(), "the emulator never read a request");
+}

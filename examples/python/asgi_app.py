@@ -2,7 +2,7 @@
 endpoint deletes a spammer's messages through ``timrest.AsyncClient``: the event loop keeps serving
 other requests while the deletion waits on Tencent.
 
-    pip install timrest starlette uvicorn
+    pip install . starlette uvicorn    # in a clone of timrest (not on PyPI yet), or a wheel from scripts/package.sh
     export TIM_SDKAPPID=1400000000 TIM_SECRET_KEY=...    # and TIM_BASE_URL for the emulator
     uvicorn asgi_app:app --port 8000
     curl -X POST localhost:8000/spam/delete -d '{"group_id": "@TGS#2C5SZEAEF", "sender": "spammer"}'

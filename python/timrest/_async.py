@@ -60,9 +60,11 @@ class AsyncClient:
         self._drain = self._runner.drain
 
     @classmethod
-    def from_env(cls, *, max_workers: int = DEFAULT_MAX_WORKERS) -> AsyncClient:
-        """A client from the ``TIM_*`` environment variables, as :meth:`timrest.Client.from_env`."""
-        return cls._wrap(Client.from_env(), max_workers)
+    def from_env(cls, *, max_workers: int = DEFAULT_MAX_WORKERS, **settings: Any) -> AsyncClient:
+        """A client from the ``TIM_*`` environment variables, as :meth:`timrest.Client.from_env`:
+        the same variables, and the same keywords to override them (``rate_limit=50``), plus
+        ``max_workers``."""
+        return cls._wrap(Client.from_env(**settings), max_workers)
 
     @classmethod
     def _wrap(cls, client: Client, max_workers: int = DEFAULT_MAX_WORKERS) -> AsyncClient:

@@ -263,7 +263,34 @@ class Client:
         rate_limit_client_key_pem: Optional[Union[str, bytes]] = None,
     ) -> Client: ...
     @staticmethod
-    def from_env() -> Client: ...
+    def from_env(
+        *,
+        sdkappid: Optional[int] = None,
+        secret_key: Optional[str] = None,
+        usersig: Optional[str] = None,
+        identifier: Optional[str] = None,
+        region: Optional[str] = None,
+        base_url: Optional[str] = None,
+        timeout: Optional[float] = None,
+        connect_timeout: Optional[float] = None,
+        deadline: Optional[float] = None,
+        max_retries: Optional[int] = None,
+        rate_limit: Optional[float] = ...,
+        usersig_ttl: Optional[int] = None,
+        proxy: Optional[str] = None,
+        ca_pem: Optional[Union[str, bytes]] = None,
+        platform_verifier: Optional[bool] = None,
+        rate_limit_url: Optional[str] = None,
+        rate_limit_fallback: Optional[str] = None,
+        rate_limit_fallback_fraction: Optional[float] = None,
+        rate_limit_timeout: Optional[float] = None,
+        rate_limit_prefix: Optional[str] = None,
+        rate_limit_clock: Optional[str] = None,
+        rate_limit_adaptive: Optional[bool] = None,
+        rate_limit_ca_pem: Optional[Union[str, bytes]] = None,
+        rate_limit_client_cert_pem: Optional[Union[str, bytes]] = None,
+        rate_limit_client_key_pem: Optional[Union[str, bytes]] = None,
+    ) -> Client: ...
     def delete_group_msg_by_sender(self, group_id: str, sender: str, topic_id: Optional[str] = None) -> None: ...
     def delete_by_sender(self, group_id: str, sender: str, topic_id: Optional[str] = None) -> CallInfo: ...
     def delete_many(

@@ -57,15 +57,21 @@ struct Pool {
     max_workers: usize,
 }
 
+/// Why a call could not be queued.
+enum SubmitError {
+    Closed,
+    NoThread,
+}
+
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Pool {
-    fn submit(self: &Arc<Pool>, job: Job) -> Result<(), &'static str> {
+    fn submit(self: &Arc<Pool>, job: Job) -> Result<(), SubmitError> {
         let mut state = lock(&self.state);
         if state.closed {
-            return Err("the AsyncClient is closed");
+            return Err(SubmitError::Closed);
         }
         state.queue.push_back(job);
         state.pending += 1;
@@ -75,7 +81,7 @@ impl Pool {
             if !self.spawn_worker(&mut state) && state.threads.is_empty() {
                 state.queue.pop_back();
                 state.pending -= 1;
-                return Err("could not start a worker thread");
+                return Err(SubmitError::NoThread);
             }
         } else {
             self.work.notify_one();
@@ -246,7 +252,19 @@ impl PyAsyncRunner {
             hand_over(&finished, loop_, &drain, done);
         });
         // The pool's lock is held only to push and pop jobs, never while waiting for the GIL.
-        self.pool.submit(job).map_err(PyRuntimeError::new_err)?;
+        self.pool.submit(job).map_err(|e| match e {
+            // A use after `aclose()`: a TimError (a ConfigError: nothing was sent) that says what to do.
+            SubmitError::Closed => Python::attach(|py| {
+                super::errors::to_py_err(
+                    py,
+                    &crate::Error::config(
+                        "the AsyncClient is closed (aclose() was called, or its `async with` block ended): \
+                         make a new AsyncClient for more calls",
+                    ),
+                )
+            }),
+            SubmitError::NoThread => PyRuntimeError::new_err("could not start a worker thread"),
+        })?;
         Ok(PyJobHandle { cancelled })
     }
 }

@@ -261,6 +261,50 @@ fn builder(
         .rate_limit_adaptive(shared.adaptive))
 }
 
+/// One keyword of `Client.from_env(**settings)` applied over the environment's builder.
+fn override_setting(py: Python<'_>, b: ClientBuilder, key: &str, value: &Bound<'_, PyAny>) -> PyResult<ClientBuilder> {
+    if value.is_none() {
+        return Ok(if key == "rate_limit" { b.rate_limit(None) } else { b });
+    }
+    let text = || value.extract::<String>();
+    let secs = |name: &str| -> PyResult<Duration> { seconds(name, value.extract()?).into_py_result(py) };
+    let required_pem = |name: &str| -> PyResult<Vec<u8>> { Ok(pem(name, Some(value))?.unwrap_or_default()) };
+    Ok(match key {
+        "sdkappid" => b.sdkappid(whole::<u64>(key, value)?.into_py_result(py)?),
+        "secret_key" => b.secret_key(text()?),
+        "usersig" => b.usersig(text()?),
+        "identifier" => b.identifier(text()?),
+        "region" => b.region(text()?.parse::<Region>().into_py_result(py)?),
+        "base_url" => b.base_url(text()?),
+        "timeout" => b.timeout(secs(key)?),
+        "connect_timeout" => b.connect_timeout(secs(key)?),
+        "deadline" => b.deadline(secs(key)?),
+        "max_retries" => b.max_retries(whole::<u32>(key, value)?.into_py_result(py)?),
+        "rate_limit" => b.rate_limit(Some(value.extract()?)),
+        "usersig_ttl" => b.usersig_ttl(Duration::from_secs(whole::<u64>(key, value)?.into_py_result(py)?)),
+        "proxy" => b.proxy(text()?),
+        "ca_pem" => b.ca_pem(required_pem(key)?),
+        "platform_verifier" => b.platform_verifier(value.extract()?),
+        "rate_limit_url" => b.rate_limit_url(text()?),
+        "rate_limit_fallback" => b.rate_limit_fallback(text()?.parse().into_py_result(py)?),
+        "rate_limit_fallback_fraction" => b.rate_limit_fallback_fraction(value.extract()?),
+        "rate_limit_timeout" => b.rate_limit_timeout(secs(key)?),
+        "rate_limit_prefix" => b.rate_limit_prefix(text()?),
+        "rate_limit_clock" => b.rate_limit_clock(text()?.parse().into_py_result(py)?),
+        "rate_limit_adaptive" => b.rate_limit_adaptive(value.extract()?),
+        "rate_limit_ca_pem" => b.rate_limit_ca_pem(required_pem(key)?),
+        "rate_limit_client_cert_pem" => b.rate_limit_client_cert_pem(required_pem(key)?),
+        "rate_limit_client_key_pem" => {
+            b.rate_limit_client_key_pem(String::from_utf8_lossy(&required_pem(key)?).into_owned())
+        }
+        other => {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "from_env() got an unexpected keyword argument '{other}'"
+            )));
+        }
+    })
+}
+
 /// The shared limiter's keywords.
 struct SharedLimit {
     url: Option<String>,
@@ -394,9 +438,20 @@ impl PyClient {
     /// `TIM_RATE_LIMIT_FALLBACK`, and `TIM_RATE_LIMIT_CA_PEM`, `TIM_RATE_LIMIT_CLIENT_CERT_PEM`,
     /// `TIM_RATE_LIMIT_CLIENT_KEY_PEM` (paths of PEM files). A variable that is set but empty is
     /// a `ConfigError` naming it; a missing required one is named too.
+    ///
+    /// Keywords override what the environment says, with the constructor's names and types:
+    /// `Client.from_env(rate_limit=50, timeout=5.0)`. A keyword given as None keeps the
+    /// environment's value (or the default), except `rate_limit=None`, which means no limiter.
     #[staticmethod]
-    fn from_env(py: Python<'_>) -> PyResult<PyClient> {
-        let inner = py.detach(crate::Client::from_env).into_py_result(py)?;
+    #[pyo3(signature = (**settings))]
+    fn from_env(py: Python<'_>, settings: Option<&Bound<'_, PyDict>>) -> PyResult<PyClient> {
+        let mut b = crate::ClientBuilder::from_env().into_py_result(py)?;
+        if let Some(settings) = settings {
+            for (key, value) in settings.iter() {
+                b = override_setting(py, b, &key.extract::<String>()?, &value)?;
+            }
+        }
+        let inner = py.detach(|| b.build()).into_py_result(py)?;
         Ok(PyClient { inner })
     }
 

@@ -177,8 +177,10 @@ def test_aclose_waits_for_calls_in_flight_and_then_refuses_new_ones(run: Runner)
             await asyncio.sleep(0.05)
             finished = await client.aclose()
             assert client.closed
-            with pytest.raises(RuntimeError, match="closed"):
+            # A TimError (nothing was sent, so a ConfigError) that says what to do instead.
+            with pytest.raises(timrest.ConfigError, match="AsyncClient is closed.*make a new AsyncClient") as e:
                 await client.delete_group_msg_by_sender(gid, "s")
+            assert (e.value.kind, e.value.attempts) == ("config", 0)
             return finished, [t.result() for t in tasks]
 
         finished, results = run(main())

@@ -193,6 +193,47 @@ def test_from_env(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
         timrest.Client.from_env()
 
 
+def test_from_env_takes_the_constructors_keywords_over_the_environment(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("TIM_USERSIG", "TIM_REGION", "TIM_IDENTIFIER", "TIM_RATE_LIMIT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TIM_SDKAPPID", str(DEMO_SDKAPPID))
+    monkeypatch.setenv("TIM_SECRET_KEY", DEMO_SECRET_KEY)
+    monkeypatch.setenv("TIM_BASE_URL", "http://127.0.0.1:9")  # overridden below: nothing listens there
+    client = timrest.Client.from_env(base_url=emu.base_url, rate_limit=50, timeout=2.5, max_retries=1)
+    assert (client.base_url, client.rate_limit, client.timeout, client.max_retries) == (emu.base_url, 50.0, 2.5, 1)
+    assert timrest.Client.from_env(base_url=emu.base_url, rate_limit=None).rate_limit is None
+    assert timrest.Client.from_env(base_url=emu.base_url, identifier=None).identifier == "administrator"
+    gid = emu.create_group("Public", members=("leckie",))
+    emu.send_group_msg(gid, "leckie", "spam")
+    client.delete_group_msg_by_sender(gid, "leckie")
+    assert emu.messages(gid) == []
+
+    async def main() -> tuple[float, str]:
+        async with timrest.AsyncClient.from_env(base_url=emu.base_url, rate_limit=40, max_workers=4) as aio:
+            await aio.delete_group_msg_by_sender(gid, "leckie")
+            return aio.client.rate_limit or 0.0, aio.client.base_url
+
+    assert asyncio.run(main()) == (40.0, emu.base_url)
+    # The same checks as the constructor's, and an unknown keyword is a TypeError naming it.
+    with pytest.raises(timrest.ConfigError, match="timeout"):
+        timrest.Client.from_env(base_url=emu.base_url, timeout=-1.0)
+    with pytest.raises(TypeError, match="'rate_limt'"):
+        timrest.Client.from_env(rate_limt=50)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="'rate_limt'"):
+        timrest.AsyncClient.from_env(rate_limt=50)
+
+
+def test_https_to_a_plain_http_server_says_so_and_is_not_retried(emu: Emulator) -> None:
+    url = emu.base_url.replace("http://", "https://", 1)
+    client = timrest.Client(DEMO_SDKAPPID, secret_key=DEMO_SECRET_KEY, base_url=url)
+    with pytest.raises(timrest.ConfigError, match="does not speak TLS.*starts with http://") as e:
+        client.delete_group_msg_by_sender("@TGS#2C5SZEAEF", "leckie")
+    assert (e.value.attempts, e.value.retryable) == (1, False)
+    assert emu.requests() == []
+
+
 def test_delete_many_refuses_a_string_for_its_items(emu: Emulator) -> None:
     """A str is iterable one character at a time: it used to give one failure per character."""
     client = emu.client()

@@ -244,6 +244,18 @@ def test_the_import_time_in_the_readme_is_the_benchmarks() -> None:
     assert f"`import timrest`: {figure}," in section
 
 
+def test_the_fleet_figures_in_the_readme_are_the_benchmarks() -> None:
+    """The unshared-limiter claim quotes bench/fleet.py's table (docs/benchmarks.md §5) as it stands."""
+    docs = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    row = next(line for line in docs.splitlines() if line.startswith("| 4 | local |"))
+    _, _, _, rate, refused, failed, _ = (cell.strip() for cell in row.split("|"))
+    shared = README.split("## Many processes, many hosts: one quota", 1)[1].split("```", 1)[0]
+    answers, total = (int(n) for n in refused.split(" of "))
+    assert f"{refused} answers were 60007 ({round(100 * answers / total)} %)" in shared
+    assert f"fleet did {round(float(rate))} deletions/s" in shared
+    assert failed == "0" and "No item was lost" in shared
+
+
 def test_the_c_quick_start_runs_as_written(tmp_path: Path) -> None:
     """examples/c/quickstart.sh, from the README: install.sh into a fresh prefix, the three ways
     to link, and each program against the installed timrest-emulator."""
