@@ -58,22 +58,17 @@ fn io_error(path: &Path, what: &str, e: &std::io::Error) -> Error {
     Error::invalid_argument(format!("report {}: {what}: {e}", path.display()))
 }
 
-/// Takes an exclusive, non-blocking lock on the whole file: one job per report.
+/// Takes an exclusive, non-blocking lock on the whole file: one job per report (std's lock:
+/// `flock` on Unix, `LockFileEx` on Windows).
 fn lock(file: &File, path: &Path) -> Result<()> {
-    use std::os::fd::AsRawFd as _;
-    // SAFETY: flock on a descriptor we own; it touches no memory.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(());
-    }
-    let e = std::io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        return Err(Error::invalid_argument(format!(
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::invalid_argument(format!(
             "report {} is in use by another running job; wait for it to end",
             path.display()
-        )));
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_error(path, "cannot lock it", &e)),
     }
-    Err(io_error(path, "cannot lock it", &e))
 }
 
 impl ReportFile {

@@ -7,9 +7,13 @@ typed errors, a batch with the stderr counter, and the `timrest` command.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 
@@ -17,7 +21,7 @@ def main() -> None:
     expected_version = sys.argv[1]
 
     import timrest
-    from timrest.testing import Emulator
+    from timrest.testing import DEMO_SECRET_KEY, Emulator
 
     installed = Path(timrest.__file__).resolve()
     site = Path(sysconfig.get_paths()["purelib"]).resolve()
@@ -47,9 +51,25 @@ def main() -> None:
         assert isinstance(report.results[1].error, timrest.InvalidArgumentError)
         assert [m["From_Account"] for m in emu.messages(group)] == ["bob"]
 
-    # The console script and `python -m timrest` both answer.
-    script = Path(sys.executable).parent / "timrest"
-    for command in ([str(script), "--help"], [sys.executable, "-m", "timrest", "--help"]):
+        # The command's durable report (it locks the file: flock on Unix, a byte lock on Windows),
+        # then --resume, which finds every item done and sends nothing.
+        work = Path(tempfile.mkdtemp())
+        (work / "items.csv").write_text(f"{group},bob\n{group},spammer\n", encoding="utf-8")
+        env = dict(os.environ, TIM_SDKAPPID=str(emu.sdkappid), TIM_SECRET_KEY=DEMO_SECRET_KEY, TIM_BASE_URL=emu.base_url)
+        batch = [sys.executable, "-m", "timrest", "delete-batch", "--report", str(work / "report.jsonl")]
+        sent = len(emu.requests())
+        subprocess.run([*batch, str(work / "items.csv")], env=env, capture_output=True, timeout=60, check=True)
+        lines = (work / "report.jsonl").read_text(encoding="utf-8").splitlines()
+        assert [json.loads(line)["ok"] for line in lines] == [True, True], lines
+        assert len(emu.requests()) == sent + 2
+        subprocess.run([*batch, "--resume", str(work / "items.csv")], env=env, capture_output=True, timeout=60, check=True)
+        assert len(emu.requests()) == sent + 2, "the resumed run sent again what was done"
+        assert emu.messages(group) == []
+
+    # The console script (timrest.exe on Windows) and `python -m timrest` both answer.
+    script = shutil.which("timrest", path=str(Path(sys.executable).parent))
+    assert script, f"no timrest command beside {sys.executable}"
+    for command in ([script, "--help"], [sys.executable, "-m", "timrest", "--help"]):
         out = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
         assert "delete" in out, (command, out)
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import sys
 from types import FrameType
-from typing import Any, NoReturn, Optional
+from typing import IO, Any, NoReturn, Optional
 
 from .._native import Client
 
@@ -255,6 +256,30 @@ def _duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:.1f} ms"
     return f"{seconds:.2f} s"
+
+
+def _try_lock(file: IO[bytes]) -> bool:
+    """Takes an exclusive lock on an open file for this process, without waiting: False when
+    another process holds it. ``flock`` on Unix; on Windows a lock on the file's first byte."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        position = file.tell()
+        file.seek(0)
+        try:
+            msvcrt.locking(file.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        finally:
+            file.seek(position)
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _raise_interrupt(signum: int, frame: Optional[FrameType]) -> None:

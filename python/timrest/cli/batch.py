@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import fcntl
 import itertools
 import json
 import os
@@ -17,7 +16,6 @@ from typing import Any, BinaryIO, Optional
 from .._native import Client
 from ..exceptions import ConfigError, InvalidArgumentError, TimError
 from ._common import (
-    _raise_interrupt,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -31,6 +29,8 @@ from ._common import (
     _duration,
     _fail,
     _plural,
+    _raise_interrupt,
+    _try_lock,
 )
 
 
@@ -344,9 +344,7 @@ class _Report:
             self._file = open(path, "a+b")
         except OSError as e:
             _fail(f"cannot write the report to {path}: {e.strerror or e}", EXIT_USAGE)
-        try:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(self._file):
             self._file.close()
             _fail(f"the report {path} is in use by another run of timrest; wait for it to end", EXIT_USAGE)
         if not resume:
