@@ -296,3 +296,24 @@ def test_the_cpp_quick_start_runs_as_written(tmp_path: Path) -> None:
     for program in (tmp_path / "delete_by_sender", tmp_path / "build" / "delete_by_sender"):
         ldd = subprocess.run(["ldd", str(program)], capture_output=True, text=True, check=True)
         assert str(tmp_path / "prefix" / "lib" / "libtimrest.so.0.1") in ldd.stdout, ldd.stdout
+
+
+def test_the_rust_quick_start_runs_as_written(tmp_path: Path) -> None:
+    """examples/rust/quickstart.sh, from the README: a new cargo project that adds timrest by path
+    and runs examples/quickstart.rs as its main (the README's Rust block)."""
+    code = dict(examples())["examples/rust/quickstart.sh"]
+    assert "examples/quickstart.rs" in dict(examples()), "the README quotes the program the script copies"
+    script = tmp_path / "quickstart.sh"
+    script.write_text(code)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIM_")}
+    env["TIMREST_SRC"] = str(ROOT)
+    # The clone's own build directory: the dependencies are built once for every test.
+    env.setdefault("CARGO_TARGET_DIR", str(ROOT / "target" / "rust-quickstart"))
+    run = subprocess.run(["bash", "-e", str(script)], capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    deleted, missing, left = run.stdout.splitlines()
+    assert deleted.startswith("deleted spammer42's messages in @TGS#") and "1 attempt(s)" in deleted
+    assert missing == "no group @TGS#GONE (code Some(10010))"
+    assert left.startswith("1 message(s) left"), left  # alice's
+    manifest = (tmp_path / "tim-cleanup" / "Cargo.toml").read_text()
+    assert re.search(r'^timrest = \{.*path = ".*", features = \["emulator"\] \}$', manifest, re.M), manifest
