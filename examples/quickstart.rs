@@ -12,11 +12,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         emu.send_group_msg(&group, sender, text, None)?;
     }
 
-    let client = Client::builder()
-        .sdkappid(DEMO_SDKAPPID)
-        .secret_key(DEMO_SECRET_KEY)
-        .base_url(emu.base_url())
-        .build()?;
+    let client =
+        Client::builder().sdkappid(DEMO_SDKAPPID).secret_key(DEMO_SECRET_KEY).base_url(emu.base_url()).build()?;
     let info = client.delete_by_sender(&DeleteBySender::new(&group, "spammer42"))?;
     println!("deleted spammer42's messages in {group}: {} attempt(s), random {}", info.attempts, info.random);
 
