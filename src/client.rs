@@ -312,10 +312,11 @@ impl Client {
             };
             // The server refused for its rate despite our limiter: slow the lane down (70050 is a
             // UserSig lockout, not a rate).
-            if error.kind() == ErrorKind::RateLimited && error.code() != Some(70050) {
-                if let Some(limiter) = &inner.limiter {
-                    limiter.refused(lane);
-                }
+            if error.kind() == ErrorKind::RateLimited
+                && error.code() != Some(70050)
+                && let Some(limiter) = &inner.limiter
+            {
+                limiter.refused(lane);
             }
 
             let can_resign = matches!(inner.credentials, Credentials::Signer(_)) && !resigned;
@@ -569,12 +570,12 @@ fn check_success(status: u16, body: &[u8]) -> Result<()> {
     }
     // An object (a struct also reads from a JSON array), holding each field at most once (a
     // repeated field is an error here), code 0, and no other ActionStatus than "OK".
-    if status == 200 && body.trim_ascii_start().first() == Some(&b'{') {
-        if let Ok(Envelope { code: Some(0), action }) = serde_json::from_slice::<Envelope<'_>>(body) {
-            if action.as_deref().is_none_or(|a| a == "OK") {
-                return Ok(());
-            }
-        }
+    if status == 200
+        && body.trim_ascii_start().first() == Some(&b'{')
+        && let Ok(Envelope { code: Some(0), action }) = serde_json::from_slice::<Envelope<'_>>(body)
+        && action.as_deref().is_none_or(|a| a == "OK")
+    {
+        return Ok(());
     }
     parse_response(status, body).map(|_| ())
 }

@@ -482,10 +482,11 @@ impl Resolver for CachingResolver {
         };
         let now = std::time::Instant::now();
         let lock = || self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((k, at, addrs)) = lock().as_ref() {
-            if same(k) && now.duration_since(*at) < RESOLVE_TTL {
-                return Ok(addrs.clone());
-            }
+        if let Some((k, at, addrs)) = lock().as_ref()
+            && same(k)
+            && now.duration_since(*at) < RESOLVE_TTL
+        {
+            return Ok(addrs.clone());
         }
         let key = format!("{scheme}://{authority}");
         let addrs = self.inner.resolve(uri, config, timeout)?;

@@ -439,9 +439,9 @@ fn emulator_under_load_loses_and_duplicates_nothing() {
                         }
                         let Some((own_id, own)) = group.as_mut() else { unreachable!() };
                         let sender = &senders[i % senders.len()];
-                        let to_shared = shared_sent < SHARED_PER_THREAD && i % 5 == 0;
+                        let to_shared = shared_sent < SHARED_PER_THREAD && i.is_multiple_of(5);
                         let (target, ledger) = if to_shared { (&*shared_group, &mut shared) } else { (&*own_id, own) };
-                        if i % 7 == 0 {
+                        if i.is_multiple_of(7) {
                             client.delete_group_msg_by_sender(target, sender).unwrap_or_else(|e| panic!("delete: {e}"));
                             let gone: Vec<_> = ledger.alive.iter().filter(|(s, _)| s == sender).cloned().collect();
                             for m in gone {
@@ -460,16 +460,16 @@ fn emulator_under_load_loses_and_duplicates_nothing() {
                         } else {
                             in_group += 1;
                         }
-                        if in_group >= PER_GROUP || (Instant::now() >= stop_at && shared_sent >= SHARED_PER_THREAD) {
-                            if let Some((id, ledger)) = group.take() {
-                                ledger.check(emu, &id);
-                                count.kept += ledger.alive.len() as u64;
-                                count.deleted += ledger.deleted.len() as u64;
-                                client
-                                    .call(SERVICE, "destroy_group", &json!({"GroupId": id}))
-                                    .unwrap_or_else(|e| panic!("destroy_group: {e}"));
-                                count.requests += 1;
-                            }
+                        if (in_group >= PER_GROUP || (Instant::now() >= stop_at && shared_sent >= SHARED_PER_THREAD))
+                            && let Some((id, ledger)) = group.take()
+                        {
+                            ledger.check(emu, &id);
+                            count.kept += ledger.alive.len() as u64;
+                            count.deleted += ledger.deleted.len() as u64;
+                            client
+                                .call(SERVICE, "destroy_group", &json!({"GroupId": id}))
+                                .unwrap_or_else(|e| panic!("destroy_group: {e}"));
+                            count.requests += 1;
                         }
                     }
                     (count, shared)

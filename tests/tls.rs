@@ -83,10 +83,10 @@ fn serve(stream: TcpStream, config: Arc<rustls::ServerConfig>, seen: &Seen) {
             if header == "\r\n" {
                 break;
             }
-            if let Some((name, value)) = header.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    content_length = value.trim().parse().unwrap_or(0);
-                }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                content_length = value.trim().parse().unwrap_or(0);
             }
         }
         let mut body = vec![0u8; content_length];
