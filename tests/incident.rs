@@ -341,8 +341,18 @@ fn a_resumed_job_redoes_only_what_was_not_ok() {
     assert!(e.info().contains("another job"), "{}", e.info());
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing in it was changed");
 
-    emu.clear_requests();
+    // While another holder has the report locked (here: this test, through std's lock, the one
+    // the job takes), a resume is refused and changes nothing.
     let resume = JobOptions { resume: true, ..options.clone() };
+    let holder = std::fs::File::open(&path).unwrap();
+    holder.try_lock().unwrap();
+    let e = client.purge_senders(&incident.spammers, &resume, |_| ControlFlow::Continue(())).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.info().contains("in use by another running job"), "{}", e.info());
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    drop(holder);
+
+    emu.clear_requests();
     let second = client.purge_senders(&incident.spammers, &resume, |_| ControlFlow::Continue(())).unwrap();
     assert!(second.is_success());
     assert_eq!(second.resumed, first.steps.iter().filter(|s| s.outcome == Outcome::Ok).count());
