@@ -710,16 +710,6 @@ fn debug_shows_who_and_where() {
 }
 
 #[test]
-fn https_to_a_plain_http_server_fails_in_the_tls_handshake_and_sends_nothing() {
-    let emu = emulator();
-    let url = emu.base_url().replace("http://", "https://");
-    let c = builder(&emu).base_url(url).max_retries(0).build().unwrap();
-    let e = c.delete_group_msg_by_sender("@TGS#x", "s").unwrap_err();
-    assert_eq!((e.kind(), e.code(), e.http_status()), (ErrorKind::Transport, None, None), "{e}");
-    assert!(logged(&emu, DELETE).is_empty(), "no request reached the server in plain text: {:?}", emu.requests());
-}
-
-#[test]
 fn regions_and_base_urls() {
     let b = || Client::builder().sdkappid(DEMO_SDKAPPID).secret_key(CANARY_KEY);
     assert_eq!(b().build().unwrap().config().base_url, "https://console.tim.qq.com");

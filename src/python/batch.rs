@@ -451,6 +451,17 @@ pub(crate) fn delete_many(
         client.delete_many_with_events(input, &options, |event: BatchEvent<'_>| {
             Python::attach(|py| {
                 let mut stop = false;
+                // A Ctrl-C that came while the GIL was released is raised here, first: raised by
+                // the call to `on_result` below, it would stop that call before its first line,
+                // and a finished item would be in the report but never handed over.
+                if let Err(e) = py.check_signals() {
+                    stop = true;
+                    if e.is_instance_of::<PyKeyboardInterrupt>(py) {
+                        interrupted = true;
+                    } else {
+                        callback_error.get_or_insert(e);
+                    }
+                }
                 if let BatchEvent::Finished(outcome, _) = event {
                     match Py::new(py, PyItemResult::new(py, outcome)) {
                         Ok(item) => {

@@ -468,12 +468,21 @@ pub(crate) fn run_job(py: Python<'_>, client: &crate::Client, args: JobArgs) -> 
                 return ControlFlow::Break(());
             }
             Python::attach(|py| {
-                let mut result = Ok(());
+                // A Ctrl-C that came while the GIL was released is raised here, before `on_result`
+                // (raised by that call, it would stop it before its first line: a step not handed over).
+                let mut result = py.check_signals();
                 if let JobEvent::Step(step, _) = event
                     && let Some(f) = &on_result
                 {
                     // Every step is handed over, also after an earlier call raised.
-                    result = Py::new(py, PyStepResult::from(step)).and_then(|s| f.bind(py).call1((s,)).map(|_| ()));
+                    let handed = Py::new(py, PyStepResult::from(step)).and_then(|s| f.bind(py).call1((s,)).map(|_| ()));
+                    if let Err(e) = handed {
+                        if result.is_ok() {
+                            result = Err(e);
+                        } else if !e.is_instance_of::<PyKeyboardInterrupt>(py) && raised.is_none() {
+                            raised = Some(e);
+                        }
+                    }
                 }
                 let progress = match event {
                     JobEvent::Step(_, p) | JobEvent::Tick(p) => Some(*p),
