@@ -22,8 +22,9 @@
 //! ```
 
 use std::ops::ControlFlow;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::client::{CallInfo, Client, DeleteBySender};
@@ -48,12 +49,21 @@ pub struct BatchOptions {
     /// holds only the items in flight: each outcome is seen once by the observer, and the report
     /// keeps the counts ([`Report::progress`]).
     pub keep_results: bool,
+    /// Set to true (by the observer, or from any thread), the batch stops scheduling and returns
+    /// without waiting for the items in flight: [`Report::abandoned`] counts them (default None).
+    /// What Python does on a second Ctrl-C.
+    pub abandon: Option<Arc<AtomicBool>>,
 }
 
 impl Default for BatchOptions {
     fn default() -> BatchOptions {
-        BatchOptions { concurrency: 16, stop_on_error: false, keep_results: true }
+        BatchOptions { concurrency: 16, stop_on_error: false, keep_results: true, abandon: None }
     }
+}
+
+/// True once `flag` (an `abandon` option) is set.
+pub(crate) fn abandoning(flag: Option<&Arc<AtomicBool>>) -> bool {
+    flag.is_some_and(|f| f.load(Ordering::SeqCst))
 }
 
 impl BatchOptions {
@@ -184,6 +194,10 @@ pub struct Report {
     pub skipped: Vec<SkippedGroup>,
     /// Where the batch ended: items finished, ok and failed (also when `results` was not kept).
     pub progress: Progress,
+    /// Items that were in flight when [`BatchOptions::abandon`] was set, and that the batch did
+    /// not wait for: they may or may not have reached the server, and no outcome of
+    /// theirs is reported.
+    pub abandoned: usize,
 }
 
 impl Report {
@@ -209,7 +223,7 @@ impl Client {
     ///
     /// `progress` runs on the calling thread after each finished item and at least every
     /// [`PROGRESS_TICK`] while items are in flight; returning `ControlFlow::Break(())` stops
-    /// scheduling (in-flight items finish and are reported). Errors only for bad options;
+    /// scheduling (in-flight items finish and are reported); [`BatchOptions::abandon`] abandons them. Errors only for bad options;
     /// failed items are in the report.
     pub fn delete_many<I, F>(&self, items: I, options: &BatchOptions, mut progress: F) -> Result<Report>
     where
@@ -226,6 +240,8 @@ impl Client {
     ///
     /// `observe` runs on the calling thread. Returning `ControlFlow::Break(())` stops
     /// scheduling; the items in flight still finish, and `observe` still sees each of them.
+    /// Setting [`BatchOptions::abandon`] abandons them: the batch returns at once, with their
+    /// number in [`Report::abandoned`] (their worker threads end with their calls, within the timeout).
     pub fn delete_many_with_events<I, F>(&self, items: I, options: &BatchOptions, mut observe: F) -> Result<Report>
     where
         I: IntoIterator,
@@ -240,56 +256,67 @@ impl Client {
             _ => None,
         };
         let mut state = Collector { outcomes: Vec::new(), progress: Progress { done: 0, ok: 0, failed: 0, total } };
+        let abandon = options.abandon.as_ref();
         let mut stop = false;
 
         // A rendezvous channel: an item leaves the input only when a worker is waiting for it.
+        // The workers own a clone of the client (not scoped threads): a batch told to stop twice
+        // returns without waiting for its calls in flight, which end on their own, unread.
         let (work_tx, work_rx) = mpsc::sync_channel::<(usize, BatchItem)>(0);
         let (done_tx, done_rx) = mpsc::channel::<ItemOutcome>();
-        let work_rx = Mutex::new(work_rx);
-        std::thread::scope(|scope| {
-            for _ in 0..options.concurrency {
-                let (work_rx, done_tx) = (&work_rx, done_tx.clone());
-                scope.spawn(move || worker(self, work_rx, done_tx));
-            }
-            drop(done_tx);
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let workers: Vec<_> = (0..options.concurrency)
+            .map(|_| {
+                let (client, work_rx, done_tx) = (self.clone(), work_rx.clone(), done_tx.clone());
+                std::thread::spawn(move || worker(&client, &work_rx, done_tx))
+            })
+            .collect();
+        drop(done_tx);
 
-            let mut in_flight = 0usize;
-            let mut index = 0usize;
-            'schedule: while !stop {
-                // Wait until a worker is free, so that an item leaves the input only when it can start.
-                while in_flight >= options.concurrency {
-                    let got = done_rx.recv_timeout(PROGRESS_TICK);
+        let mut in_flight = 0usize;
+        let mut index = 0usize;
+        'schedule: while !stop {
+            // Wait until a worker is free, so that an item leaves the input only when it can start.
+            while in_flight >= options.concurrency {
+                let got = done_rx.recv_timeout(PROGRESS_TICK);
+                in_flight -= usize::from(got.is_ok());
+                if state.take(got, options, &mut observe) || abandoning(abandon) {
+                    stop = true;
+                    break 'schedule;
+                }
+            }
+            let Some(item) = items.next() else { break };
+            // A worker is free (or about to take the lock): this blocks only for a moment.
+            if work_tx.send((index, item.into())).is_err() {
+                break; // every worker is gone: cannot happen while they live
+            }
+            index += 1;
+            in_flight += 1;
+            // Record what else has finished, without waiting.
+            while let Ok(outcome) = done_rx.try_recv() {
+                in_flight -= 1;
+                stop |= state.take(Ok(outcome), options, &mut observe);
+            }
+            stop |= abandoning(abandon);
+        }
+        drop(work_tx); // workers exit once the queue is empty
+        // The items in flight finish and are reported, unless the batch is told to abandon them.
+        while in_flight > 0 && !abandoning(abandon) {
+            match done_rx.recv_timeout(PROGRESS_TICK) {
+                Err(RecvTimeoutError::Disconnected) => break,
+                got => {
                     in_flight -= usize::from(got.is_ok());
-                    if state.take(got, options, &mut observe) {
-                        stop = true;
-                        break 'schedule;
-                    }
-                }
-                let Some(item) = items.next() else { break };
-                // A worker is free (or about to take the lock): this blocks only for a moment.
-                if work_tx.send((index, item.into())).is_err() {
-                    break; // every worker is gone: cannot happen while the scope lives
-                }
-                index += 1;
-                in_flight += 1;
-                // Record what else has finished, without waiting.
-                while let Ok(outcome) = done_rx.try_recv() {
-                    in_flight -= 1;
-                    stop |= state.take(Ok(outcome), options, &mut observe);
+                    // Nothing is left to schedule; a stop request changes nothing now.
+                    let _ = state.take(got, options, &mut observe);
                 }
             }
-            drop(work_tx); // workers exit once the queue is empty
-            while in_flight > 0 {
-                match done_rx.recv_timeout(PROGRESS_TICK) {
-                    Err(RecvTimeoutError::Disconnected) => break,
-                    got => {
-                        in_flight -= usize::from(got.is_ok());
-                        // Nothing is left to schedule; a stop request changes nothing now.
-                        let _ = state.take(got, options, &mut observe);
-                    }
-                }
+        }
+        let abandoned = in_flight;
+        if abandoned == 0 {
+            for worker in workers {
+                let _ = worker.join();
             }
-        });
+        }
 
         state.outcomes.sort_by_key(|o| o.index);
         Ok(Report {
@@ -298,6 +325,7 @@ impl Client {
             stopped_early: stop,
             skipped: Vec::new(),
             progress: state.progress,
+            abandoned,
         })
     }
 }
@@ -313,7 +341,9 @@ impl Collector {
     where
         F: FnMut(BatchEvent<'_>) -> ControlFlow<()>,
     {
-        let Ok(outcome) = got else { return observe(BatchEvent::Tick(&self.progress)).is_break() };
+        let Ok(outcome) = got else {
+            return observe(BatchEvent::Tick(&self.progress)).is_break();
+        };
         self.progress.done += 1;
         let mut stop = false;
         if outcome.result.is_ok() {

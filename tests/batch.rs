@@ -222,3 +222,41 @@ fn zero_concurrency_is_an_invalid_argument() {
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert!(emu.requests().is_empty(), "nothing was sent");
 }
+
+/// `abandon` set while items are in flight: the batch returns at once, counting them, and starts
+/// nothing more; the abandoned calls still end in their own threads (and here reach the server).
+#[test]
+fn abandon_returns_without_waiting_for_the_items_in_flight() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let emu = emulator(None, Duration::from_secs(3));
+    let groups = seed(&emu, 9);
+    let c = Client::builder()
+        .sdkappid(emu.sdkappid())
+        .secret_key(emu.secret_key())
+        .base_url(emu.base_url())
+        .rate_limit(None)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client builds");
+    let abandon = Arc::new(AtomicBool::new(false));
+    let options = BatchOptions { concurrency: 3, abandon: Some(abandon.clone()), ..BatchOptions::default() };
+    let mut finished = 0;
+    let items: Vec<(String, &str)> = groups.iter().map(|g| (g.clone(), SPAMMER)).collect();
+    let report = c
+        .delete_many_with_events(items, &options, |event| {
+            match event {
+                timrest::batch::BatchEvent::Finished(..) => finished += 1,
+                // The first quiet tick: three items are in flight, none can have finished.
+                timrest::batch::BatchEvent::Tick(_) => abandon.store(true, Ordering::SeqCst),
+            }
+            ControlFlow::Continue(())
+        })
+        .expect("a batch");
+    assert_eq!((report.abandoned, report.ok(), report.failed(), finished), (3, 0, 0, 0), "{report:?}");
+    assert!(report.stopped_early && report.elapsed < Duration::from_secs(3), "{report:?}");
+    // Nothing more was sent: after the abandoned calls end, the server saw exactly three.
+    std::thread::sleep(Duration::from_millis(3500));
+    let deletes = emu.requests().into_iter().filter(|r| r.command == "delete_group_msg_by_sender").count();
+    assert_eq!(deletes, 3);
+}

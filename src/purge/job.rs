@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use serde_json::json;
 
 use super::report::{Earlier, ReportFile, StepKey};
 use super::{JoinedGroup, MAX_PAGE_SIZE, wanted_types};
-use crate::batch::{MAX_CONCURRENCY, PROGRESS_TICK};
+use crate::batch::{MAX_CONCURRENCY, PROGRESS_TICK, abandoning};
 use crate::client::{Client, DeleteBySender};
 use crate::error::{Error, ErrorKind, Result};
 use crate::moderation::{HistoryRequest, MAX_HISTORY_PAGE, MAX_RECALL_SEQS, MAX_REMOVE_MEMBERS, PERMANENT, commands};
@@ -46,6 +47,9 @@ pub struct JobOptions {
     pub page_size: u32,
     /// Requests in flight per command, at most (1 to 1024; default 16).
     pub concurrency: usize,
+    /// Set to true (by the observer, or from any thread), the job stops and returns without
+    /// waiting for its calls in flight: [`JobReport::abandoned`] counts them (default None).
+    pub abandon: Option<Arc<AtomicBool>>,
 }
 
 impl Default for JobOptions {
@@ -63,6 +67,7 @@ impl Default for JobOptions {
             include_topics: true,
             page_size: 1000,
             concurrency: 16,
+            abandon: None,
         }
     }
 }
@@ -254,6 +259,10 @@ pub struct JobReport {
     pub elapsed: Duration,
     /// True when the job stopped before its end (the observer asked, or the report could not be written).
     pub stopped_early: bool,
+    /// Calls that were running when [`JobOptions::abandon`] was set, and that the job did not
+    /// wait for: they may or may not have reached the server, and the report does not
+    /// hold them (resume does them again).
+    pub abandoned: usize,
 }
 
 impl JobReport {
@@ -320,10 +329,28 @@ enum Done {
     Kick(usize, Result<()>),
     List(usize, Result<Vec<JoinedGroup>>, u64),
     Topics(usize, Result<Vec<String>>),
-    Remove { group: usize, accounts: Vec<(usize, String)>, result: Result<()> },
-    Delete { stream: usize, account: usize, result: Result<()> },
-    History { stream: usize, result: Result<Vec<(usize, u64)>>, calls: u64 },
-    Recall { stream: usize, seqs: Vec<(usize, u64)>, result: Result<Vec<crate::moderation::RecallResult>> },
+    Remove {
+        group: usize,
+        accounts: Vec<(usize, String)>,
+        result: Result<()>,
+    },
+    Delete {
+        stream: usize,
+        account: usize,
+        result: Result<()>,
+    },
+    History {
+        stream: usize,
+        result: Result<Vec<(usize, u64)>>,
+        calls: u64,
+    },
+    Recall {
+        stream: usize,
+        seqs: Vec<(usize, u64)>,
+        result: Result<Vec<crate::moderation::RecallResult>>,
+    },
+    /// The job was stopping when a worker took the task: it was not sent (resume does it).
+    NotStarted,
 }
 
 const LANES: usize = 8;
@@ -421,27 +448,58 @@ fn read_below_window(
 }
 
 /// The worker threads, per lane, started as work arrives (up to `concurrency` per lane).
-struct Lanes<'scope, 'env> {
-    scope: &'scope std::thread::Scope<'scope, 'env>,
-    client: &'env Client,
+/// The job's workers: one queue per kind of call ("lane"), each served by up to `concurrency`
+/// threads, spawned as tasks arrive. The threads own a clone of the client, so that an abandoned
+/// job can return without waiting for its calls in flight (they end on their own, unread).
+struct Lanes {
+    client: Client,
     senders: Vec<mpsc::Sender<Task>>,
     receivers: Vec<Arc<Mutex<mpsc::Receiver<Task>>>>,
     spawned: [usize; LANES],
     submitted: [usize; LANES],
     concurrency: usize,
     done_tx: mpsc::Sender<Done>,
+    /// Tasks submitted and not come back yet (queued or running).
     in_flight: usize,
+    /// Set when the job stops: the workers hand back the tasks still queued as `NotStarted`.
+    cancelled: Arc<AtomicBool>,
+    /// Tasks a worker is running now (sent, or about to be).
+    running: Arc<AtomicUsize>,
+    workers: Vec<std::thread::JoinHandle<()>>,
 }
 
-impl<'scope, 'env> Lanes<'scope, 'env> {
+impl Lanes {
+    fn new(client: &Client, concurrency: usize, done_tx: mpsc::Sender<Done>) -> Lanes {
+        let (mut senders, mut receivers) = (Vec::new(), Vec::new());
+        for _ in 0..LANES {
+            let (tx, rx) = mpsc::channel();
+            senders.push(tx);
+            receivers.push(Arc::new(Mutex::new(rx)));
+        }
+        Lanes {
+            client: client.clone(),
+            senders,
+            receivers,
+            spawned: [0; LANES],
+            submitted: [0; LANES],
+            concurrency,
+            done_tx,
+            in_flight: 0,
+            cancelled: Arc::new(AtomicBool::new(false)),
+            running: Arc::new(AtomicUsize::new(0)),
+            workers: Vec::new(),
+        }
+    }
+
     fn submit(&mut self, task: Task) {
         let lane = task.lane();
         self.submitted[lane] += 1;
         self.in_flight += 1;
         if self.spawned[lane] < self.concurrency && self.spawned[lane] < self.submitted[lane] {
             self.spawned[lane] += 1;
-            let (client, work, done) = (self.client, self.receivers[lane].clone(), self.done_tx.clone());
-            self.scope.spawn(move || {
+            let (client, work, done) = (self.client.clone(), self.receivers[lane].clone(), self.done_tx.clone());
+            let (cancelled, running) = (self.cancelled.clone(), self.running.clone());
+            self.workers.push(std::thread::spawn(move || {
                 loop {
                     // The lock is held only to take a task, never while calling the server.
                     let task = match work.lock() {
@@ -449,14 +507,34 @@ impl<'scope, 'env> Lanes<'scope, 'env> {
                         Err(poisoned) => poisoned.into_inner().recv(),
                     };
                     let Ok(task) = task else { return };
-                    if done.send(task.run(client)).is_err() {
-                        return;
+                    // Counted as running before the check: a count read after `cancel` is never short.
+                    running.fetch_add(1, Ordering::SeqCst);
+                    let done_now = if cancelled.load(Ordering::SeqCst) { Done::NotStarted } else { task.run(&client) };
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    if done.send(done_now).is_err() {
+                        return; // the job has returned (it abandoned this call)
                     }
                 }
-            });
+            }));
         }
         // The receiver lives as long as the lanes: a send cannot fail.
         let _ = self.senders[lane].send(task);
+    }
+
+    /// No queued task starts from now on.
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// Ends the workers: waits for them, unless the job abandons its calls in flight.
+    fn finish(self, wait: bool) {
+        let Lanes { senders, workers, done_tx, .. } = self;
+        drop((senders, done_tx)); // the workers end when their queues close
+        if wait {
+            for worker in workers {
+                let _ = worker.join();
+            }
+        }
     }
 }
 
@@ -534,27 +612,41 @@ impl<F: FnMut(JobEvent<'_>) -> ControlFlow<()>> Run<'_, F> {
             Outcome::Failed => self.progress.failed += 1,
             Outcome::Skipped => self.progress.skipped += 1,
         }
-        if (self.observe)(JobEvent::Step(&step, &self.progress)).is_break() {
-            self.stop = true;
-        }
+        let asked = (self.observe)(JobEvent::Step(&step, &self.progress));
+        self.ask(asked);
         self.out.steps.push(step);
     }
 
-    /// Waits until every submitted task has come back, handling each as it does.
-    fn drain(&mut self, lanes: &mut Lanes<'_, '_>, done_rx: &mpsc::Receiver<Done>) {
+    /// What the observer answered: `Break` stops the job.
+    fn ask(&mut self, answer: ControlFlow<()>) {
+        self.stop |= answer.is_break();
+    }
+
+    /// Waits until every submitted task has come back, handling each as it does; once the job
+    /// stops, the tasks still queued come back not started. Told to abandon them, it returns at once.
+    fn drain(&mut self, lanes: &mut Lanes, done_rx: &mpsc::Receiver<Done>) {
         while lanes.in_flight > 0 {
+            if abandoning(self.options.abandon.as_ref()) {
+                self.stop = true;
+                break;
+            }
+            if self.stop {
+                lanes.cancel();
+            }
             match done_rx.recv_timeout(PROGRESS_TICK) {
                 Ok(done) => {
                     lanes.in_flight -= 1;
                     self.handle(lanes, done);
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    if (self.observe)(JobEvent::Tick(&self.progress)).is_break() {
-                        self.stop = true;
-                    }
+                    let asked = (self.observe)(JobEvent::Tick(&self.progress));
+                    self.ask(asked);
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
             }
+        }
+        if self.stop {
+            lanes.cancel();
         }
     }
 
@@ -578,8 +670,10 @@ impl<F: FnMut(JobEvent<'_>) -> ControlFlow<()>> Run<'_, F> {
         self.emit(line);
     }
 
-    fn handle(&mut self, lanes: &mut Lanes<'_, '_>, done: Done) {
+    fn handle(&mut self, lanes: &mut Lanes, done: Done) {
         match done {
+            // Not sent: the step stays undone in the report, and resume does it.
+            Done::NotStarted => {}
             Done::Mute(i, result) => self.stop_step(i, Step::Mute, result),
             Done::Kick(i, result) => self.stop_step(i, Step::Kick, result),
             Done::List(i, result, calls) => {
@@ -706,7 +800,7 @@ impl<F: FnMut(JobEvent<'_>) -> ControlFlow<()>> Run<'_, F> {
 
     /// After a group's removals: the deletes of each of its streams (or straight to the deep
     /// pass of a stream with nothing left to delete).
-    fn start_deletes(&mut self, lanes: &mut Lanes<'_, '_>, group: usize) {
+    fn start_deletes(&mut self, lanes: &mut Lanes, group: usize) {
         for stream in self.groups[group].streams.clone() {
             let (id, topic) = (self.groups[group].id.clone(), self.streams[stream].topic.clone());
             for account in self.streams[stream].accounts.clone() {
@@ -736,7 +830,7 @@ impl<F: FnMut(JobEvent<'_>) -> ControlFlow<()>> Run<'_, F> {
     }
 
     /// After a stream's deletes: its history read, when the deep pass has work there.
-    fn start_deep(&mut self, lanes: &mut Lanes<'_, '_>, stream: usize) {
+    fn start_deep(&mut self, lanes: &mut Lanes, stream: usize) {
         if !self.options.deep || self.stop {
             return;
         }
@@ -767,7 +861,7 @@ impl<F: FnMut(JobEvent<'_>) -> ControlFlow<()>> Run<'_, F> {
         lanes.submit(Task::History { stream, request, since: self.options.since, wanted: Arc::new(wanted) });
     }
 
-    fn start_recalls(&mut self, lanes: &mut Lanes<'_, '_>, stream: usize, mut found: Vec<(usize, u64)>) {
+    fn start_recalls(&mut self, lanes: &mut Lanes, stream: usize, mut found: Vec<(usize, u64)>) {
         // Accounts found here that the plan did not put here get a recall step too.
         let mut extra: Vec<usize> = Vec::new();
         for (account, _) in &found {
@@ -835,7 +929,7 @@ impl Client {
     /// `observe` runs on the calling thread: once with the plan, once per step as it ends (each
     /// step exactly once), and at least every [`PROGRESS_TICK`]; returning
     /// `ControlFlow::Break(())` stops the job (the calls in flight end and are reported; resume
-    /// does the rest). Errors before any step when the arguments or the report are bad, and
+    /// does the rest); [`JobOptions::abandon`] abandons the calls in flight. Errors before any step when the arguments or the report are bad, and
     /// after the stop steps when a listing fails (nothing was cleaned then; resume lists again).
     pub fn purge_senders<S, F>(&self, senders: &[S], options: &JobOptions, observe: F) -> Result<JobReport>
     where
@@ -886,31 +980,16 @@ impl Client {
             groups: Vec::new(),
             streams: Vec::new(),
         };
-        let outcome = std::thread::scope(|scope| -> Result<()> {
-            let (done_tx, done_rx) = mpsc::channel();
-            let (mut senders, mut receivers) = (Vec::new(), Vec::new());
-            for _ in 0..LANES {
-                let (tx, rx) = mpsc::channel();
-                senders.push(tx);
-                receivers.push(Arc::new(Mutex::new(rx)));
-            }
-            let mut lanes = Lanes {
-                scope,
-                client: self,
-                senders,
-                receivers,
-                spawned: [0; LANES],
-                submitted: [0; LANES],
-                concurrency: options.concurrency,
-                done_tx,
-                in_flight: 0,
-            };
-            let result = run.execute(&mut lanes, &done_rx, wanted.as_deref());
-            // Whatever happened, wait for the calls in flight and record them.
-            run.drain(&mut lanes, &done_rx);
-            drop(lanes); // the workers end when their queues close
-            result
-        });
+        let (done_tx, done_rx) = mpsc::channel();
+        let mut lanes = Lanes::new(self, options.concurrency, done_tx);
+        let outcome = run.execute(&mut lanes, &done_rx, wanted.as_deref());
+        // Whatever happened, wait for the calls in flight and record them (unless told to stop twice).
+        run.drain(&mut lanes, &done_rx);
+        let abandon = abandoning(options.abandon.as_ref()) && lanes.in_flight > 0;
+        if abandon {
+            run.out.abandoned = lanes.running.load(Ordering::SeqCst);
+        }
+        lanes.finish(!abandon);
         if let Some(report) = &mut run.report {
             report.sync();
         }
@@ -963,7 +1042,7 @@ fn check<S: AsRef<str>>(senders: &[S], options: &JobOptions) -> Result<Vec<Strin
 impl<F: FnMut(JobEvent<'_>) -> ControlFlow<()>> Run<'_, F> {
     fn execute(
         &mut self,
-        lanes: &mut Lanes<'_, '_>,
+        lanes: &mut Lanes,
         done_rx: &mpsc::Receiver<Done>,
         wanted: Option<&[&'static str]>,
     ) -> Result<()> {
@@ -1012,9 +1091,8 @@ impl<F: FnMut(JobEvent<'_>) -> ControlFlow<()>> Run<'_, F> {
                 plan
             }
         };
-        if (self.observe)(JobEvent::Planned(&plan)).is_break() {
-            self.stop = true;
-        }
+        let asked = (self.observe)(JobEvent::Planned(&plan));
+        self.ask(asked);
         self.out.plan = plan;
         if self.stop {
             return Ok(());
@@ -1150,7 +1228,7 @@ impl<F: FnMut(JobEvent<'_>) -> ControlFlow<()>> Run<'_, F> {
     }
 
     /// A group's first steps: its removals (up to 100 accounts a call), or its deletes.
-    fn start_group(&mut self, lanes: &mut Lanes<'_, '_>, group: usize) {
+    fn start_group(&mut self, lanes: &mut Lanes, group: usize) {
         let id = self.groups[group].id.clone();
         if self.options.remove {
             let todo: Vec<(usize, String)> = self.groups[group]

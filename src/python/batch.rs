@@ -7,7 +7,8 @@
 //! the partial report is returned with `interrupted` set.
 
 use std::ops::ControlFlow;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
@@ -162,6 +163,10 @@ pub(crate) struct PyBatchReport {
     /// in-flight items finish, and returned this partial report instead of raising.
     #[pyo3(get)]
     interrupted: bool,
+    /// Items in flight when a second Ctrl-C came: `delete_many` returned without waiting for
+    /// them. They may or may not have reached the server, and `on_result` never saw them.
+    #[pyo3(get)]
+    abandoned: usize,
     /// `(group_id, group_type)` of each group `purge_sender` left alone because its type keeps
     /// no history (AVChatRoom, BChatRoom); empty for `delete_many`.
     #[pyo3(get)]
@@ -179,7 +184,7 @@ impl PyBatchReport {
         interrupted: bool,
         skipped: Py<PyList>,
     ) -> PyBatchReport {
-        PyBatchReport { results, ok, failed, elapsed, stopped_early, interrupted, skipped }
+        PyBatchReport { results, ok, failed, elapsed, stopped_early, interrupted, abandoned: 0, skipped }
     }
 }
 
@@ -245,6 +250,12 @@ impl PyBatchReport {
         } else if self.stopped_early {
             html.push_str(" &mdash; <b>stopped early</b>: the rest of the input was not scheduled");
         }
+        if self.abandoned > 0 {
+            html.push_str(&format!(
+                " &mdash; <b>{} abandoned</b> in flight by a second Ctrl-C (they may or may not have reached the server)",
+                self.abandoned
+            ));
+        }
         html.push_str("</p>");
         let skipped = self.skipped.bind(py).len();
         if skipped > 0 {
@@ -274,13 +285,14 @@ impl PyBatchReport {
 
     fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "BatchReport(ok={}, failed={}, skipped={}, elapsed={:.3}, stopped_early={}, interrupted={})",
+            "BatchReport(ok={}, failed={}, skipped={}, elapsed={:.3}, stopped_early={}, interrupted={}, abandoned={})",
             self.ok,
             self.failed,
             self.skipped.bind(py).len(),
             self.elapsed,
             if self.stopped_early { "True" } else { "False" },
-            if self.interrupted { "True" } else { "False" }
+            if self.interrupted { "True" } else { "False" },
+            self.abandoned
         )
     }
 }
@@ -443,6 +455,11 @@ pub(crate) fn delete_many(
     let mut callback_error: Option<PyErr> = None;
     let mut on_result_error: Option<PyErr> = None;
     let mut interrupted = false;
+    // The first Ctrl-C stops scheduling (the items in flight finish and are handed over); a
+    // second one abandons the items in flight.
+    let mut asked = false;
+    let abandon = Arc::new(AtomicBool::new(false));
+    let options = BatchOptions { abandon: Some(abandon.clone()), ..options };
     let mut last_done = None;
     let mut finished: Vec<Py<PyItemResult>> = Vec::new();
 
@@ -451,13 +468,14 @@ pub(crate) fn delete_many(
         client.delete_many_with_events(input, &options, |event: BatchEvent<'_>| {
             Python::attach(|py| {
                 let mut stop = false;
+                let mut ctrl_c = false;
                 // A Ctrl-C that came while the GIL was released is raised here, first: raised by
                 // the call to `on_result` below, it would stop that call before its first line,
                 // and a finished item would be in the report but never handed over.
                 if let Err(e) = py.check_signals() {
                     stop = true;
                     if e.is_instance_of::<PyKeyboardInterrupt>(py) {
-                        interrupted = true;
+                        (interrupted, ctrl_c) = (true, true);
                     } else {
                         callback_error.get_or_insert(e);
                     }
@@ -472,7 +490,7 @@ pub(crate) fn delete_many(
                             {
                                 stop = true;
                                 if e.is_instance_of::<PyKeyboardInterrupt>(py) {
-                                    interrupted = true;
+                                    (interrupted, ctrl_c) = (true, true);
                                 } else if on_result_error.is_none() {
                                     on_result_error = Some(e);
                                 }
@@ -498,11 +516,15 @@ pub(crate) fn delete_many(
                 if let Err(e) = result {
                     stop = true;
                     if e.is_instance_of::<PyKeyboardInterrupt>(py) {
-                        interrupted = true;
+                        (interrupted, ctrl_c) = (true, true);
                     } else if callback_error.is_none() {
                         callback_error = Some(e);
                     }
                 }
+                if ctrl_c && asked {
+                    abandon.store(true, Ordering::SeqCst);
+                }
+                asked |= stop;
                 if stop { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
             })
         })
@@ -520,6 +542,7 @@ pub(crate) fn delete_many(
         elapsed: report.elapsed.as_secs_f64(),
         stopped_early: report.stopped_early,
         interrupted,
+        abandoned: report.abandoned,
         skipped: skipped.unbind(),
     };
     // The batch stopped cleanly (in-flight items finished and were handed to `on_result`); the

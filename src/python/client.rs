@@ -525,7 +525,7 @@ impl PyClient {
     ) -> PyResult<super::batch::PyBatchReport> {
         let reporter = reporter(py, progress)?;
         let skipped = PyList::empty(py);
-        let options = crate::batch::BatchOptions { concurrency, stop_on_error, keep_results };
+        let options = crate::batch::BatchOptions { concurrency, stop_on_error, keep_results, abandon: None };
         super::batch::delete_many(py, &self.inner, items, options, reporter, on_result, skipped)
     }
 

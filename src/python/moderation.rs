@@ -288,6 +288,10 @@ pub(crate) struct PyJobReport {
     /// True when Ctrl-C stopped it.
     #[pyo3(get)]
     interrupted: bool,
+    /// Calls running when a second Ctrl-C came: the job returned without waiting for them. They
+    /// may or may not have reached the server; the report does not hold them (resume does them).
+    #[pyo3(get)]
+    abandoned: usize,
     /// True for a dry run.
     #[pyo3(get)]
     dry_run: bool,
@@ -319,6 +323,7 @@ impl PyJobReport {
             elapsed: report.elapsed.as_secs_f64(),
             stopped_early: report.stopped_early,
             interrupted,
+            abandoned: report.abandoned,
             dry_run,
         })
     }
@@ -461,6 +466,11 @@ pub(crate) fn run_job(py: Python<'_>, client: &crate::Client, args: JobArgs) -> 
     let JobArgs { senders, options, reporter, on_result, control } = args;
     let mut raised: Option<PyErr> = None;
     let mut interrupted = false;
+    // The first Ctrl-C stops the job (the calls in flight end and are handed over); a second one
+    // abandons the calls in flight.
+    let mut asked = false;
+    let abandon = Arc::new(AtomicBool::new(false));
+    let options = JobOptions { abandon: Some(abandon.clone()), ..options };
     let mut last_done = None;
     let outcome = py.detach(|| {
         client.purge_senders(&senders, &options, |event| {
@@ -500,11 +510,16 @@ pub(crate) fn run_job(py: Python<'_>, client: &crate::Client, args: JobArgs) -> 
                 match result.and(shown) {
                     Ok(()) => ControlFlow::Continue(()),
                     Err(e) => {
-                        if e.is_instance_of::<PyKeyboardInterrupt>(py) {
+                        let ctrl_c = e.is_instance_of::<PyKeyboardInterrupt>(py);
+                        if ctrl_c {
                             interrupted = true;
                         } else if raised.is_none() {
                             raised = Some(e);
                         }
+                        if ctrl_c && asked {
+                            abandon.store(true, Ordering::SeqCst);
+                        }
+                        asked = true;
                         ControlFlow::Break(())
                     }
                 }

@@ -188,6 +188,34 @@ def test_a_ctrl_c_while_waiting_hands_every_finished_item_to_on_result(emu: Emul
         assert len(handed) == report.ok == len([r for r in emu.requests() if r["command"] == DELETE]), delay
 
 
+def test_a_second_ctrl_c_abandons_the_items_in_flight_and_says_how_many(emu: Emulator) -> None:
+    """The first Ctrl-C stops scheduling and waits for the items in flight; a second one returns at
+    once, counting them in `abandoned` (they may still reach the server: here they do, later)."""
+    groups = seeded(emu, 12)
+    emu.clear_requests()
+    emu.set_latency(4.0)  # every answer takes 4 s: both signals come while 4 items are in flight
+    client = emu.client(rate_limit=None, timeout=30.0)
+    handed: list[timrest.ItemResult] = []
+    timers = [threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT)) for delay in (0.5, 1.0)]
+    for timer in timers:
+        timer.start()
+    try:
+        report = client.delete_many([(g, "spammer") for g in groups], concurrency=4, on_result=handed.append)
+    finally:
+        for timer in timers:
+            timer.join()
+    assert report.interrupted and report.stopped_early
+    assert (report.abandoned, report.ok, report.failed, handed) == (4, 0, 0, []), report
+    assert report.elapsed < 4.0, "returned without waiting for the answers"
+    assert "abandoned=4" in repr(report) and "4 abandoned" in report._repr_html_()
+    # The abandoned calls go on in their threads and end with their answers; nothing else starts.
+    deadline = time.monotonic() + 20
+    while len([r for r in emu.requests() if r["command"] == DELETE]) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(4.5)
+    assert sorted(r["body"]["GroupId"] for r in emu.requests() if r["command"] == DELETE) == sorted(groups[:4])
+
+
 def test_bad_concurrency_is_invalid_argument(client: timrest.Client) -> None:
     for bad in (0, 1025):
         with pytest.raises(timrest.InvalidArgumentError, match="concurrency"):

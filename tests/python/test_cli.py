@@ -709,3 +709,129 @@ def test_a_stray_quote_or_a_bad_byte_fails_its_own_line_only(server: EmulatorPro
     assert len(rows) == 50 and not rows[12]["ok"] and not rows[41]["ok"]
     assert "not valid CSV" in rows[12]["message"] and "not UTF-8" in rows[41]["message"]
     assert all(rows[n]["ok"] for n in rows if n not in (12, 41)), "the lines after them were sent"
+
+
+# -- the command: Ctrl-C, then --resume ----------------------------------------------------------------
+
+
+def interrupt_partway(args: list[str], env: dict[str, str], report: Path, lines: int) -> str:
+    """Runs the command ARGS (with Python's own SIGINT handler, as in a terminal), sends SIGINT once
+    REPORT holds LINES lines, and returns what it printed on stderr; it must end with status 130."""
+    child = subprocess.Popen([sys.executable, "-c", CTRL_C_CLI, *args], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    wait_for_lines(report, lines, child)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    return err
+
+
+def test_delete_batch_interrupted_then_resumed_reports_every_finished_item_once(tmp_path: Path) -> None:
+    log = tmp_path / "emulator.jsonl"
+    server = EmulatorProcess("--rate-limit", "off", "--latency", "0.05", "--log", str(log))
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            groups = list(pool.map(lambda _: server.create_group(), range(300)))
+            list(pool.map(lambda g: server.post(g, "spammer", "spam"), groups))
+        batch = tmp_path / "batch.csv"
+        batch.write_text("".join(f"{g},spammer\n" for g in groups))
+        report = tmp_path / "report.jsonl"
+        env = client_env(server)
+        args = ["delete-batch", str(batch), "--report", str(report), "--concurrency", "8"]
+        err = interrupt_partway(args, env, report, 40)
+        summary = re.search(r"timrest: (\d+) ok, (\d+) failed of (\d+) items", err)
+        assert summary, err
+        ok, failed, items = map(int, summary.groups())
+        rows = log_records(report)
+        # What the interrupt said is what the report holds: every finished item, once.
+        assert (ok, failed, items) == (len(rows), 0, len(rows)), err
+        assert "interrupted" in err and "--resume" in err
+        assert len({r["group_id"] for r in rows}) == len(rows) and 40 <= len(rows) < len(groups)
+        time.sleep(0.5)  # the emulator flushes its log every 0.2 s
+        logged_before = len(log_records(log))
+        # Every item the report calls done was deleted, and nothing else was sent.
+        sent = [r["body"]["GroupId"] for r in log_records(log) if r["command"] == "delete_group_msg_by_sender"]
+        assert sorted(sent) == sorted(r["group_id"] for r in rows)
+
+        second = subprocess.run([TIMREST, *args, "--resume"], capture_output=True, text=True, env=env, timeout=300)
+        assert second.returncode == 0, second.stderr
+        assert f"{len(rows)} done by earlier runs" in second.stderr
+    finally:
+        server.stop()
+    after = [r["body"]["GroupId"] for r in log_records(log)[logged_before:]
+             if r["command"] == "delete_group_msg_by_sender"]
+    assert not set(after) & {r["group_id"] for r in rows}, "a finished item was sent again"
+    assert Counter(after) == Counter(set(groups) - {r["group_id"] for r in rows})
+    everything = log_records(report)
+    assert Counter(r["group_id"] for r in everything if r["ok"]) == Counter(groups)
+    # The rows stay numbered uniquely across runs: the resumed run goes on from the last index.
+    assert sorted(r["index"] for r in everything) == list(range(len(groups)))
+
+
+def test_purge_interrupted_then_resumed_reports_every_finished_step_once(tmp_path: Path) -> None:
+    log = tmp_path / "emulator.jsonl"
+    server = EmulatorProcess("--rate-limit", "off", "--latency", "0.2", "--log", str(log))
+    try:
+        members = {"MemberList": [{"Member_Account": "spammer"}]}
+        with ThreadPoolExecutor(8) as pool:
+            groups = list(pool.map(lambda _: server.create_group("Public", **members), range(200)))
+            list(pool.map(lambda g: server.post(g, "spammer", "spam"), groups))
+        report = tmp_path / "purge.jsonl"
+        env = client_env(server)
+        args = ["purge", "spammer", "--report", str(report), "--concurrency", "8", "--page-size", "50"]
+        # The header, 200 plan lines and the plan's end, then 30 deletions.
+        err = interrupt_partway(args, env, report, 1 + 200 + 1 + 30)
+        summary = re.search(r"timrest: job: .*; (\d+) ok, (\d+) failed, (\d+) skipped", err)
+        assert summary, err
+        ok, failed, skipped = map(int, summary.groups())
+        steps = [r for r in log_records(report) if r.get("step") == "delete"]
+        assert (ok, failed, skipped) == (len(steps), 0, 0), err
+        assert all(r["outcome"] == "ok" for r in steps) and len({r["group_id"] for r in steps}) == len(steps)
+        assert 30 <= len(steps) < len(groups)
+        time.sleep(0.5)
+        logged_before = len(log_records(log))
+        sent = [r["body"]["GroupId"] for r in log_records(log) if r["command"] == "delete_group_msg_by_sender"]
+        assert sorted(sent) == sorted(r["group_id"] for r in steps)
+
+        second = subprocess.run([TIMREST, *args, "--resume"], capture_output=True, text=True, env=env, timeout=300)
+        assert second.returncode == 0, second.stderr
+        assert f"{len(steps)} done by earlier runs" in second.stderr
+    finally:
+        server.stop()
+    done_first = {r["group_id"] for r in steps}
+    after = [r["body"]["GroupId"] for r in log_records(log)[logged_before:]
+             if r["command"] == "delete_group_msg_by_sender"]
+    assert not set(after) & done_first, "a finished deletion was sent again"
+    assert Counter(after) == Counter(set(groups) - done_first)
+
+
+def test_purge_interrupted_twice_abandons_the_calls_in_flight_and_says_how_many(tmp_path: Path) -> None:
+    """The first Ctrl-C stops the job and waits for its calls in flight; a second one ends it at
+    once, and the message counts the calls it did not wait for (they are not in the report)."""
+    from timrest.testing import DEMO_SECRET_KEY, Emulator
+
+    with Emulator(rate_limit=None) as emu:
+        groups = [emu.create_group("Public", members=("spammer", "alice")) for _ in range(12)]
+        for g in groups:
+            emu.send_group_msg(g, "spammer", "spam")
+        report = tmp_path / "purge.jsonl"
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("TIM_")},
+               "TIM_SDKAPPID": str(emu.sdkappid), "TIM_SECRET_KEY": DEMO_SECRET_KEY, "TIM_BASE_URL": emu.base_url}
+        emu.set_latency(5.0)  # every answer takes 5 s: the listing, then each deletion
+        child = subprocess.Popen(
+            [sys.executable, "-c", CTRL_C_CLI, "purge", "spammer", "--report", str(report), "--concurrency", "4",
+             "--timeout", "30"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        wait_for_lines(report, 1 + 12 + 1, child, timeout=60)  # the header, the plan and its end: deletions start
+        time.sleep(0.5)
+        started = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+        waited = time.monotonic() - started
+        assert child.returncode == 130, err
+        assert "stopped by a second Ctrl-C: abandoned 4 calls in flight" in err, err
+        assert "may or may not have reached the server" in err and "--resume" in err
+        assert waited < 5.0, "it did not wait for the answers"
+        assert not [r for r in log_records(report) if r.get("step") == "delete"], "nothing finished, nothing written"

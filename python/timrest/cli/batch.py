@@ -52,10 +52,11 @@ def add_parsers(commands: Any, client: argparse.ArgumentParser) -> None:
         "FILE ('-' for stdin) holds CSV rows 'group,sender[,topic]' (an optional header row names the columns "
         "group_id, sender, topic_id) or JSON lines ({\"group_id\": ..., \"sender\": ..., \"topic_id\": ...} or "
         "[group, sender, topic]). Blank lines and lines starting with '#' are skipped. It is read lazily. "
-        "Each outcome is written as a JSON line (line, index, group_id, sender, topic_id, ok, error, kind, code, "
+        "Each outcome is written as a JSON line (line: its line in FILE; index: the item's number, counted on by "
+        "--resume so that no two rows share one; group_id, sender, topic_id, ok, error, kind, code, "
         "message, random, attempts, elapsed) and flushed as soon as its item finishes, in the order items finish, "
         "so a crash loses at most the items in flight; a summary goes to stderr. Ctrl-C stops scheduling and lets "
-        "the requests in flight finish. --resume with the same --report sends only the items the report does not "
+        "the requests in flight finish; a second Ctrl-C abandons them. --resume with the same --report sends only the items the report does not "
         "show as ok (an item is its group_id, sender and topic_id) and appends to it.",
     )
     p.add_argument("file", metavar="FILE", help="the items, or '-' for stdin")
@@ -297,10 +298,12 @@ def _open_input(path: str) -> BinaryIO:
 
 
 class _Earlier:
-    """What the report of an earlier run says (``--resume``): the items that succeeded."""
+    """What the report of an earlier run says (``--resume``): the items that succeeded, and the
+    index the next row takes (the rows of a report stay numbered uniquely across runs)."""
 
     def __init__(self) -> None:
         self.done: set[Key] = set()
+        self.next_index = 0
 
 
 def _read_report(path: str, data: bytes) -> tuple[_Earlier, int]:
@@ -322,6 +325,9 @@ def _read_report(path: str, data: bytes) -> tuple[_Earlier, int]:
         key = _key(row)
         if row.get("ok") is True and key is not None:
             earlier.done.add(key)
+        index = row.get("index")
+        if isinstance(index, int) and not isinstance(index, bool):
+            earlier.next_index = max(earlier.next_index, index + 1)
     return earlier, end
 
 
@@ -411,17 +417,21 @@ def _run_batch(
     progress = sys.stderr.isatty() if args.progress is None else args.progress
 
     by_class: dict[str, int] = {}
+    # A resumed run numbers its rows on from the earlier runs' last one: no two rows share an index.
+    first_index = report_out.earlier.next_index
 
     def on_result(result: Any) -> None:
         record = result.to_record()
+        position = record["index"]  # in the items this run sends
         row: dict[str, Any] = {}
         if lines is not None:
-            row["line"] = lines.pop(record["index"], None)
+            row["line"] = lines.pop(position, None)
         row.update(record)
+        row["index"] = first_index + position
         if result.error is not None:
             name = type(result.error).__name__
             by_class[name] = by_class.get(name, 0) + 1
-        problem = (problems or {}).pop(record["index"], None)
+        problem = (problems or {}).pop(position, None)
         if problem is not None:
             row.update(error="InvalidArgumentError", kind="invalid_argument", code=None, message=problem)
         try:
@@ -468,8 +478,13 @@ def _run_batch(
         summary += f"; report in {args.report}"
     print(summary, file=sys.stderr)
     if report.interrupted:
-        print(f"{PROG}: interrupted: the items after the last one reported were not sent"
-              + ("; run again with --resume to finish" if args.report else ""), file=sys.stderr)
+        if report.abandoned:
+            what = (f"interrupted twice: abandoned {_plural(report.abandoned, 'item')} in flight (they may or "
+                    "may not have reached the server, and are not in the report); the items not in the report "
+                    "were not sent")
+        else:
+            what = "interrupted: the items in flight finished and are in the report; the rest were not sent"
+        print(f"{PROG}: {what}" + ("; run again with --resume to finish" if args.report else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     if report.stopped_early:
         print(f"{PROG}: stopped at the first failure (--stop-on-error): later items were not sent", file=sys.stderr)

@@ -250,7 +250,11 @@ def _summary(args: argparse.Namespace, client: Any, report: Any, accounts: int) 
             print(f"{PROG}: the deep pass would recall {_plural(report.recalled, 'message')}: a recall is visible "
                   "to every client and cannot be undone", file=sys.stderr)
     if report.interrupted or report.stopped_early:
-        print(f"{PROG}: stopped: the steps in flight ended and were written"
-              + ("; run again with --resume to finish" if args.report else ""), file=sys.stderr)
+        if report.abandoned:
+            what = (f"stopped by a second Ctrl-C: abandoned {_plural(report.abandoned, 'call')} in flight (they "
+                    "may or may not have reached the server, and are not in the report)")
+        else:
+            what = "stopped: the steps in flight ended and were written"
+        print(f"{PROG}: {what}" + ("; run again with --resume to finish" if args.report else ""), file=sys.stderr)
         return EXIT_INTERRUPTED if report.interrupted else EXIT_FAILED
     return EXIT_OK if report.failed == 0 else EXIT_FAILED
