@@ -2,7 +2,8 @@
 # Installs the timrest C library as a system library under PREFIX:
 #
 #   PREFIX/include/timrest.h
-#   PREFIX/lib/libtimrest.so.VERSION            the library, SONAME libtimrest.so.0.MINOR (build.rs)
+#   PREFIX/lib/libtimrest.so.VERSION            the library, SONAME libtimrest.so.0.MINOR (build.rs, asked
+#                                               for by TIMREST_SONAME=1: a plain cargo build has none)
 #   PREFIX/lib/libtimrest.so.0.MINOR -> libtimrest.so.VERSION      what programs load at run time
 #   PREFIX/lib/libtimrest.so -> libtimrest.so.VERSION              what the linker finds for -ltimrest
 #   PREFIX/lib/libtimrest.a
@@ -68,6 +69,9 @@ link_libraries="$(sed -e 's/-l//g' -e 's/ /;/g' <<<"$libs_private")"
 # the plain one. The plain library is built last, so that it is what target/ holds when copied.
 # cargo prints its progress on stderr ("Compiling ..."); these lines name the stages around it.
 if [ "$build" = 1 ]; then
+    # Only the installed library has a SONAME (build.rs): the plain cargo output in a shared
+    # target directory gets it back at the next plain build.
+    export TIMREST_SONAME=1
     if [ "$emulator" = 1 ]; then
         echo "install.sh: [1/3] building timrest-emulator ($profile profile; a first build compiles ~70 crates, about a minute on 2 cores)"
         "$cargo" build --profile "$profile" --features emulator --bin timrest-emulator
@@ -84,7 +88,7 @@ if [ "$emulator" = 1 ] && [ ! -f "$built/timrest-emulator" ]; then
     exit 1
 fi
 if command -v readelf >/dev/null && ! readelf -d "$built/libtimrest.so" | grep -q "SONAME.*\[$soname\]"; then
-    echo "install.sh: $built/libtimrest.so has no SONAME $soname (a build with the python feature?)" >&2
+    echo "install.sh: $built/libtimrest.so has no SONAME $soname (built without TIMREST_SONAME=1, or with the python feature?): drop --no-build" >&2
     exit 1
 fi
 

@@ -1106,6 +1106,45 @@ fn the_installed_library_has_a_soname_and_versioned_names() {
     assert!(String::from_utf8_lossy(&output.stderr).contains(SONAME));
 }
 
+/// The papercut of issue 26: a program linked straight against cargo's output (`-L target/<profile>
+/// -ltimrest`, here the library of this very test build) loads and works. That library has no
+/// SONAME (only scripts/install.sh asks build.rs for one), so the program records `libtimrest.so`,
+/// the file that is there, instead of a `libtimrest.so.0.1` that only an installation has.
+#[test]
+fn a_program_linked_against_the_plain_cargo_output_runs() {
+    let exe = std::env::current_exe().expect("this test's path");
+    // target/<profile>/deps/c_abi-HASH: the library is in target/<profile>.
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
+    let lib = dir.join("libtimrest.so");
+    assert!(lib.is_file(), "{} is built with the tests", lib.display());
+    assert!(!readelf_dynamic(&lib).contains("Library soname"), "cargo's output has no SONAME");
+    let program = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c_abi/example_c_cargo_output");
+    std::fs::create_dir_all(program.parent().unwrap()).unwrap();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "gcc".to_owned());
+    run_tool(
+        Command::new(&cc)
+            .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+            .arg(root().join("examples/c/delete_by_sender.c"))
+            .arg(format!("-I{}", root().join("include").display()))
+            .arg(format!("-L{}", dir.display()))
+            .arg("-ltimrest")
+            .arg(format!("-Wl,-rpath,{}", dir.display()))
+            .arg("-o")
+            .arg(&program),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(readelf_dynamic(&program).contains("Shared library: [libtimrest.so]"));
+    let scene = Scene::new();
+    let output = Command::new(&program)
+        .args([scene.group.as_str(), "spammer"])
+        .env_remove("LD_LIBRARY_PATH") // cargo's: the rpath alone finds the library
+        .envs(scene.env())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(count(&scene.history(None), "spammer"), 0);
+}
+
 /// Configures and builds tests/cmake_consumer against the installed prefix; the error when cmake fails.
 fn cmake_consumer(link: &str, want: &str) -> Result<PathBuf, String> {
     let build = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("c_abi/cmake-{link}-{want}"));
