@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --features emulator -- -D warnings
 cargo clippy --all-targets --features python -- -D warnings

@@ -91,12 +91,12 @@ pub mod client;
 pub mod config;
 pub mod error;
 mod fork;
-mod limit;
+pub(crate) mod limit;
 pub mod moderation;
 pub mod purge;
 pub mod redact;
 pub mod retry;
-mod transport;
+pub(crate) mod transport;
 pub mod usersig;
 pub mod validate;
 
@@ -104,6 +104,10 @@ pub mod ffi;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 
 #[cfg(feature = "python")]
 mod python;

@@ -14,7 +14,7 @@
 
 pub(crate) mod adaptive;
 mod local;
-mod redis;
+pub(crate) mod redis;
 mod target;
 
 use std::time::{Duration, Instant};

@@ -399,7 +399,7 @@ impl RedisLanes {
             RateLimitClock::Local => local_now_micros().to_string(),
         };
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).min(1 << 52);
-        let (granted, wait_us, rate, clients, lost): (i64, i64, String, i64, i64) = self
+        let reply: redis::Value = self
             .script
             .key(self.key(lane))
             .key(format!("{}clients", self.key_prefix))
@@ -417,6 +417,7 @@ impl RedisLanes {
             .arg(micros(not_before.0))
             .arg(micros(not_before.1))
             .invoke(con.like())?;
+        let (answer, clients, lost) = read_answer(reply, configured)?;
         // Only a connection that answered goes back to the pool, and only to the pool of the
         // epoch it was taken in (a newer epoch empties the pool on the next take).
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -426,7 +427,7 @@ impl RedisLanes {
         if let Ok(n @ 1..) = u32::try_from(clients) {
             self.clients_seen.store(n, Ordering::Relaxed);
         }
-        if lost == 1 {
+        if lost {
             // Redis lost the lane (a restart, a flush, a failover to a replica that lagged)
             // while this client had starts pending: as after an outage, keep to the fallback's
             // pace as well for a moment, and take no rate-limit answer of the moment for a
@@ -436,11 +437,7 @@ impl RedisLanes {
                 h.recovered_at = Some(Instant::now());
             }
         }
-        Ok(Answer {
-            granted: granted == 1,
-            wait: Duration::from_micros(u64::try_from(wait_us).unwrap_or(0)),
-            rate: rate.parse().unwrap_or(configured),
-        })
+        Ok(answer)
     }
 
     fn connection(
@@ -517,6 +514,24 @@ impl RedisLanes {
 }
 
 /// Microseconds since the script's epoch on this machine's clock (`rate_limit_clock="local"`).
+/// The script's reply: `{granted, wait in µs, the lane's rate, clients seen, lost}`, read as
+/// the script writes it. Redis is a server we do not control (a proxy, a wrong script under our
+/// name, a reply cut short): anything else is a typed error, and a rate that is not a positive
+/// finite number, or a wait past [`MAX_WAIT_ANSWER`], is not taken as it is.
+pub(crate) fn read_answer(
+    reply: redis::Value,
+    configured: f64,
+) -> std::result::Result<(Answer, i64, bool), RedisError> {
+    let (granted, wait_us, rate, clients, lost): (i64, i64, String, i64, i64) = redis::from_redis_value(reply)?;
+    let rate = rate.trim().parse::<f64>().ok().filter(|r| r.is_finite() && *r > 0.0).unwrap_or(configured);
+    let wait = Duration::from_micros(u64::try_from(wait_us).unwrap_or(0)).min(MAX_WAIT_ANSWER);
+    Ok((Answer { granted: granted == 1, wait, rate }, clients, lost == 1))
+}
+
+/// The longest wait a reply is taken at: a day (the script never answers more than the caller's
+/// `max_wait`, which is the call's deadline at most).
+const MAX_WAIT_ANSWER: Duration = Duration::from_secs(86_400);
+
 fn local_now_micros() -> u64 {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let micros = since.saturating_sub(Duration::from_secs(EPOCH_SECS)).as_micros();
@@ -563,4 +578,50 @@ fn classify(e: &RedisError) -> Option<Cause> {
         return Some(Cause::Tls);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::Value;
+
+    fn reply(rate: &str, wait_us: i64) -> Value {
+        let int = Value::Int;
+        Value::Array(vec![int(1), int(wait_us), Value::BulkString(rate.as_bytes().to_vec()), int(3), int(0)])
+    }
+
+    #[test]
+    fn the_scripts_reply_is_read_as_it_writes_it() {
+        let (answer, clients, lost) = read_answer(reply("47.5", 250_000), 95.0).unwrap();
+        assert_eq!(answer, Answer { granted: true, wait: Duration::from_millis(250), rate: 47.5 });
+        assert_eq!((clients, lost), (3, false));
+    }
+
+    /// Found by review while writing the `redis_reply` fuzz target: a rate of "nan", "inf", 0 or
+    /// below was taken as the lane's rate in force, and reported as such (a rate limit of NaN).
+    #[test]
+    fn a_rate_that_is_not_a_positive_number_is_the_configured_one() {
+        for bad in ["nan", "NaN", "inf", "-inf", "0", "-5", "", "fast", "1e400"] {
+            assert_eq!(read_answer(reply(bad, 0), 95.0).unwrap().0.rate, 95.0, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_wait_is_bounded_and_never_negative() {
+        assert_eq!(read_answer(reply("95", -1), 95.0).unwrap().0.wait, Duration::ZERO);
+        assert_eq!(read_answer(reply("95", i64::MAX), 95.0).unwrap().0.wait, MAX_WAIT_ANSWER);
+    }
+
+    #[test]
+    fn any_other_reply_is_an_error() {
+        for other in [
+            Value::Okay,
+            Value::Nil,
+            Value::Array(vec![Value::Int(1)]),
+            Value::BulkString(b"1".to_vec()),
+            Value::Array(vec![Value::Nil; 5]),
+        ] {
+            assert!(read_answer(other.clone(), 95.0).is_err(), "{other:?}");
+        }
+    }
 }

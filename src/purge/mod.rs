@@ -71,7 +71,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::moderation::malformed;
 
 mod job;
-mod report;
+pub(crate) mod report;
 
 pub use job::{JobEvent, JobOptions, JobProgress, JobReport, Outcome, Step, StepResult, Target};
 pub use report::REPORT_VERSION;

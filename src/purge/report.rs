@@ -151,7 +151,7 @@ impl ReportFile {
 
 /// Reads a report's bytes against the job's header: what the earlier run did, and how many bytes
 /// to keep (all but a torn last line). `Err` says why the report cannot be resumed.
-fn read(bytes: &[u8], header: &Value) -> std::result::Result<(Earlier, usize), String> {
+pub(crate) fn read(bytes: &[u8], header: &Value) -> std::result::Result<(Earlier, usize), String> {
     let mut earlier = Earlier::default();
     let mut plan: Vec<Target> = Vec::new();
     let mut offset = 0usize;
