@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the libFuzzer targets under fuzz/ (cargo fuzz), one per parser of untrusted bytes.
+# Runs the libFuzzer targets under fuzz/, one per parser of untrusted bytes: cargo fuzz for the Rust
+# ones, atheris (in the venv of scripts/venv.sh) for the Python readers of fuzz/python/.
 #
 #   bash scripts/fuzz.sh --smoke            every target for 15 s, on a copy of its corpus (the test command runs this)
 #   bash scripts/fuzz.sh [--secs N] [T...]  targets T (default: all) for N s each (default 600), two at a
@@ -17,6 +18,7 @@ cd "$(dirname "$0")/.."
 
 smoke=0
 build_only=0
+python_targets_asked=()
 secs=600
 targets=()
 while [ $# -gt 0 ]; do
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
         --smoke) smoke=1; secs=15; shift ;;
         --secs) secs="$2"; shift 2 ;;
         --build) build_only=1; shift ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
         *) targets+=("$1"); shift ;;
     esac
@@ -39,14 +41,24 @@ fi
 export RUSTC_BOOTSTRAP=1
 fuzz="$cargo_fuzz"
 fuzz_dir=(--target-dir "$PWD/target/fuzz")
+asked_all=0
 if [ ${#targets[@]} -eq 0 ]; then
+    asked_all=1
     mapfile -t targets < <("$fuzz" list)
+else
+    # A name of fuzz/python/ is a Python target.
+    rust=()
+    for t in "${targets[@]}"; do
+        if [ -f "fuzz/python/$t.py" ]; then python_targets_asked+=("$t"); else rust+=("$t"); fi
+    done
+    targets=("${rust[@]}")
 fi
-echo "fuzz.sh: building ${#targets[@]} targets (sanitizer build; the first one takes a few minutes)"
+echo "fuzz.sh: building the cargo fuzz targets (a sanitizer build; the first one takes a few minutes)"
 "$fuzz" build "${fuzz_dir[@]}"
 [ "$build_only" = 0 ] || exit 0
 
 logs="$PWD/target/fuzz/logs"
+mkdir -p fuzz/artifacts
 mkdir -p "$logs"
 
 # One target: runs it, prints its figures; fails on any finding.
@@ -74,6 +86,31 @@ run_one() {
     [ "$smoke" = 0 ] || rm -rf "$corpus"
 }
 
+# The Python readers (fuzz/python/*.py, atheris) run in the project's venv (scripts/venv.sh).
+python="${TIMREST_VENV:-.venv}/bin/python"
+run_python() {
+    local t="$1" corpus log
+    corpus="$(mktemp -d)"
+    log="$logs/$t.log"
+    if ! "$python" "fuzz/python/$t.py" "$corpus" "fuzz/corpus/$t" -max_total_time="$secs" -timeout=10 \
+            -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="fuzz/artifacts/" > "$log" 2>&1; then
+        echo "fuzz.sh: $t FOUND A FAILURE; the end of its log ($log):" >&2
+        tail -n 40 "$log" >&2
+        return 1
+    fi
+    local runs cov
+    runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
+    cov="$(grep -E '^#[0-9]+' "$log" | tail -n 1 | grep -oE 'cov: [0-9]+ ft: [0-9]+' || true)"
+    printf 'fuzz.sh: %-17s %5d s  %10s runs  %-22s corpus %s (python)\n' "$t" "$secs" "$runs" "$cov" \
+        "$(find "$corpus" "fuzz/corpus/$t" -type f | wc -l)"
+    [ "$smoke" = 0 ] && cp -n "$corpus"/* "fuzz/corpus/$t/" 2>/dev/null || true
+    rm -rf "$corpus"
+}
+python_targets=("${python_targets_asked[@]}")
+if [ "$asked_all" = 1 ]; then
+    for f in fuzz/python/*.py; do python_targets+=("$(basename "$f" .py)"); done
+fi
+
 failed=0
 if [ "$smoke" = 1 ]; then
     for t in "${targets[@]}"; do run_one "$t" || failed=1; done
@@ -89,8 +126,11 @@ else
     done
     for p in "${pids[@]}"; do wait "$p" || failed=1; done
 fi
+if [ "$build_only" = 0 ]; then
+    for t in "${python_targets[@]}"; do run_python "$t" || failed=1; done
+fi
 if [ "$failed" = 1 ]; then
     echo "fuzz.sh: a target found a failure (above)" >&2
     exit 1
 fi
-echo "fuzz.sh: ${#targets[@]} targets ran ${secs} s each, nothing found"
+echo "fuzz.sh: $((${#targets[@]} + ${#python_targets[@]})) targets ran ${secs} s each, nothing found"

@@ -29,6 +29,7 @@ tools=(
   "starlette>=0.37"
   "uvicorn>=0.29"
   "pproxy==2.7.9"         # a real HTTP CONNECT and SOCKS5 proxy (tests/python/test_proxy.py)
+  "atheris>=2.3"          # the fuzz targets of the Python readers (fuzz/python, scripts/fuzz.sh)
 )
 
 if [ ! -x "$venv/bin/python" ]; then
