@@ -601,3 +601,39 @@ fn slow_body_fault_sends_the_head_at_once_then_trickles_the_body() {
     assert!(reads > body.len() / 4, "{reads} reads for {} bytes", body.len());
     assert_eq!(emu.requests()[0].fault.as_deref(), Some("error_code:10002+slow_body:20ms"));
 }
+
+/// Chaos (`fault_rate`): about that share of requests answers a fault, every kind of the list
+/// turns up, the request log names each, and a client with retries still deletes every item.
+#[test]
+fn chaos_answers_a_share_of_requests_with_random_faults() {
+    let emu = Emulator::start(EmulatorConfig { rate_limit: None, fault_rate: 0.3, ..EmulatorConfig::default() })
+        .expect("emulator");
+    // Seeding goes through the emulator's own methods: no request, no chaos.
+    let groups: Vec<String> = (0..200)
+        .map(|_| {
+            let gid = emu.create_group(&GroupSpec::new("Public")).unwrap();
+            emu.send_group_msg(&gid, "spammer", "spam", None).unwrap();
+            gid
+        })
+        .collect();
+    let client = good_builder(&emu)
+        .max_retries(10)
+        .timeout(Duration::from_secs(2))
+        .deadline(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    let items: Vec<(String, &str)> = groups.iter().map(|g| (g.clone(), "spammer")).collect();
+    let options = timrest::batch::BatchOptions { concurrency: 8, ..Default::default() };
+    let report = client.delete_many(items, &options, |_| std::ops::ControlFlow::Continue(())).expect("batch");
+    assert_eq!((report.ok(), report.failed()), (200, 0), "retries get through chaos");
+    let log = emu.requests();
+    let faulted: Vec<&str> = log.iter().filter_map(|r| r.fault.as_deref()).collect();
+    let share = faulted.len() as f64 / log.len() as f64;
+    assert!((0.2..0.4).contains(&share), "{} of {} requests faulted", faulted.len(), log.len());
+    let kinds: HashSet<&str> = faulted.iter().copied().collect();
+    let expected =
+        ["drop", "reset", "truncate", "http_status:502", "slow_body:2ms", "error_code:60007", "error_code:10002"];
+    assert_eq!(kinds, expected.into_iter().collect(), "each kind of the list turns up");
+    assert!(emu.set_fault_rate(1.5).is_err() && emu.set_fault_rate(f64::NAN).is_err());
+    assert!(Emulator::start(EmulatorConfig { fault_rate: -0.1, ..EmulatorConfig::default() }).is_err());
+}

@@ -46,7 +46,8 @@ class Emulator:
     ``rate_limit`` is requests per second *per command*, as Tencent counts its quota, counted in a
     sliding 1-second window (None: no limit; over it, 60007); ``app_rate_limit`` is an optional
     quota for the whole app, every command together (over it, 60011); ``latency`` is seconds added
-    to every answer (to stand in for a far server).
+    to every answer (to stand in for a far server); ``fault_rate`` is the share of requests (0 to 1)
+    that answer a random fault instead (chaos; see :meth:`set_fault_rate`).
     """
 
     def __init__(
@@ -60,6 +61,7 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         app_rate_limit: Optional[float] = None,
+        fault_rate: float = 0.0,
     ) -> None:
         self.sdkappid = sdkappid
         self.admins = tuple(admins)
@@ -73,6 +75,7 @@ class Emulator:
             host=host,
             port=port,
             app_rate_limit=app_rate_limit,
+            fault_rate=fault_rate,
         )
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -230,6 +233,12 @@ class Emulator:
     def set_latency(self, seconds: float) -> None:
         """Adds ``seconds`` to every answer from now on."""
         self._native.set_latency(seconds)
+
+    def set_fault_rate(self, rate: float) -> None:
+        """Chaos: the share of requests (0 to 1) that answer a random fault from now on instead of
+        their answer (a dropped connection, a reset, a truncated body, HTTP 502, a slow body, 60007
+        or 10002, each as likely); the request log names each one's ``fault``."""
+        self._native.set_fault_rate(rate)
 
     def set_rate_limit(self, per_second: Optional[float]) -> None:
         """Requests per second of each command before 60007 answers (None: no limit)."""

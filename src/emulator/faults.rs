@@ -182,12 +182,49 @@ struct Armed {
     fault: Fault,
 }
 
-/// The faults waiting for their requests, in the order they were injected.
+/// The faults waiting for their requests, in the order they were injected, and the chaos setting.
 #[derive(Default)]
 pub(crate) struct FaultBook {
     armed: Mutex<Vec<Armed>>,
     /// Fast path: most requests meet an empty book and take no lock.
     any: AtomicBool,
+    /// The share of requests (0 to 1) that no scripted fault takes and that answer a random fault
+    /// of [`CHAOS`] instead, and the generator that picks them.
+    chaos: Mutex<Chaos>,
+    chaos_on: AtomicBool,
+}
+
+#[derive(Default)]
+struct Chaos {
+    rate: f64,
+    state: u64,
+}
+
+impl Chaos {
+    /// xorshift64*: reproducible from its seed, good enough to pick faults.
+    fn next(&mut self) -> u64 {
+        let mut x = self.state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.state = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// The faults chaos picks from, each as likely: a dropped connection, a reset mid-body, a body cut
+/// short, an HTTP 502, a body trickled byte by byte, and the two codes a client must retry (60007
+/// over the rate limit, 10002 a server error).
+pub(crate) fn chaos_faults() -> [Fault; 7] {
+    [
+        Fault::drop_connection(),
+        Fault::reset(),
+        Fault::truncate(),
+        Fault::http_status(502),
+        Fault::slow_body(Duration::from_millis(2)),
+        Fault::error_code(60007),
+        Fault::error_code(10002),
+    ]
 }
 
 impl FaultBook {
@@ -206,9 +243,36 @@ impl FaultBook {
         self.any.store(false, Ordering::Release);
     }
 
+    /// Sets the chaos share (clamped to 0..=1) and seeds its generator.
+    pub(crate) fn set_chaos(&self, rate: f64, seed: u64) {
+        let rate = if rate.is_finite() { rate.clamp(0.0, 1.0) } else { 0.0 };
+        let mut chaos = self.chaos.lock().unwrap_or_else(|p| p.into_inner());
+        *chaos = Chaos { rate, state: seed | 1 };
+        self.chaos_on.store(rate > 0.0, Ordering::Release);
+    }
+
+    /// A random fault for a share of the requests, when chaos is on.
+    fn chaos(&self) -> Option<Fault> {
+        if !self.chaos_on.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut chaos = self.chaos.lock().unwrap_or_else(|p| p.into_inner());
+        let roll = (chaos.next() >> 11) as f64 / (1u64 << 53) as f64;
+        if roll >= chaos.rate {
+            return None;
+        }
+        let faults = chaos_faults();
+        let pick = (chaos.next() % faults.len() as u64) as usize;
+        faults.into_iter().nth(pick)
+    }
+
     /// The first armed fault matching `service`/`command` (by `command`, `service/command` or
-    /// `*`), counted down by one.
+    /// `*`), counted down by one; else, with chaos on, maybe a random one.
     pub(crate) fn take(&self, service: &str, command: &str) -> Option<Fault> {
+        self.take_armed(service, command).or_else(|| self.chaos())
+    }
+
+    fn take_armed(&self, service: &str, command: &str) -> Option<Fault> {
         if !self.any.load(Ordering::Acquire) {
             return None;
         }

@@ -121,6 +121,11 @@ pub struct EmulatorConfig {
     pub host: IpAddr,
     /// The port; 0 picks a free one.
     pub port: u16,
+    /// Chaos: the share of requests (0 to 1; default 0) that answer a random fault instead of
+    /// their answer: a dropped connection, a reset, a truncated body, HTTP 502, a slow body,
+    /// 60007 or 10002, each as likely. Scripted faults ([`Emulator::inject`]) come first. The
+    /// request log names the fault of each request.
+    pub fault_rate: f64,
 }
 
 impl Default for EmulatorConfig {
@@ -136,6 +141,7 @@ impl Default for EmulatorConfig {
             idle_timeout: Duration::from_secs(30),
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
+            fault_rate: 0.0,
         }
     }
 }
@@ -153,6 +159,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("fault_rate", &self.fault_rate)
             .finish()
     }
 }
@@ -274,10 +281,20 @@ pub fn check_delay(name: &str, d: Duration) -> Result<(), String> {
     if d > MAX_DELAY { Err(format!("{name} must be at most one day, not {d:?}")) } else { Ok(()) }
 }
 
+/// A seed for chaos: the clock, so that each run meets other faults.
+fn chaos_seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+}
+
+fn check_share(name: &str, share: f64) -> Result<(), String> {
+    if (0.0..=1.0).contains(&share) { Ok(()) } else { Err(format!("{name} must be from 0 to 1, not {share}")) }
+}
+
 fn check_settings(config: &EmulatorConfig) -> Result<(), String> {
     check_rate("rate_limit", config.rate_limit)?;
     check_rate("app_rate_limit", config.app_rate_limit)?;
     check_delay("latency", config.latency)?;
+    check_share("fault_rate", config.fault_rate)?;
     for (name, d) in [("head_timeout", config.head_timeout), ("idle_timeout", config.idle_timeout)] {
         check_delay(name, d)?;
         if d.is_zero() {
@@ -296,6 +313,7 @@ impl Emulator {
         check_settings(&config).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = TcpListener::bind((config.host, config.port))?;
         let shared = Arc::new(Shared::new(&config));
+        shared.faults.set_chaos(config.fault_rate, chaos_seed());
         let server = http::Server::start(listener, shared.clone())?;
         let addr = server.addr();
         let host = match addr.ip() {
@@ -413,6 +431,14 @@ impl Emulator {
     /// injected; see [`Fault`] for what each field does.
     pub fn inject(&self, command: &str, fault: Fault) {
         self.shared.faults.inject(command, fault);
+    }
+
+    /// Sets the chaos share ([`EmulatorConfig::fault_rate`]) for requests arriving from now on.
+    /// Fails for a share outside 0 to 1.
+    pub fn set_fault_rate(&self, rate: f64) -> std::io::Result<()> {
+        check_share("fault_rate", rate).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        self.shared.faults.set_chaos(rate, chaos_seed());
+        Ok(())
     }
 
     /// Forgets every scripted fault not yet used.

@@ -134,6 +134,8 @@ options:
   --admin ID             an App admin account; repeat for more (default: administrator)
   --rate-limit N|off     requests per second of each command before it answers 60007 (default 100)
   --latency S            seconds added to every answer (default 0; --latency-ms N in milliseconds)
+  --fault-rate R         chaos: the share of requests (0 to 1) that answer a random fault instead
+                         (drop, reset, truncated body, 502, slow body, 60007, 10002; default 0)
   --log FILE             append the request log to FILE as JSON lines while serving (command, random,
                          identifier, error_code, body...; never a secret), every 0.2 s and on exit
   --seed-demo            create the demo groups with their names as IDs: release-team (Public),
@@ -217,6 +219,14 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
             }
             "--latency" => config.latency = seconds("--latency", &value("seconds")?, 1.0)?,
             "--latency-ms" => config.latency = seconds("--latency-ms", &value("milliseconds")?, 1000.0)?,
+            "--fault-rate" => {
+                let v = value("a share from 0 to 1")?;
+                config.fault_rate = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| (0.0..=1.0).contains(r))
+                    .ok_or_else(|| format!("--fault-rate: {v:?} is not a share from 0 to 1"))?;
+            }
             "--log" => log = Some(value("a file")?),
             "--seed-demo" => seed_demo = true,
             "--stop-on-stdin-eof" => stop_on_stdin_eof = true,
@@ -363,6 +373,15 @@ mod tests {
         assert_eq!(parsed(&["--latency-ms=250"]).unwrap().config.latency, Duration::from_millis(250));
         for bad in ["-1", "nan", "inf", "86401", "x"] {
             assert!(parsed(&["--latency", bad]).unwrap_err().contains("--latency"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fault_rate_is_a_share() {
+        assert_eq!(parsed(&[]).unwrap().config.fault_rate, 0.0);
+        assert_eq!(parsed(&["--fault-rate", "0.05"]).unwrap().config.fault_rate, 0.05);
+        for bad in ["-0.1", "1.5", "nan", "x"] {
+            assert!(parsed(&["--fault-rate", bad]).unwrap_err().contains("--fault-rate"), "{bad}");
         }
     }
 

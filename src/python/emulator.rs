@@ -67,10 +67,10 @@ impl PyEmulator {
     #[new]
     #[pyo3(signature = (
         *, sdkappid=DEMO_SDKAPPID, secret_key=DEMO_SECRET_KEY.to_owned(), admins=vec!["administrator".to_owned()],
-        rate_limit=Some(100.0), latency=0.0, host="127.0.0.1", port=0, app_rate_limit=None,
+        rate_limit=Some(100.0), latency=0.0, host="127.0.0.1", port=0, app_rate_limit=None, fault_rate=0.0,
     ))]
     #[pyo3(text_signature = "(*, sdkappid=1400000000, secret_key=..., admins=..., rate_limit=100.0, \\
-        latency=0.0, host='127.0.0.1', port=0, app_rate_limit=None)")]
+        latency=0.0, host='127.0.0.1', port=0, app_rate_limit=None, fault_rate=0.0)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -82,6 +82,7 @@ impl PyEmulator {
         host: &str,
         port: u16,
         app_rate_limit: Option<f64>,
+        fault_rate: f64,
     ) -> PyResult<PyEmulator> {
         let host: IpAddr =
             host.parse().map_err(|_| PyValueError::new_err(format!("host {host:?} is not an IP address")))?;
@@ -96,6 +97,7 @@ impl PyEmulator {
             latency: seconds("latency", latency)?,
             host,
             port,
+            fault_rate,
             ..EmulatorConfig::default()
         };
         let emulator = py.detach(|| Emulator::start(config)).map_err(|e| PyOSError::new_err(e.to_string()))?;
@@ -241,6 +243,11 @@ impl PyEmulator {
     fn set_latency(&self, py: Python<'_>, seconds: f64) -> PyResult<()> {
         let latency = self::seconds("latency", seconds)?;
         self.with(py, |emu| emu.set_latency(latency))
+    }
+
+    /// Chaos: the share of requests (0 to 1) that answer a random fault from now on.
+    fn set_fault_rate(&self, py: Python<'_>, rate: f64) -> PyResult<()> {
+        self.with(py, |emu| emu.set_fault_rate(rate))?.map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
     /// Changes the per-command rate limit (None: no limit).
