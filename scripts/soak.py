@@ -131,6 +131,14 @@ def worker(job: dict[str, Any]) -> int:
     return 0
 
 
+def seed_group(emu: Any, member: str) -> str:
+    """A Public group where `member` posted spam and alice a greeting."""
+    g: str = emu.create_group("Public", members=(member, "alice"))
+    emu.send_group_msg(g, member, "spam")
+    emu.send_group_msg(g, "alice", "hello")
+    return g
+
+
 def sample(pid: int) -> tuple[int, int]:
     """(RSS in kB, open file descriptors) of a process."""
     rss = 0
@@ -157,18 +165,8 @@ def main() -> int:
     jobs = []
     for w in range(WORKERS):
         sender, account = f"spammer{w}", f"purged{w}"
-        groups = []
-        for _ in range(per_worker):
-            g = emu.create_group("Public", members=(sender, "alice"))
-            emu.send_group_msg(g, sender, "spam")
-            emu.send_group_msg(g, "alice", "hello")
-            groups.append(g)
-        joined = []
-        for _ in range(purge_groups):
-            g = emu.create_group("Public", members=(account, "alice"))
-            emu.send_group_msg(g, account, "spam")
-            emu.send_group_msg(g, "alice", "hello")
-            joined.append(g)
+        groups = [seed_group(emu, sender) for _ in range(per_worker)]
+        joined = [seed_group(emu, account) for _ in range(purge_groups)]
         report = work / f"worker{w}.jsonl"
         report.unlink(missing_ok=True)
         jobs.append({"sdkappid": emu.sdkappid, "secret_key": DEMO_SECRET_KEY, "base_url": emu.base_url,

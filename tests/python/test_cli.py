@@ -726,6 +726,19 @@ def interrupt_partway(args: list[str], env: dict[str, str], report: Path, lines:
     return err
 
 
+def resumed_after_the_interrupt(args: list[str], env: dict[str, str], log: Path, done: list[str]) -> int:
+    """Checks that the emulator's log holds a deletion for exactly the groups DONE (what the
+    interrupted run reported), runs ARGS with --resume, and returns how many log lines came before it."""
+    time.sleep(0.5)  # the emulator flushes its log every 0.2 s
+    logged_before = len(log_records(log))
+    sent = [r["body"]["GroupId"] for r in log_records(log) if r["command"] == "delete_group_msg_by_sender"]
+    assert sorted(sent) == sorted(done), "the report holds every deletion sent, and only those"
+    second = subprocess.run([TIMREST, *args, "--resume"], capture_output=True, text=True, env=env, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert f"{len(done)} done by earlier runs" in second.stderr
+    return logged_before
+
+
 def test_delete_batch_interrupted_then_resumed_reports_every_finished_item_once(tmp_path: Path) -> None:
     log = tmp_path / "emulator.jsonl"
     server = EmulatorProcess("--rate-limit", "off", "--latency", "0.05", "--log", str(log))
@@ -747,15 +760,7 @@ def test_delete_batch_interrupted_then_resumed_reports_every_finished_item_once(
         assert (ok, failed, items) == (len(rows), 0, len(rows)), err
         assert "interrupted" in err and "--resume" in err
         assert len({r["group_id"] for r in rows}) == len(rows) and 40 <= len(rows) < len(groups)
-        time.sleep(0.5)  # the emulator flushes its log every 0.2 s
-        logged_before = len(log_records(log))
-        # Every item the report calls done was deleted, and nothing else was sent.
-        sent = [r["body"]["GroupId"] for r in log_records(log) if r["command"] == "delete_group_msg_by_sender"]
-        assert sorted(sent) == sorted(r["group_id"] for r in rows)
-
-        second = subprocess.run([TIMREST, *args, "--resume"], capture_output=True, text=True, env=env, timeout=300)
-        assert second.returncode == 0, second.stderr
-        assert f"{len(rows)} done by earlier runs" in second.stderr
+        logged_before = resumed_after_the_interrupt(args, env, log, [r["group_id"] for r in rows])
     finally:
         server.stop()
     after = [r["body"]["GroupId"] for r in log_records(log)[logged_before:]
@@ -788,14 +793,7 @@ def test_purge_interrupted_then_resumed_reports_every_finished_step_once(tmp_pat
         assert (ok, failed, skipped) == (len(steps), 0, 0), err
         assert all(r["outcome"] == "ok" for r in steps) and len({r["group_id"] for r in steps}) == len(steps)
         assert 30 <= len(steps) < len(groups)
-        time.sleep(0.5)
-        logged_before = len(log_records(log))
-        sent = [r["body"]["GroupId"] for r in log_records(log) if r["command"] == "delete_group_msg_by_sender"]
-        assert sorted(sent) == sorted(r["group_id"] for r in steps)
-
-        second = subprocess.run([TIMREST, *args, "--resume"], capture_output=True, text=True, env=env, timeout=300)
-        assert second.returncode == 0, second.stderr
-        assert f"{len(steps)} done by earlier runs" in second.stderr
+        logged_before = resumed_after_the_interrupt(args, env, log, [r["group_id"] for r in steps])
     finally:
         server.stop()
     done_first = {r["group_id"] for r in steps}
