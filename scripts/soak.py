@@ -283,12 +283,14 @@ def main() -> int:
     except timrest.TimError as e:
         problems.append(f"the emulator does not answer at the end: {e}")
 
-    # RSS after warm-up (the first fifth of the run) and fds, per worker.
+    # RSS after warm-up and fds, per worker process.
     rss_growth, fd_ranges = [], []
     for pid, series in samples.items():
         if not series:
             continue
-        warm = [s for s in series if s[0] >= ran / 5] or series
+        # Warm-up: the first fifth of this process's own life (worker 0's second process starts late).
+        born, last = series[0][0], series[-1][0]
+        warm = [s for s in series if s[0] >= born + (last - born) / 5] or series
         rss_growth.append((warm[-1][1] - warm[0][1]) / 1024)
         fd_ranges.append((warm[0][2], max(s[2] for s in warm), warm[-1][2]))
     retries = sum(1 for r in log if r["command"] == "delete_group_msg_by_sender") - sum(
