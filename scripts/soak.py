@@ -316,7 +316,8 @@ def main() -> int:
     print(f"| final failures by kind | " + (", ".join(f"{k} {n}" for k, n in sorted(finals.items())) or "none") + " |")
     if rss_growth:
         print(f"| RSS growth per worker after warm-up | max {max(rss_growth):.1f} MB, mean "
-              f"{sum(rss_growth) / len(rss_growth):.1f} MB |")
+              f"{sum(rss_growth) / len(rss_growth):.1f} MB (" + " ".join(f"{g:.1f}" for g in rss_growth)
+              + ": worker 0, workers 1-7, worker 0 resumed) |")
         growth = max(last - first for first, _, last in fd_ranges)
         print(f"| open fds per worker after warm-up | first {min(f for f, _, _ in fd_ranges)}-"
               f"{max(f for f, _, _ in fd_ranges)}, at most {max(m for _, m, _ in fd_ranges)}, "
