@@ -223,8 +223,8 @@ impl Client {
     ///
     /// `progress` runs on the calling thread after each finished item and at least every
     /// [`PROGRESS_TICK`] while items are in flight; returning `ControlFlow::Break(())` stops
-    /// scheduling (in-flight items finish and are reported); [`BatchOptions::abandon`] abandons them. Errors only for bad options;
-    /// failed items are in the report.
+    /// scheduling (in-flight items finish and are reported); [`BatchOptions::abandon`] abandons
+    /// them. Errors only for bad options; failed items are in the report.
     pub fn delete_many<I, F>(&self, items: I, options: &BatchOptions, mut progress: F) -> Result<Report>
     where
         I: IntoIterator,
@@ -260,8 +260,8 @@ impl Client {
         let mut stop = false;
 
         // A rendezvous channel: an item leaves the input only when a worker is waiting for it.
-        // The workers own a clone of the client (not scoped threads): a batch told to stop twice
-        // returns without waiting for its calls in flight, which end on their own, unread.
+        // The workers own a clone of the client (not scoped threads): an abandoned batch returns
+        // without waiting for its calls in flight, which end on their own, unread.
         let (work_tx, work_rx) = mpsc::sync_channel::<(usize, BatchItem)>(0);
         let (done_tx, done_rx) = mpsc::channel::<ItemOutcome>();
         let work_rx = Arc::new(Mutex::new(work_rx));
@@ -314,7 +314,11 @@ impl Client {
         let abandoned = in_flight;
         if abandoned == 0 {
             for worker in workers {
-                let _ = worker.join();
+                // A worker's panic goes on to the caller, as it did from scoped threads: an item
+                // without an outcome is never passed over in silence.
+                if let Err(panic) = worker.join() {
+                    std::panic::resume_unwind(panic);
+                }
             }
         }
 

@@ -532,7 +532,10 @@ impl Lanes {
         drop((senders, done_tx)); // the workers end when their queues close
         if wait {
             for worker in workers {
-                let _ = worker.join();
+                // A worker's panic goes on to the caller, as it did from scoped threads.
+                if let Err(panic) = worker.join() {
+                    std::panic::resume_unwind(panic);
+                }
             }
         }
     }
