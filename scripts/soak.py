@@ -162,7 +162,7 @@ def main() -> int:
     started = time.monotonic()
     redis = Redis()
     emu = Emulator(rate_limit=None, admins=("administrator",))
-    jobs = []
+    jobs: list[dict[str, Any]] = []
     for w in range(WORKERS):
         sender, account = f"spammer{w}", f"purged{w}"
         groups = [seed_group(emu, sender) for _ in range(per_worker)]
@@ -284,13 +284,14 @@ def main() -> int:
         problems.append(f"the emulator does not answer at the end: {e}")
 
     # RSS after warm-up and fds, per worker process.
-    rss_growth, fd_ranges = [], []
+    rss_growth: list[float] = []
+    fd_ranges: list[tuple[int, int, int]] = []
     for pid, series in samples.items():
         if not series:
             continue
         # Warm-up: the first fifth of this process's own life (worker 0's second process starts late).
-        born, last = series[0][0], series[-1][0]
-        warm = [s for s in series if s[0] >= born + (last - born) / 5] or series
+        born, died = series[0][0], series[-1][0]
+        warm = [s for s in series if s[0] >= born + (died - born) / 5] or series
         rss_growth.append((warm[-1][1] - warm[0][1]) / 1024)
         fd_ranges.append((warm[0][2], max(s[2] for s in warm), warm[-1][2]))
     retries = sum(1 for r in log if r["command"] == "delete_group_msg_by_sender") - sum(
@@ -331,8 +332,8 @@ def main() -> int:
     emu.close()
     if problems:
         print("soak: FAILED", file=sys.stderr)
-        for p in problems[:50]:
-            print(f"  {p}", file=sys.stderr)
+        for problem in problems[:50]:
+            print(f"  {problem}", file=sys.stderr)
         return 1
     print(f"soak: nothing lost, nothing done twice; {len(problems)} problems")
     return 0

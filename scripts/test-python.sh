@@ -21,4 +21,5 @@ echo "test-python: stubtest"
 echo "test-python: mypy --strict"
 "$py" -m mypy --strict -p timrest
 "$py" -m mypy --strict examples/python/
+"$py" -m mypy --strict scripts/soak.py fuzz/seeds/make.py fuzz/python/
 echo "test-python: all passed"

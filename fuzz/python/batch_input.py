@@ -5,7 +5,7 @@ error is a usage error (CliError) for a CSV header that names no known column.""
 import io
 import sys
 
-import atheris
+import atheris  # type: ignore[import-untyped]
 
 with atheris.instrument_imports():
     from timrest.cli._common import CliError

@@ -4,7 +4,7 @@ names the line; a last line cut short is the only thing dropped."""
 
 import sys
 
-import atheris
+import atheris  # type: ignore[import-untyped]
 
 with atheris.instrument_imports():
     from timrest.cli._common import CliError
