@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Auth, ClientBuilder, Config, Defaults, Secret};
 use crate::error::{Error, ErrorKind, Result};
 use crate::limit::{Denied, Lane, Limiter};
+use crate::observe::{Event, EventKind, Stats, Telemetry};
 pub use crate::redact::redact_usersig;
 use crate::retry::{Decision, RetryPolicy};
 use crate::transport::{PLACEHOLDER, from_ureq, is_timeout, percent_encode, with_usersig};
@@ -130,6 +131,8 @@ struct Inner {
     credentials: Credentials,
     limiter: Option<Limiter>,
     policy: RetryPolicy,
+    /// The counters and observers (shared with the limiter).
+    telemetry: Arc<Telemetry>,
 }
 
 impl Client {
@@ -146,7 +149,8 @@ impl Client {
     pub fn new(config: Config) -> Result<Client> {
         let config = config.check()?;
         let agent = crate::transport::agent(&config)?;
-        let limiter = Limiter::from_config(&config)?;
+        let telemetry = Arc::new(Telemetry::new(&config.base_url, config.observer.clone()));
+        let limiter = Limiter::from_config(&config, &telemetry)?;
         let credentials = match &config.auth {
             Auth::SecretKey(key) => Credentials::Signer(Signer::new(
                 config.sdkappid,
@@ -164,6 +168,7 @@ impl Client {
             credentials,
             limiter,
             policy: RetryPolicy::new(config.max_retries),
+            telemetry,
             config,
         };
         Ok(Client { inner: Arc::new(inner) })
@@ -189,6 +194,21 @@ impl Client {
     /// [`Client::effective_rate_limit`] for any command's lane.
     pub fn effective_rate_limit_of(&self, service: &str, command: &str) -> Option<f64> {
         self.inner.limiter.as_ref().map(|l| l.rate(Lane { service, command }))
+    }
+
+    /// The counters of this client and its clones since it was built: calls, attempts, retries,
+    /// rate-limit answers, limiter waits, the shared limiter's state. Cheap (atomic loads; with a
+    /// shared limiter, `effective_rate_limit` asks Redis once, within `rate_limit_timeout`).
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.inner.telemetry.snapshot();
+        stats.effective_rate_limit = self.effective_rate_limit();
+        stats
+    }
+
+    /// Sets (or with `None` removes) an observer besides the config's one, while the client runs:
+    /// the C face's `timrest_set_event_callback`.
+    pub(crate) fn set_observer(&self, observer: Option<Arc<dyn crate::Observer>>) {
+        self.inner.telemetry.set_extra(observer);
     }
 
     /// The retry policy this client follows.
@@ -236,8 +256,7 @@ impl Client {
         self.execute(service, command, &body, parse_response)
     }
 
-    /// The attempt loop: limiter, attempt, retry decision, deadline. `read` turns a status and
-    /// body into the answer ([`parse_response`], or a cheaper check when only success matters).
+    /// One call: the attempt loop, then its end counted and reported.
     fn execute<T>(
         &self,
         service: &str,
@@ -245,9 +264,42 @@ impl Client {
         body: &[u8],
         read: fn(u16, &[u8]) -> Result<T>,
     ) -> Result<(T, CallInfo)> {
+        let start = Instant::now();
+        let outcome = self.attempts(service, command, body, read, start);
+        let mut e = Event::new(EventKind::Call, service, command);
+        e.duration = Some(start.elapsed());
+        match &outcome {
+            Ok((_, info)) => {
+                e.attempt = Some(info.attempts);
+                e.http_status = Some(200);
+                e.code = Some(0);
+                e.random = Some(info.random);
+            }
+            Err(error) => {
+                e.attempt = Some(error.attempts());
+                e.http_status = error.http_status().or(error.code().map(|_| 200));
+                e.code = error.code();
+                e.error_kind = Some(error.kind());
+                e.random = error.random();
+            }
+        }
+        self.inner.telemetry.called(e);
+        outcome
+    }
+
+    /// The attempt loop: limiter, attempt, retry decision, deadline. `read` turns a status and
+    /// body into the answer ([`parse_response`], or a cheaper check when only success matters).
+    fn attempts<T>(
+        &self,
+        service: &str,
+        command: &str,
+        body: &[u8],
+        read: fn(u16, &[u8]) -> Result<T>,
+        start: Instant,
+    ) -> Result<(T, CallInfo)> {
         let inner = &*self.inner;
         let cfg = &inner.config;
-        let start = Instant::now();
+        let telemetry = &*inner.telemetry;
         let deadline = start.checked_add(cfg.deadline);
         let mut attempts = 0u32;
         let mut resigned = false;
@@ -257,7 +309,23 @@ impl Client {
         loop {
             // The deadline also bounds the wait for the limiter; a refused wait ends the call now.
             if let Some(limiter) = &inner.limiter {
-                match limiter.acquire(lane, deadline) {
+                let asked = Instant::now();
+                let acquired = limiter.acquire(lane, deadline);
+                match &acquired {
+                    Ok(()) => telemetry.limiter_waited(service, command, asked.elapsed(), limiter.backend_name()),
+                    Err(denied) if telemetry.listening() => {
+                        let mut e = Event::new(EventKind::LimiterRefused, service, command);
+                        e.duration = Some(asked.elapsed());
+                        e.limiter_backend = Some(limiter.backend_name());
+                        e.error_kind = Some(match denied {
+                            Denied::Deadline { .. } => ErrorKind::Timeout,
+                            Denied::Error(error) => error.kind(),
+                        });
+                        telemetry.emit(e);
+                    }
+                    Err(_) => {}
+                }
+                match acquired {
                     Ok(()) => {}
                     Err(Denied::Deadline { wait }) => {
                         return Err(last_error.unwrap_or_else(|| {
@@ -298,6 +366,28 @@ impl Client {
             let attempt_start = Instant::now();
             let outcome = with_usersig(usersig, || inner.attempt(&url, body, attempt_timeout, read));
             let attempt_elapsed = attempt_start.elapsed();
+            if crate::transport::take_opened() > 0 {
+                telemetry.connection_opened(service, command, attempts);
+            }
+            // A server may echo what we sent, secrets included: the client knows them exactly.
+            let outcome = outcome
+                .map_err(|e| e.without(&[usersig, inner.secret_key()]).with_random(random).with_attempts(attempts));
+            let mut e = Event::new(EventKind::Attempt, service, command);
+            e.attempt = Some(attempts);
+            e.duration = Some(attempt_elapsed);
+            e.random = Some(random);
+            match &outcome {
+                Ok(_) => {
+                    e.http_status = Some(200);
+                    e.code = Some(0);
+                }
+                Err(error) => {
+                    e.http_status = error.http_status().or(error.code().map(|_| 200));
+                    e.code = error.code();
+                    e.error_kind = Some(error.kind());
+                }
+            }
+            telemetry.attempted(e);
 
             let error = match outcome {
                 Ok(answer) => {
@@ -307,8 +397,7 @@ impl Client {
                     );
                     return Ok((answer, CallInfo { random, attempts, elapsed: start.elapsed() }));
                 }
-                // A server may echo what we sent, secrets included: the client knows them exactly.
-                Err(e) => e.without(&[usersig, inner.secret_key()]).with_random(random).with_attempts(attempts),
+                Err(e) => e,
             };
             // The server refused for its rate despite our limiter: slow the lane down (70050 is a
             // UserSig lockout, not a rate).

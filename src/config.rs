@@ -6,9 +6,11 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::observe::Observer;
 use crate::redact::{redact_userinfo, redact_usersig};
 
 /// The defaults, in one place (design §2).
@@ -284,6 +286,8 @@ pub struct Config {
     pub ca_pem: Option<Vec<u8>>,
     /// Use the platform's certificate verifier instead of the bundled roots.
     pub platform_verifier: bool,
+    /// Receives the client's events ([`crate::observe`]); `None`: only the stats count.
+    pub observer: Option<Arc<dyn Observer>>,
 }
 
 impl fmt::Debug for Config {
@@ -315,6 +319,7 @@ impl fmt::Debug for Config {
             .field("proxy", &self.proxy.as_deref().map(redact_userinfo))
             .field("ca_pem", &self.ca_pem.as_ref().map(|pem| format!("<{} bytes>", pem.len())))
             .field("platform_verifier", &self.platform_verifier)
+            .field("observer", &self.observer.as_ref().map(|_| "set"))
             .finish()
     }
 }
@@ -350,6 +355,7 @@ pub struct ClientBuilder {
     proxy: Option<String>,
     ca_pem: Option<Vec<u8>>,
     platform_verifier: bool,
+    observer: Option<Arc<dyn Observer>>,
     /// Filled from the environment: missing settings are named by their variables.
     from_env: bool,
 }
@@ -386,6 +392,7 @@ impl fmt::Debug for ClientBuilder {
             .field("proxy", &url(&self.proxy))
             .field("ca_pem", &self.ca_pem.as_ref().map(|pem| format!("<{} bytes>", pem.len())))
             .field("platform_verifier", &self.platform_verifier)
+            .field("observer", &self.observer.as_ref().map(|_| "set"))
             .finish()
     }
 }
@@ -604,6 +611,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Hands every step of every call to `observer` ([`crate::observe`]: kinds, fields, threads).
+    /// A closure `|event: &timrest::Event<'_>| …` is an observer.
+    pub fn observer(mut self, observer: impl Observer) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
     /// Checks every setting and returns the [`Config`]. Errors are [`ErrorKind::Config`](crate::ErrorKind::Config).
     pub fn into_config(self) -> Result<Config> {
         let sdkappid = match self.sdkappid {
@@ -679,6 +693,7 @@ impl ClientBuilder {
             proxy: self.proxy,
             ca_pem: self.ca_pem,
             platform_verifier: self.platform_verifier,
+            observer: self.observer,
         }
         .check()
     }

@@ -205,14 +205,28 @@ pub(crate) const TIMEOUT_SLACK: Duration = Duration::from_millis(1);
 #[derive(Debug)]
 pub(crate) struct TcpLink;
 
+thread_local! {
+    /// Connections this thread opened since [`take_opened`] last asked: ureq's blocking calls
+    /// connect on the caller's thread, so the attempt that needed a connection reads its own.
+    static OPENED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// How many connections the calling thread opened since the last time it asked (0 or 1 for an attempt).
+pub(crate) fn take_opened() -> u32 {
+    OPENED.with(|n| n.replace(0))
+}
+
 impl<In: Transport> Connector<In> for TcpLink {
     type Out = Either<In, Socket>;
 
     fn connect(&self, details: &ConnectionDetails, chained: Option<In>) -> Result<Option<Self::Out>, ureq::Error> {
+        // ureq asks the chain only when its pool has no connection: either link made a new one.
         if let Some(made) = chained {
+            OPENED.with(|n| n.set(n.get() + 1));
             return Ok(Some(Either::A(made)));
         }
         let stream = Arc::new(connect_any(&details.addrs, details.timeout)?);
+        OPENED.with(|n| n.set(n.get() + 1));
         if details.config.no_delay() {
             stream.set_nodelay(true)?;
         }

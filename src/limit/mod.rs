@@ -17,10 +17,12 @@ mod local;
 pub(crate) mod redis;
 mod target;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, RateLimitFallback};
 use crate::error::{Error, ErrorKind, Result};
+use crate::observe::{Event, EventKind, Telemetry};
 
 use self::local::Pacer;
 use self::redis::{RedisLanes, Trouble};
@@ -82,6 +84,7 @@ pub(crate) struct Limiter {
     configured: f64,
     adaptive: bool,
     backend: Backend,
+    telemetry: Arc<Telemetry>,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -92,7 +95,7 @@ impl std::fmt::Debug for Limiter {
 
 impl Limiter {
     /// The limiter a checked config asks for; `None` when `rate_limit` is off.
-    pub(crate) fn from_config(cfg: &Config) -> Result<Option<Limiter>> {
+    pub(crate) fn from_config(cfg: &Config, telemetry: &Arc<Telemetry>) -> Result<Option<Limiter>> {
         let Some(rate) = cfg.rate_limit else { return Ok(None) };
         let backend = match &cfg.rate_limit_url {
             None => Backend::Local(Pacer::new(rate)),
@@ -112,13 +115,14 @@ impl Limiter {
                     cfg.rate_limit_timeout,
                     cfg.rate_limit_clock,
                     cfg.rate_limit_adaptive,
+                    telemetry.clone(),
                 )?),
                 fallback: cfg.rate_limit_fallback,
                 local: Pacer::new(rate * cfg.rate_limit_fallback_fraction),
                 fraction: cfg.rate_limit_fallback_fraction,
             },
         };
-        Ok(Some(Limiter { configured: rate, adaptive: cfg.rate_limit_adaptive, backend }))
+        Ok(Some(Limiter { configured: rate, adaptive: cfg.rate_limit_adaptive, backend, telemetry: telemetry.clone() }))
     }
 
     /// The configured rate of each lane.
@@ -292,6 +296,12 @@ impl Limiter {
             }
         };
         if let Some(rate) = cut {
+            if self.telemetry.listening() {
+                let mut e = Event::new(EventKind::RateAdapted, lane.service, lane.command);
+                e.rate = Some(rate);
+                e.limiter_backend = Some(self.backend_name());
+                self.telemetry.emit(e);
+            }
             log::debug!(
                 target: "timrest",
                 "{}: the server refused a request for its rate; the lane now paces at {rate:.2}/s",

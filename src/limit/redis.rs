@@ -22,8 +22,8 @@
 //! socket; when one fails, the pool is emptied (the others lead to the same server). The URL shown
 //! in messages and logs has no password.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::redis::{ErrorKind as RedisErrorKind, RedisError, Script, ServerErrorKind};
@@ -32,6 +32,7 @@ use super::adaptive;
 use super::target::{Conn, Kind, Source, Target, TlsFiles};
 use crate::config::RateLimitClock;
 use crate::error::{Error, ErrorKind, Result};
+use crate::observe::Telemetry;
 
 /// While Redis is out, how often one caller tries it again.
 pub(crate) const PROBE_EVERY: Duration = Duration::from_millis(250);
@@ -75,6 +76,9 @@ pub(crate) enum Cause {
     Connection,
     /// A plain URL names a Cluster node that does not hold the app's slot (`MOVED`/`ASK`).
     Moved,
+    /// With a Cluster URL: the redirections did not settle within the answer's time (the app's
+    /// slot is moving between nodes, or the nodes disagree about its owner for a moment).
+    Resharding,
     /// The server is a read-only replica (a URL at a replica, or at the old master after a failover).
     ReadOnly,
     /// TLS failed: an unknown CA, a wrong client certificate, or a server that does not speak TLS.
@@ -89,6 +93,7 @@ impl Cause {
             Cause::Refused => "refused",
             Cause::Connection => "connection",
             Cause::Moved => "moved",
+            Cause::Resharding => "resharding",
             Cause::ReadOnly => "readonly",
             Cause::Tls => "tls",
         }
@@ -102,6 +107,10 @@ impl Cause {
     /// What to do about it, for the log line and the error.
     fn fix(self, kind: &Kind) -> &'static str {
         match (self, kind) {
+            (Cause::Resharding, _) => {
+                "; the Cluster is moving this app's slot between nodes, and its redirections did not settle \
+                 within rate_limit_timeout; the shared limiter is tried again shortly"
+            }
             (Cause::Moved, _) => {
                 "; it is a Redis Cluster node and this app's slot lives on another node: use \
                  rate_limit_url=\"redis+cluster://host:port\" (rediss+cluster:// with TLS)"
@@ -176,6 +185,8 @@ pub(crate) struct RedisLanes {
     clients_seen: AtomicU32,
     /// The server epoch of the last call ([`Source::epoch`]).
     epoch_seen: AtomicU64,
+    /// Backend errors and the fallback's state, counted and reported.
+    telemetry: Arc<Telemetry>,
 }
 
 impl std::fmt::Debug for RedisLanes {
@@ -198,6 +209,7 @@ impl RedisLanes {
         timeout: Duration,
         clock: RateLimitClock,
         adaptive: bool,
+        telemetry: Arc<Telemetry>,
     ) -> Result<RedisLanes> {
         let shown = crate::redact::redact_userinfo(url);
         let target = Target::parse(url, &shown)?;
@@ -216,6 +228,7 @@ impl RedisLanes {
             health: Mutex::new(Health::default()),
             clients_seen: AtomicU32::new(0),
             epoch_seen: AtomicU64::new(0),
+            telemetry,
         })
     }
 
@@ -278,9 +291,10 @@ impl RedisLanes {
         true
     }
 
-    fn mark_down(&self, cause: Cause, why: &str) {
+    fn mark_down(&self, cause: Cause, why: &str, lane: &str) {
         let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
+        let entered = h.down.is_none();
         let changed = h.down.is_none_or(|(_, was)| was != cause);
         if changed {
             let since = h.down.map_or(now, |(since, _)| since);
@@ -295,11 +309,18 @@ impl RedisLanes {
         h.probe_at = Some(now + PROBE_EVERY);
         // The presence is renewed on the first answer after the outage.
         h.presence_at = None;
+        drop(h);
+        if entered {
+            // Outside the lock: an observer may take its time.
+            self.telemetry.fallback(lane, true, None);
+        }
     }
 
-    fn mark_up(&self) {
+    fn mark_up(&self, lane: &str) {
         let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        let mut left = None;
         if let Some((since, _)) = h.down.take() {
+            left = Some(since.elapsed());
             h.recovered_at = Some(Instant::now());
             log::warn!(
                 target: "timrest",
@@ -309,6 +330,10 @@ impl RedisLanes {
             );
         }
         h.probe_at = None;
+        drop(h);
+        if let Some(outage) = left {
+            self.telemetry.fallback(lane, false, Some(outage));
+        }
     }
 
     /// Runs one step of the script for `lane`, within `timeout` and before `deadline`;
@@ -355,12 +380,12 @@ impl RedisLanes {
         }
         match outcome {
             Ok(answer) => {
-                self.mark_up();
+                self.mark_up(lane);
                 Ok(answer)
             }
             Err(e) if is_refusal(&e) => {
                 // Reachable: not an outage. Said every time, never hidden behind the fallback.
-                self.mark_up();
+                self.mark_up(lane);
                 Err(Trouble::Refused(Error::new(ErrorKind::Limiter, self.refusal_message(&e))))
             }
             Err(e) => {
@@ -368,12 +393,18 @@ impl RedisLanes {
                 // or each later probe would spend its turn on another dead socket.
                 self.idle.lock().unwrap_or_else(|p| p.into_inner()).conns.clear();
                 self.source.forget_master();
-                let cause = classify(&e).unwrap_or(Cause::Connection);
+                let cause = match classify(&e).unwrap_or(Cause::Connection) {
+                    // The cluster client follows MOVED and ASK itself: one that reaches us means
+                    // they did not settle in time, not a URL at the wrong kind of server.
+                    Cause::Moved if matches!(self.target.kind, Kind::Cluster) => Cause::Resharding,
+                    cause => cause,
+                };
                 let why = format!("{}{}", self.describe(&e), cause.fix(&self.target.kind));
                 if presence {
                     self.health.lock().unwrap_or_else(|p| p.into_inner()).presence_at = None;
                 }
-                self.mark_down(cause, &why);
+                self.telemetry.backend_error(lane);
+                self.mark_down(cause, &why, lane);
                 Err(Trouble::Unavailable { cause, why })
             }
         }

@@ -11,7 +11,6 @@ test prints how often (the reason the shared limiter exists; the number is not a
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import pathlib
 import pickle
@@ -27,8 +26,10 @@ import pytest
 import timrest
 from timrest.testing import Emulator
 
+sys.path.insert(0, str(pathlib.Path(__file__).with_name("fleet")))
+import deployments  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-WORKER = pathlib.Path(__file__).with_name("fleet") / "worker.py"
 SCRIPT_SHA = hashlib.sha1((ROOT / "src/limit/gcra.lua").read_bytes()).hexdigest()
 
 
@@ -97,19 +98,7 @@ def redis_server() -> Iterator[RedisServer]:
 
 def run_fleet(emu: Emulator, processes: int, items: list[tuple[str, str]], **settings: Any) -> list[dict[str, Any]]:
     """Splits ``items`` between ``processes`` worker processes that start together; their summaries."""
-    start_at = time.time() + 1.0
-    procs = []
-    for i in range(processes):
-        job = {"base_url": emu.base_url, "rate_limit": 95.0, "items": items[i::processes], "start_at": start_at,
-               **settings}
-        procs.append(subprocess.Popen([sys.executable, str(WORKER), json.dumps(job)],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    summaries = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
-        summaries.append(json.loads(out))
-    return summaries
+    return deployments.run_fleet(emu.base_url, processes, items, **settings)
 
 
 def seed(emu: Emulator, groups: int = 60, senders: int = 10) -> list[tuple[str, str]]:
@@ -143,7 +132,7 @@ def test_a_fleet_on_the_redis_limiter_stays_under_the_quota(redis_server: RedisS
         assert sum(s["items"] for s in shared) == len(items)
         assert sum(s["ok"] for s in shared) == len(items), shared
         sent = emu.requests()
-        assert rejections(emu) == 0, [r for r in sent if r["error_code"]][:5]
+        assert rejections(emu) == 0, ([r for r in sent if r["error_code"]][:5], [s["stderr"][-300:] for s in shared])
         assert len(sent) == len(items), "one request per item: nothing was retried"
         elapsed = max(s["elapsed"] for s in shared)
         with capsys.disabled():
@@ -159,22 +148,13 @@ def test_redis_killed_mid_run_then_restarted(redis_server: RedisServer) -> None:
     again and its script was loaded again (a restarted Redis has none)."""
     with Emulator(rate_limit=100.0, latency=0.05) as emu:
         items = seed(emu, groups=50, senders=8)
-        start_at = time.time() + 1.0
-        procs = []
-        for i in range(4):
-            job = {"base_url": emu.base_url, "rate_limit": 95.0, "items": items[i::4], "start_at": start_at,
-                   "rate_limit_url": redis_server.url, "rate_limit_fallback": "local"}
-            procs.append(subprocess.Popen([sys.executable, str(WORKER), json.dumps(job)],
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-        time.sleep(1.0 + 1.0)
+        procs = deployments.start_fleet(emu.base_url, 4, items, rate_limit_url=redis_server.url,
+                                        rate_limit_fallback="local")
+        time.sleep(1.0)
         redis_server.kill()
         time.sleep(1.0)
         redis_server.start()  # empty: no key, no script (persistence is off)
-        summaries = []
-        for p in procs:
-            out, err = p.communicate(timeout=120)
-            assert p.returncode == 0, err
-            summaries.append(json.loads(out))
+        summaries = deployments.finish_fleet(procs)
         assert sum(s["items"] for s in summaries) == len(items)
         assert sum(s["ok"] + s["failed"] for s in summaries) == len(items), "every item accounted for"
         failures = {k: v for s in summaries for k, v in s["errors"].items()}

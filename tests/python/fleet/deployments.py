@@ -252,23 +252,37 @@ def temp_folder() -> pathlib.Path:
 
 
 def start_fleet(base_url: str, processes: int, items: list[tuple[str, str]], **settings: Any) -> list[Any]:
-    """Starts ``processes`` workers on shares of ``items``; they begin together one second later."""
-    start_at = time.time() + 1.0
+    """Starts ``processes`` workers on shares of ``items`` and returns once they all run.
+
+    A barrier, not a start time: each worker starts its interpreter, imports timrest and builds
+    its client, says ``ready``, and waits; only when every one is ready are they all told to go.
+    So no worker is still starting (a busy core on a 2-core machine) while the others send, and
+    the time after this returns is the time into the run.
+    """
     procs = []
     for i in range(processes):
-        job = {"base_url": base_url, "rate_limit": 95.0, "items": items[i::processes], "start_at": start_at,
-               **settings}
-        procs.append(subprocess.Popen([sys.executable, str(WORKER), json.dumps(job)],
+        job = {"base_url": base_url, "rate_limit": 95.0, "items": items[i::processes], **settings}
+        procs.append(subprocess.Popen([sys.executable, str(WORKER), json.dumps(job)], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        line = p.stdout.readline()
+        if line.strip() != "ready":
+            p.kill()
+            _, err = p.communicate(timeout=30)
+            raise AssertionError(f"a worker did not start: {line!r} {err}")
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
     return procs
 
 
 def finish_fleet(procs: list[Any]) -> list[dict[str, Any]]:
+    """Each worker's summary (its last line of output), with what it wrote on stderr."""
     summaries = []
     for p in procs:
         out, err = p.communicate(timeout=180)
         assert p.returncode == 0, err
-        summary = json.loads(out)
+        summary = json.loads(out.strip().splitlines()[-1])
         summary["stderr"] = err
         summaries.append(summary)
     return summaries

@@ -6,6 +6,8 @@ the README says), ``delete_many`` over its share of the items, and a JSON summar
                        "sdkappid": 1400000001, "pem": {"rate_limit_ca_pem": "/path/ca.pem", ...}}'
 
 ``sdkappid`` (with the demo key) and ``pem`` (settings read from the files named) are optional.
+It prints ``ready`` once its client is built, starts when it reads ``go`` on stdin, and ends with
+its summary as the last line (``deployments.start_fleet`` and ``finish_fleet`` drive this).
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ def main() -> None:
         deadline=job.get("deadline", 30.0),
         **settings,
     )
-    # Start together: the parent gives a start time, so that every worker runs at once.
-    time.sleep(max(0.0, job.get("start_at", 0.0) - time.time()))
+    # Start together: say "ready", then wait for the parent's "go", sent once every worker is ready.
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        sys.exit("worker.py: the parent did not say go")
     started = time.monotonic()
     report = client.delete_many([tuple(i) for i in job["items"]], concurrency=job.get("concurrency", 16))
     errors: dict[str, int] = {}
