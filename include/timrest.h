@@ -639,6 +639,139 @@ typedef void (*timrest_log_callback)(void *userdata,
                                      const char *target,
                                      const char *message);
 
+/**
+ * A client's counters, since it was built. Set `struct_size` to `sizeof(timrest_stats)` before
+ * the call: the struct may grow at its end, and timrest fills only what the caller's size holds.
+ */
+typedef struct {
+    /**
+     * Set by the caller: `sizeof(timrest_stats)`.
+     */
+    size_t struct_size;
+    /**
+     * Calls finished (argument errors caught before sending are not calls).
+     */
+    uint64_t calls;
+    /**
+     * Calls that succeeded.
+     */
+    uint64_t ok;
+    /**
+     * Calls that failed (by kind: `timrest_client_stats_json`'s `failed_by_kind`).
+     */
+    uint64_t failed;
+    /**
+     * Requests sent.
+     */
+    uint64_t attempts;
+    /**
+     * Requests sent again (every attempt after a call's first).
+     */
+    uint64_t retries;
+    /**
+     * Answers refusing for a rate (60007, 60011 …).
+     */
+    uint64_t rate_limited;
+    /**
+     * Time calls spent waiting for the limiter, summed, in microseconds.
+     */
+    uint64_t limiter_wait_us;
+    /**
+     * Starts the limiter granted.
+     */
+    uint64_t limiter_waits;
+    /**
+     * Failed exchanges with the shared limiter (Redis).
+     */
+    uint64_t limiter_backend_errors;
+    /**
+     * 1 while the shared limiter is out and the fallback serves, else 0.
+     */
+    uint64_t fallback_active;
+    /**
+     * New connections opened to the server.
+     */
+    uint64_t connections_opened;
+    /**
+     * The rate in force for `delete_group_msg_by_sender` now, requests per second; 0 without a
+     * limiter, and with `rate_limit_fallback` "open" during an outage.
+     */
+    double effective_rate_limit;
+} timrest_stats;
+
+/**
+ * One step of a call, handed to the event callback. Every pointer and the struct itself are
+ * valid during the callback only: copy what you keep. Fields that do not apply are NULL, 0 or -1
+ * as each says; the struct may grow at its end (`struct_size` is the size timrest filled).
+ */
+typedef struct {
+    /**
+     * `sizeof(timrest_event)` of the library that filled it.
+     */
+    size_t struct_size;
+    /**
+     * `"limiter_wait"`, `"limiter_refused"`, `"attempt"`, `"call"`, `"rate_adapted"`,
+     * `"backend_error"`, `"fallback_entered"`, `"fallback_left"` or `"connection_opened"`.
+     */
+    const char *kind;
+    /**
+     * The TIM service (`"group_open_http_svc"`).
+     */
+    const char *service;
+    /**
+     * The command (`"delete_group_msg_by_sender"`).
+     */
+    const char *command;
+    /**
+     * The host the client sends to.
+     */
+    const char *server_address;
+    /**
+     * Its port.
+     */
+    uint16_t server_port;
+    /**
+     * The attempt's number, from 1 (for `call`: the attempts made); 0 when it does not apply.
+     */
+    uint32_t attempt;
+    /**
+     * The HTTP status of the answer; 0 when no answer came or it does not apply.
+     */
+    uint32_t http_status;
+    /**
+     * TIM's `ErrorCode` (0 on success); -1 without an envelope or when it does not apply.
+     */
+    int64_t code;
+    /**
+     * The failure's kind name (`"rate_limited"`, `"timeout"` …, as `timrest_status_name`); NULL on success.
+     */
+    const char *error_kind;
+    /**
+     * How long it took, in microseconds; -1 when it does not apply.
+     */
+    int64_t duration_us;
+    /**
+     * The request's `random`; -1 when it does not apply.
+     */
+    int64_t random;
+    /**
+     * For `rate_adapted`: the new rate, requests per second; 0 otherwise.
+     */
+    double rate;
+    /**
+     * For the limiter's events: `"local"` or `"redis"`; NULL otherwise.
+     */
+    const char *limiter_backend;
+} timrest_event;
+
+/**
+ * Receives one event, with the `userdata` given to `timrest_set_event_callback`. Called on the
+ * thread of the step, which is the thread that made the call (possibly several at once), so it
+ * must be thread safe and quick, and must not call back into timrest with this client.
+ */
+typedef void (*timrest_event_callback)(void *userdata,
+                                       const timrest_event *event);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1189,6 +1322,36 @@ timrest_status timrest_purge_senders(const timrest_client *client,
 timrest_status timrest_set_log_callback(int level,
                                         timrest_log_callback callback,
                                         void *userdata);
+
+/**
+ * Fills `*stats_out` with the client's counters. Set `stats_out->struct_size` first; a size
+ * smaller than this version's struct is `TIMREST_INVALID_ARGUMENT`. Thread safe; cheap (with a
+ * shared limiter, the rate is read from Redis, within `rate_limit_timeout`).
+ */
+timrest_status timrest_client_stats(const timrest_client *client,
+                                    timrest_stats *stats_out,
+                                    timrest_error **err_out);
+
+/**
+ * The client's counters as a JSON object (the keys of Python's `Client.stats()`, with
+ * `failed_by_kind` nested: `{"timeout": 2}`), in `*json_out`; free it with `timrest_string_free`.
+ */
+timrest_status timrest_client_stats_json(const timrest_client *client,
+                                         char **json_out,
+                                         timrest_error **err_out);
+
+/**
+ * Sends every step of every call on `client` to `callback`, with `userdata`; a NULL callback
+ * turns the events off. Replaces the previous callback of this client. Events never contain the
+ * secret key, a UserSig, the limiter's URL, a request URL or body, or an account or group id.
+ *
+ * After this function returns, events may still reach the previous callback from calls already
+ * running: keep its `userdata` alive until they return. Events cost nothing while no callback is set.
+ */
+timrest_status timrest_set_event_callback(const timrest_client *client,
+                                          timrest_event_callback callback,
+                                          void *userdata,
+                                          timrest_error **err_out);
 
 /**
  * Signs a UserSig (version 2, HMAC-SHA256) for `identifier` of app `sdkappid` with the app's

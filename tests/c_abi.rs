@@ -1052,6 +1052,74 @@ fn the_log_callback_gets_one_record_per_attempt_and_no_secret() {
 }
 
 #[test]
+fn stats_and_the_event_callback_match_the_servers_log() {
+    for runner in RUNNERS {
+        let emu = Emulator::start(EmulatorConfig { rate_limit: None, ..EmulatorConfig::default() })
+            .unwrap_or_else(|e| panic!("emulator: {e}"));
+        let group = emu.create_group(&GroupSpec::new("Public")).unwrap();
+        // Call 1: two rate-limit answers, then success. Call 2: answers slower than the 400 ms
+        // timeout on all four attempts. Call 3: a 502 on all four. Call 4 (events off): success.
+        let delete = "delete_group_msg_by_sender";
+        emu.inject(delete, Fault::error_code(60007).times(2));
+        emu.inject(delete, Fault::error_code(0));
+        emu.inject(delete, Fault::delay(Duration::from_secs(2)).times(4));
+        emu.inject(delete, Fault::http_status(502).times(4));
+        let env = client_env(&emu, DEMO_SECRET_KEY, &[("TEST_GROUP", &group)]);
+        let out = run(runner, &built().program("bulk"), &["stats"], &env);
+        let calls: Vec<&str> = out.lines().filter(|l| l.starts_with("CALL ")).collect();
+        assert_eq!(
+            calls,
+            ["CALL 0 status=ok", "CALL 1 status=timeout", "CALL 2 status=transport"],
+            "{runner:?}: {out}"
+        );
+        let events: Vec<HashMap<String, String>> =
+            out.lines().filter(|l| l.starts_with("EVENT ")).map(fields).collect();
+        let of = |kind: &str| events.iter().filter(|e| e["kind"] == kind).collect::<Vec<_>>();
+        // The 12 requests of the first three calls, as the server logged them (a delayed answer
+        // is logged when written, after the client gave up on it).
+        let give_up = std::time::Instant::now() + Duration::from_secs(30);
+        let log = loop {
+            let log: Vec<_> = emu.requests().into_iter().filter(|r| r.command == delete).collect();
+            if log.len() >= 12 || std::time::Instant::now() > give_up {
+                break log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let attempts = of("attempt");
+        assert_eq!(attempts.len(), 11, "{runner:?}: {out}");
+        let randoms: Vec<String> = attempts.iter().map(|e| e["random"].clone()).collect();
+        let logged: Vec<String> = log.iter().take(11).map(|r| r.random.unwrap().to_string()).collect();
+        assert_eq!(randoms, logged, "{runner:?}: one event per request, in order");
+        let kinds: Vec<&str> = attempts.iter().map(|e| e["error"].as_str()).collect();
+        assert_eq!(&kinds[..3], ["rate_limited", "rate_limited", "-"]);
+        assert!(
+            kinds[3..7].iter().all(|k| *k == "timeout") && kinds[7..].iter().all(|k| *k == "transport"),
+            "{kinds:?}"
+        );
+        assert_eq!(attempts[0]["code"], "60007");
+        assert_eq!((attempts[7]["http"].as_str(), attempts[7]["code"].as_str()), ("502", "-1"));
+        assert_eq!((attempts[3]["http"].as_str(), attempts[3]["code"].as_str()), ("0", "-1"));
+        assert!(attempts.iter().all(|e| e["command"] == delete && e["server"].starts_with("127.0.0.1:")));
+        let call_events = of("call");
+        assert_eq!(call_events.iter().map(|e| e["attempt"].as_str()).collect::<Vec<_>>(), ["3", "4", "4"]);
+        assert_eq!(of("limiter_wait").len(), 11, "one grant per attempt");
+        assert!(of("limiter_wait").iter().all(|e| e["backend"] == "local"));
+        let stats = fields(out.lines().find(|l| l.starts_with("STATS ")).unwrap_or_else(|| panic!("{out}")));
+        let n = |k: &str| number(&stats, k);
+        assert_eq!((n("calls"), n("ok"), n("failed")), (4, 2, 2), "{runner:?}: {out}");
+        assert_eq!((n("attempts"), n("retries"), n("rate_limited")), (12, 8, 2));
+        assert_eq!((n("limiter_waits"), n("backend_errors"), n("fallback_active")), (12, 0, 0));
+        assert_eq!(n("connections_opened") as usize, of("connection_opened").len());
+        assert!(n("connections_opened") >= 1);
+        let json = out.lines().find_map(|l| l.strip_prefix("JSON ")).unwrap_or_else(|| panic!("{out}"));
+        let json: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(json["failed_by_kind"], serde_json::json!({"timeout": 1, "transport": 1}));
+        assert_eq!(json["attempts"], 12);
+        assert!(!out.contains(DEMO_SECRET_KEY) && !out.contains("eJ"), "{runner:?}: no secret in events");
+    }
+}
+
+#[test]
 fn the_new_functions_refuse_null_and_bad_sizes_before_sending() {
     for runner in RUNNERS {
         let scene = Scene::new();

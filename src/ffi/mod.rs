@@ -8,7 +8,7 @@
 //!
 //! - One module per C "class": [`config`] (`timrest_config`, a builder), [`client`]
 //!   (`timrest_client`), [`batch`] (calls with call info, bulk deletion and purge, and their plain
-//!   `size`-prefixed structs), [`moderation`] (the moderation commands, the incident job and `timrest_call`), [`log`] (the process-wide log callback), [`error`] (`timrest_error`, the detail of a failure), [`status`]
+//!   `size`-prefixed structs), [`moderation`] (the moderation commands, the incident job and `timrest_call`), [`log`] (the process-wide log callback), [`observe`] (stats and the event callback), [`error`] (`timrest_error`, the detail of a failure), [`status`]
 //!   (`timrest_status`, derived from the code table in [`crate::error::KINDS`]), [`usersig`],
 //!   [`version`]. Pointer checks, string conversion and the panic boundary live in one place,
 //!   the private `boundary` module.
@@ -43,6 +43,8 @@ pub mod batch;
 pub mod moderation;
 
 pub mod log;
+
+pub mod observe;
 
 pub mod usersig;
 

@@ -9,6 +9,9 @@
  *   bulk purge SENDER            purges SENDER everywhere; prints the report
  *   bulk log                     one deletion that succeeds and one that fails, with a DEBUG log callback
  *   bulk args                    NULL and bad-size arguments of every new function
+ *   bulk stats                   three deletions in TEST_GROUP on a client with a 400 ms timeout,
+ *                                against the faults the driver queued; prints one EVENT line per
+ *                                event, then STATS (timrest_client_stats) and JSON (…_stats_json)
  *
  * Credentials and the emulator come from the TIM_* environment (timrest_client_from_env).
  */
@@ -312,12 +315,87 @@ static int args(timrest_client *client) {
     return 0;
 }
 
+/* ---- stats and events ---------------------------------------------------------------------- */
+
+static unsigned events_seen = 0;
+
+static void on_event(void *userdata, const timrest_event *e) {
+    unsigned *count = userdata;
+    ++*count;
+    EXPECT(e->struct_size >= sizeof *e);
+    EXPECT(e->kind != NULL && e->service != NULL && e->command != NULL && e->server_address != NULL);
+    printf("EVENT kind=%s command=%s server=%s:%u attempt=%u http=%u code=%lld error=%s random=%lld "
+           "duration_us=%lld backend=%s\n",
+           e->kind, e->command, e->server_address, (unsigned)e->server_port, e->attempt, e->http_status,
+           (long long)e->code, e->error_kind ? e->error_kind : "-", (long long)e->random, (long long)e->duration_us,
+           e->limiter_backend ? e->limiter_backend : "-");
+}
+
+static int stats(void) {
+    timrest_config *config = NULL;
+    timrest_client *client = NULL;
+    timrest_error *err = NULL;
+    timrest_stats st;
+    char *json = NULL;
+    int i;
+    EXPECT(timrest_config_from_env(&config, NULL) == TIMREST_OK);
+    EXPECT(timrest_config_set_timeout_ms(config, 400) == TIMREST_OK);
+    EXPECT(timrest_config_set_rate_limit(config, 50.0) == TIMREST_OK);
+    EXPECT(timrest_client_new(config, &client, NULL) == TIMREST_OK);
+    timrest_config_free(config);
+    if (client == NULL) return 1;
+    EXPECT(timrest_set_event_callback(client, on_event, &events_seen, NULL) == TIMREST_OK);
+    for (i = 0; i < 3; i++) {
+        timrest_status status = timrest_delete_group_msg_by_sender(client, getenv("TEST_GROUP"), "spammer", NULL, &err);
+        printf("CALL %d status=%s\n", i, timrest_status_name(status));
+        timrest_error_free(err);
+        err = NULL;
+    }
+    /* Off again: the next call reports nothing. */
+    EXPECT(timrest_set_event_callback(client, NULL, NULL, NULL) == TIMREST_OK);
+    {
+        unsigned before = events_seen;
+        EXPECT(timrest_delete_group_msg_by_sender(client, getenv("TEST_GROUP"), "spammer", NULL, NULL) == TIMREST_OK);
+        EXPECT(events_seen == before);
+    }
+    /* A size that is too small is refused, and nothing is written. */
+    memset(&st, 0, sizeof st);
+    st.struct_size = sizeof(size_t);
+    EXPECT(timrest_client_stats(client, &st, NULL) == TIMREST_INVALID_ARGUMENT);
+    EXPECT(st.calls == 0);
+    EXPECT(timrest_client_stats(client, NULL, NULL) == TIMREST_NULL_ARGUMENT);
+    st.struct_size = sizeof st;
+    EXPECT(timrest_client_stats(client, &st, NULL) == TIMREST_OK);
+    printf("STATS calls=%llu ok=%llu failed=%llu attempts=%llu retries=%llu rate_limited=%llu limiter_waits=%llu "
+           "limiter_wait_us=%llu backend_errors=%llu fallback_active=%llu connections_opened=%llu rate=%.3f\n",
+           (unsigned long long)st.calls, (unsigned long long)st.ok, (unsigned long long)st.failed,
+           (unsigned long long)st.attempts, (unsigned long long)st.retries, (unsigned long long)st.rate_limited,
+           (unsigned long long)st.limiter_waits, (unsigned long long)st.limiter_wait_us,
+           (unsigned long long)st.limiter_backend_errors, (unsigned long long)st.fallback_active,
+           (unsigned long long)st.connections_opened, st.effective_rate_limit);
+    EXPECT(timrest_client_stats_json(client, &json, NULL) == TIMREST_OK);
+    if (json != NULL) {
+        printf("JSON %s\n", json);
+        timrest_string_free(json);
+    }
+    timrest_client_free(client);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     timrest_client *client;
     int rc = 2;
     if (argc < 2) {
-        fprintf(stderr, "usage: bulk call-info|many N|stop N K|purge SENDER|log|args\n");
+        fprintf(stderr, "usage: bulk call-info|many N|stop N K|purge SENDER|log|args|stats\n");
         return 2;
+    }
+    if (strcmp(argv[1], "stats") == 0) {
+        rc = stats();
+        if (failures) {
+            fprintf(stderr, "%d expectation(s) failed\n", failures);
+            return 1;
+        }
+        return rc;
     }
     client = client_or_die();
     if (strcmp(argv[1], "call-info") == 0) {
