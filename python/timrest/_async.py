@@ -399,6 +399,12 @@ class AsyncClient:
         limiter (``client.effective_rate_limit``) and UserSig."""
         return self._client
 
+    def stats(self) -> dict[str, Any]:
+        """The counters of the client underneath, as :meth:`timrest.Client.stats`: the async
+        calls run on it, so they are counted there (and their ``on_event`` hooks run on its worker
+        threads)."""
+        return self._client.stats()
+
     @property
     def sdkappid(self) -> int:
         """The SDKAppID."""

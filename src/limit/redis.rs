@@ -201,6 +201,7 @@ impl std::fmt::Debug for RedisLanes {
 
 impl RedisLanes {
     /// Parses the URL (a bad one is a configuration error); connects lazily, on first use.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         url: &str,
         tls_files: &TlsFiles,

@@ -297,6 +297,10 @@ fn override_setting(py: Python<'_>, b: ClientBuilder, key: &str, value: &Bound<'
         "rate_limit_client_key_pem" => {
             b.rate_limit_client_key_pem(String::from_utf8_lossy(&required_pem(key)?).into_owned())
         }
+        "on_event" => match super::observe::PyObserver::from_arg(Some(value))? {
+            Some(observer) => b.observer(observer),
+            None => b,
+        },
         other => {
             return Err(pyo3::exceptions::PyTypeError::new_err(format!(
                 "from_env() got an unexpected keyword argument '{other}'"
@@ -352,14 +356,14 @@ impl PyClient {
         rate_limit_timeout=crate::Defaults::RATE_LIMIT_TIMEOUT.as_secs_f64(),
         rate_limit_prefix=crate::Defaults::RATE_LIMIT_PREFIX.to_owned(), rate_limit_clock="redis".to_owned(),
         rate_limit_adaptive=true, rate_limit_ca_pem=None, rate_limit_client_cert_pem=None,
-        rate_limit_client_key_pem=None,
+        rate_limit_client_key_pem=None, on_event=None,
     ))]
     #[pyo3(text_signature = "(sdkappid, *, secret_key=None, usersig=None, identifier='administrator', \
         region='china', base_url=None, timeout=10.0, connect_timeout=5.0, deadline=30.0, max_retries=3, \
         rate_limit=100.0, usersig_ttl=86400, proxy=None, ca_pem=None, platform_verifier=False, \
         rate_limit_url=None, rate_limit_fallback='local', rate_limit_fallback_fraction=0.25, \
         rate_limit_timeout=0.05, rate_limit_prefix='timrest', rate_limit_clock='redis', rate_limit_adaptive=True, \
-        rate_limit_ca_pem=None, rate_limit_client_cert_pem=None, rate_limit_client_key_pem=None)")]
+        rate_limit_ca_pem=None, rate_limit_client_cert_pem=None, rate_limit_client_key_pem=None, on_event=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -388,6 +392,7 @@ impl PyClient {
         rate_limit_ca_pem: Option<&Bound<'_, PyAny>>,
         rate_limit_client_cert_pem: Option<&Bound<'_, PyAny>>,
         rate_limit_client_key_pem: Option<&Bound<'_, PyAny>>,
+        on_event: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyClient> {
         let sdkappid = whole::<u64>("sdkappid", sdkappid)?.into_py_result(py)?;
         // (None stands for the defaults, which the text signature shows: 3 and 86400.)
@@ -429,6 +434,10 @@ impl PyClient {
             },
         )
         .into_py_result(py)?;
+        let b = match super::observe::PyObserver::from_arg(on_event)? {
+            Some(observer) => b.observer(observer),
+            None => b,
+        };
         let inner = py.detach(|| b.build()).into_py_result(py)?;
         Ok(PyClient { inner })
     }
@@ -851,6 +860,17 @@ impl PyClient {
     fn effective_rate_limit(&self, py: Python<'_>) -> Option<f64> {
         let client = &self.inner;
         py.detach(|| client.effective_rate_limit())
+    }
+
+    /// The client's counters since it was built, as a dict: `calls`, `ok`, `failed`,
+    /// `failed_by_kind` (kind name → count), `attempts`, `retries`, `rate_limited` (60007/60011
+    /// answers), `limiter_wait_seconds` (summed) and `limiter_waits`, `limiter_backend_errors`,
+    /// `fallback_active` (1 while the shared limiter is out), `connections_opened`, and
+    /// `effective_rate_limit`. Cheap; safe from any thread.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let client = &self.inner;
+        let stats = py.detach(|| client.stats());
+        super::observe::stats_dict(py, &stats)
     }
 
     /// Validity of the UserSigs this client signs, in seconds.

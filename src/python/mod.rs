@@ -14,6 +14,7 @@ mod errors;
 mod json;
 mod logger;
 mod moderation;
+mod observe;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -130,6 +131,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<aio::PyJobHandle>()?;
     m.add_function(wrap_pyfunction!(aio::batch_report, m)?)?;
     m.add_class::<client::PyCallInfo>()?;
+    m.add_class::<observe::PyEvent>()?;
     m.add_class::<client::PyPurgePlan>()?;
     m.add_class::<batch::PyBatchReport>()?;
     m.add_class::<batch::PyItemResult>()?;

@@ -199,6 +199,7 @@ SURFACE = {  # the name a block line uses for an object -> (file, class)
     "job": ("_native.pyi", "JobReport"),
     "step": ("_native.pyi", "StepResult"),
     "control": ("_native.pyi", "JobControl"),
+    "event": ("_native.pyi", "Event"),
 }
 
 
