@@ -142,6 +142,23 @@ def test_delete_batch_on_a_csv(server: EmulatorProcess, tmp_path: Path) -> None:
     assert KEY not in done.stderr + report.read_text()
 
 
+def test_stats_prints_the_clients_counters_as_the_server_saw_them(server: EmulatorProcess, tmp_path: Path) -> None:
+    groups = [server.create_group() for _ in range(3)]
+    batch = tmp_path / "spam.csv"
+    batch.write_text("".join(f"{g},spammer\n" for g in groups) + "@TGS#NOSUCHGROUP,spammer\n")
+    done = run("delete-batch", str(batch), "--stats", env=server.env())
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("timrest: stats ")]
+    assert len(lines) == 1, done.stderr
+    stats = json.loads(lines[0].removeprefix("timrest: stats "))
+    assert (stats["calls"], stats["ok"], stats["failed"]) == (4, 3, 1)
+    assert stats["failed_by_kind"] == {"group_not_found": 1}
+    assert stats["attempts"] == 4 and stats["retries"] == 0 and stats["limiter_waits"] == 4
+    # Without the flag, no such line.
+    quiet = run("delete-batch", str(batch), env=server.env())
+    assert "timrest: stats" not in quiet.stderr
+
+
 def test_delete_batch_json_lines_from_stdin_all_ok(server: EmulatorProcess) -> None:
     groups = [server.create_group() for _ in range(3)]
     for gid in groups:

@@ -48,6 +48,19 @@ def test_the_python_quick_start_runs_as_written(tmp_path: Path) -> None:
     assert "code=10010" in missing and "attempts=1" in missing
 
 
+def test_the_monitoring_example_runs_as_written(tmp_path: Path) -> None:
+    code = dict(examples())["examples/python/monitoring.py"]
+    script = tmp_path / "monitoring.py"
+    script.write_text(code)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    *attempts, stats_line = run.stdout.splitlines()
+    assert [a.split(":")[0] for a in attempts] == ["attempt 1", "attempt 2", "attempt 3"]
+    assert "code=60007 error=rate_limited" in attempts[0] and "code=0 error=None" in attempts[2]
+    stats = json.loads(stats_line)
+    assert (stats["calls"], stats["ok"], stats["attempts"], stats["retries"], stats["rate_limited"]) == (1, 1, 3, 2, 2)
+
+
 def test_the_command_line_quick_start_runs_as_written(tmp_path: Path) -> None:
     code = dict(examples())["examples/cli/quickstart.sh"]
     script = tmp_path / "quickstart.sh"

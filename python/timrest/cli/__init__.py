@@ -24,6 +24,7 @@ Errors are printed as one line on stderr, never with a secret in it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -64,6 +65,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return emulator.serve(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    finally:
+        if getattr(args, "stats", False):
+            for client in getattr(args, "clients_made", []):
+                print(f"{PROG}: stats {json.dumps(client.stats(), sort_keys=True)}", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         status: int = args.run(args)
         return status

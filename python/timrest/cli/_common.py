@@ -161,6 +161,9 @@ def _client_options() -> argparse.ArgumentParser:
     g.add_argument("--connect-timeout", type=_seconds, metavar="S", help="connect timeout (default 5)")
     g.add_argument("--deadline", type=_seconds, metavar="S", help="overall deadline of one deletion, retries included (default 30)")
     g.add_argument("--max-retries", type=_retries, metavar="N", help="retries after the first attempt (default 3)")
+    g.add_argument("--stats", action="store_true",
+                   help="at the end, print the client's counters (calls, attempts, retries, 60007s, limiter "
+                   "waits, fallback, connections) as one JSON line on stderr: 'timrest: stats {...}'")
     return parent
 
 
@@ -232,7 +235,10 @@ def _settings(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 
 def _client(args: argparse.Namespace) -> Client:
     sdkappid, kwargs = _settings(args)
-    return Client(sdkappid, **kwargs)
+    client = Client(sdkappid, **kwargs)
+    # For --stats: main() prints the counters of the command's client when it ends.
+    args.clients_made = [*getattr(args, "clients_made", []), client]
+    return client
 
 
 def _one_line(text: str) -> str:
