@@ -145,7 +145,9 @@ impl PyCallInfo {
 /// - `usersig_ttl`: validity in seconds of the UserSigs it signs;
 /// - `proxy`: a proxy URL (`http://`, `socks5://`; default `HTTPS_PROXY`/`ALL_PROXY`);
 /// - `ca_pem`: PEM root certificates (bytes) to trust instead of the bundled ones;
-/// - `platform_verifier`: use the operating system's certificate verifier instead.
+/// - `platform_verifier`: use the operating system's certificate verifier instead;
+/// - `on_event`: a callable, or a list of them, that gets a `timrest.Event` for each step of each
+///   call (limiter waits, attempts, calls, fallbacks …), on the thread of the step.
 ///
 /// `Client.from_env()` takes `sdkappid`, the credentials, `identifier`, `region`, `base_url`,
 /// `rate_limit_url`, `rate_limit_fallback` and the limiter's PEM files from the `TIM_*`

@@ -38,6 +38,7 @@ VALUES = {"__version__", "DEMO_SDKAPPID", "DEMO_SECRET_KEY", "DEMO_SPAMMER", "PE
 RETURNED_ONLY = {
     "timrest.CallInfo", "timrest.BatchReport", "timrest.ItemResult", "timrest.PurgePlan", "timrest.NoSpeaking",
     "timrest.HistoryMessage", "timrest.HistoryPage", "timrest.RecallResult", "timrest.StepResult", "timrest.JobReport",
+    "timrest.Event",
 }
 
 MIN_LENGTH = 12  # shorter than any sentence that says something ("Whether it still serves." is 24)

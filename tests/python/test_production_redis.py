@@ -164,44 +164,6 @@ def test_a_slot_migration_during_a_run_loses_nothing(cluster: Cluster, capsys: p
                   f"({time.monotonic() - moved_at:.1f} s after it ended)")
 
 
-def test_redirections_that_do_not_settle_are_a_resharding_outage_that_ends(cluster: Cluster,
-                                                                          caplog: pytest.LogCaptureFixture) -> None:
-    """The source already says MOVED while the destination still imports (an operator who ends a
-    migration on the wrong node first): the two send every client back and forth. The client
-    falls back, says why in its warning (not "use redis+cluster://", which it does), and uses
-    Redis again once the destination takes the slot."""
-    sdkappid = 1400000000
-    slot = int(cluster.nodes[0].cli("CLUSTER", "KEYSLOT", f"{{{sdkappid}}}"))
-    owner = cluster.node_of(f"{{{sdkappid}}}")
-    src, dst = cluster.nodes[owner], cluster.nodes[(owner + 1) % 3]
-    src_id, dst_id = cluster.node_id(owner), cluster.node_id((owner + 1) % 3)
-    with Emulator(sdkappid=sdkappid, rate_limit=100.0) as emu:
-        gid = emu.create_group("Public")
-        client = timrest.Client(sdkappid, secret_key=DEMO_SECRET_KEY, base_url=emu.base_url, rate_limit=50.0,
-                                rate_limit_url=cluster.url(0))
-        client.delete_group_msg_by_sender(gid, "spammer")
-        dst.cli("CLUSTER", "SETSLOT", str(slot), "IMPORTING", src_id)
-        src.cli("CLUSTER", "SETSLOT", str(slot), "NODE", dst_id)
-        with caplog.at_level(logging.WARNING, logger="timrest"):
-            time.sleep(0.3)
-            client.delete_group_msg_by_sender(gid, "spammer")  # on the fallback
-            warnings = [r.getMessage() for r in caplog.records if r.name == "timrest"]
-            assert any("(resharding:" in w and "moving this app's slot" in w for w in warnings), warnings
-            assert not any("use rate_limit_url" in w for w in warnings), warnings
-            caplog.clear()
-            dst.cli("CLUSTER", "SETSLOT", str(slot), "NODE", dst_id)
-            for n in cluster.nodes:
-                if n is not src and n is not dst:
-                    n.cli("CLUSTER", "SETSLOT", str(slot), "NODE", dst_id)
-            before = dst.commandstat("evalsha")
-            deadline = time.monotonic() + 10
-            while dst.commandstat("evalsha") == before and time.monotonic() < deadline:
-                client.delete_group_msg_by_sender(gid, "spammer")
-                time.sleep(0.1)
-            assert dst.commandstat("evalsha") > before, "the shared limiter is used again, on the new owner"
-            assert any("answers again" in r.getMessage() for r in caplog.records), caplog.records
-
-
 # --- TLS -------------------------------------------------------------------------------------
 
 
