@@ -30,6 +30,11 @@ tools=(
   "uvicorn>=0.29"
   "pproxy==2.7.9"         # a real HTTP CONNECT and SOCKS5 proxy (tests/python/test_proxy.py)
   "atheris>=2.3"          # the fuzz targets of the Python readers (fuzz/python, scripts/fuzz.sh)
+  # timrest.otel against the SDK's in-memory exporter and reader (the SDK in tests only), and
+  # timrest.prometheus in one process and in multiprocess mode (tests/python/test_telemetry.py).
+  "opentelemetry-api>=1.27"
+  "opentelemetry-sdk>=1.27"
+  "prometheus-client>=0.20"
 )
 
 if [ ! -x "$venv/bin/python" ]; then

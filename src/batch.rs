@@ -268,7 +268,7 @@ impl Client {
         let workers: Vec<_> = (0..options.concurrency)
             .map(|_| {
                 let (client, work_rx, done_tx) = (self.clone(), work_rx.clone(), done_tx.clone());
-                std::thread::spawn(move || worker(&client, &work_rx, done_tx))
+                crate::observe::spawn_worker("timrest-batch", move || worker(&client, &work_rx, done_tx))
             })
             .collect();
         drop(done_tx);

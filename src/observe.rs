@@ -214,6 +214,49 @@ impl Stats {
     }
 }
 
+/// Starts one of the client's own worker threads (`delete_many`'s, the incident job's), named
+/// `name` (`timrest-…`, for debuggers and profilers). It inherits the starting thread's scope, so
+/// that the events of the calls it makes reach observers with the scope of the bulk call they serve.
+pub(crate) fn spawn_worker<T: Send + 'static>(
+    name: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let scope = current_scope();
+    // As `std::thread::spawn` does, a thread that cannot be had is a panic (caught at the boundaries).
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || with_scope(scope, f))
+        .expect("failed to spawn a worker thread")
+}
+
+/// Something a face attaches to the calls made on a thread, for its own observer to read back
+/// ([`current_scope`]): the Python face keeps the caller's `contextvars` context there. The
+/// worker threads a call starts ([`spawn_worker`]) inherit it.
+pub(crate) type Scope = Arc<dyn std::any::Any + Send + Sync>;
+
+thread_local! {
+    static SCOPE: std::cell::RefCell<Option<Scope>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with `scope` as this thread's scope, then puts the previous one back.
+pub(crate) fn with_scope<R>(scope: Option<Scope>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Scope>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            SCOPE.with(|s| *s.borrow_mut() = previous);
+        }
+    }
+    let previous = SCOPE.with(|s| std::mem::replace(&mut *s.borrow_mut(), scope));
+    let _restore = Restore(previous);
+    f()
+}
+
+/// This thread's scope (see [`with_scope`]).
+pub(crate) fn current_scope() -> Option<Scope> {
+    SCOPE.with(|s| s.borrow().clone())
+}
+
 /// How many kinds a call can fail with: one counter each, in the order of the error table.
 const KINDS: usize = crate::error::KINDS.len();
 

@@ -499,7 +499,7 @@ impl Lanes {
             self.spawned[lane] += 1;
             let (client, work, done) = (self.client.clone(), self.receivers[lane].clone(), self.done_tx.clone());
             let (cancelled, running) = (self.cancelled.clone(), self.running.clone());
-            self.workers.push(std::thread::spawn(move || {
+            self.workers.push(crate::observe::spawn_worker("timrest-job", move || {
                 loop {
                     // The lock is held only to take a task, never while calling the server.
                     let task = match work.lock() {

@@ -28,6 +28,7 @@ use super::batch::{PyBatchReport, PyItemResult};
 use super::client::{PyCallInfo, PyClient, PyPurgePlan};
 use super::errors::to_py_err;
 use super::json;
+use super::observe;
 use crate::batch::ItemOutcome;
 use crate::client::DeleteBySender;
 use crate::purge::PurgeOptions;
@@ -163,6 +164,8 @@ impl Pool {
 #[pyclass(frozen, module = "timrest._native", name = "AsyncRunner")]
 pub(crate) struct PyAsyncRunner {
     client: crate::Client,
+    /// Whether the client has `on_event` hooks: then each call carries its task's context to them.
+    observed: bool,
     pool: Arc<Pool>,
     finished: Arc<Finished>,
 }
@@ -239,15 +242,17 @@ impl PyAsyncRunner {
         let finished = self.finished.clone();
         let cancelled = Arc::new(AtomicBool::new(false));
         let seen = cancelled.clone();
+        // Called from the loop's thread, which holds the GIL: the awaiting task's context.
+        let context = if self.observed { Python::attach(|py| observe::caller_context(py, true)) } else { None };
         let job: Job = Box::new(move || {
             let (loop_, drain, future) = targets;
             if seen.load(Ordering::Acquire) {
                 // Its task was cancelled before a worker took it: nothing is sent, and nobody
                 // awaits the future. Dropping the Python objects needs the GIL.
-                Python::attach(move |_| drop((loop_, drain, future)));
+                Python::attach(move |_| drop((loop_, drain, future, context)));
                 return;
             }
-            let value = work(&client);
+            let value = observe::in_caller_context(context, || work(&client));
             let done = Done { future, finish: Box::new(move |py| finish(py, value)) };
             hand_over(&finished, loop_, &drain, done);
         });
@@ -281,6 +286,7 @@ impl PyAsyncRunner {
             Pool { state: Mutex::new(State::default()), work: Condvar::new(), drained: Condvar::new(), max_workers };
         Ok(PyAsyncRunner {
             client: client.get().core().clone(),
+            observed: client.get().observed(),
             pool: Arc::new(pool),
             finished: Arc::new(Mutex::new(std::collections::HashMap::new())),
         })

@@ -155,6 +155,8 @@ impl PyCallInfo {
 #[pyclass(frozen, module = "timrest._native", name = "Client")]
 pub(crate) struct PyClient {
     inner: crate::Client,
+    /// Whether it has `on_event` hooks: then bulk calls carry their caller's context to them.
+    observed: bool,
 }
 
 /// Seconds (a Python float) as a `Duration`; negative, NaN or huge values are configuration errors.
@@ -299,10 +301,6 @@ fn override_setting(py: Python<'_>, b: ClientBuilder, key: &str, value: &Bound<'
         "rate_limit_client_key_pem" => {
             b.rate_limit_client_key_pem(String::from_utf8_lossy(&required_pem(key)?).into_owned())
         }
-        "on_event" => match super::observe::PyObserver::from_arg(Some(value))? {
-            Some(observer) => b.observer(observer),
-            None => b,
-        },
         other => {
             return Err(pyo3::exceptions::PyTypeError::new_err(format!(
                 "from_env() got an unexpected keyword argument '{other}'"
@@ -341,9 +339,30 @@ fn pem(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<u8>>
 }
 
 impl PyClient {
+    /// Builds the core client, with the hooks as its observer.
+    fn build(py: Python<'_>, b: ClientBuilder, observer: Option<super::observe::PyObserver>) -> PyResult<PyClient> {
+        let observed = observer.is_some();
+        let b = match observer {
+            Some(observer) => b.observer(observer),
+            None => b,
+        };
+        let inner = py.detach(|| b.build()).into_py_result(py)?;
+        Ok(PyClient { inner, observed })
+    }
+
     /// The core client (shared with an `AsyncClient` built on this one).
     pub(crate) fn core(&self) -> &crate::Client {
         &self.inner
+    }
+
+    /// Whether it has `on_event` hooks (then each call carries its caller's context to them).
+    pub(crate) fn observed(&self) -> bool {
+        self.observed
+    }
+
+    /// Runs `f` (a bulk method) so that the hooks of its calls run in the context current here.
+    fn bulk<R>(&self, py: Python<'_>, f: impl FnOnce() -> R) -> R {
+        super::observe::in_caller_context(super::observe::caller_context(py, self.observed()), f)
     }
 }
 
@@ -436,12 +455,7 @@ impl PyClient {
             },
         )
         .into_py_result(py)?;
-        let b = match super::observe::PyObserver::from_arg(on_event)? {
-            Some(observer) => b.observer(observer),
-            None => b,
-        };
-        let inner = py.detach(|| b.build()).into_py_result(py)?;
-        Ok(PyClient { inner })
+        PyClient::build(py, b, super::observe::PyObserver::from_arg(on_event)?)
     }
 
     /// A client from the environment: `TIM_SDKAPPID` (required), `TIM_SECRET_KEY` or
@@ -457,13 +471,18 @@ impl PyClient {
     #[pyo3(signature = (**settings))]
     fn from_env(py: Python<'_>, settings: Option<&Bound<'_, PyDict>>) -> PyResult<PyClient> {
         let mut b = crate::ClientBuilder::from_env().into_py_result(py)?;
+        let mut observer = None;
         if let Some(settings) = settings {
             for (key, value) in settings.iter() {
-                b = override_setting(py, b, &key.extract::<String>()?, &value)?;
+                let key = key.extract::<String>()?;
+                if key == "on_event" {
+                    observer = super::observe::PyObserver::from_arg(Some(&value))?;
+                } else {
+                    b = override_setting(py, b, &key, &value)?;
+                }
             }
         }
-        let inner = py.detach(|| b.build()).into_py_result(py)?;
-        Ok(PyClient { inner })
+        PyClient::build(py, b, observer)
     }
 
     /// Deletes the messages `sender` sent among the latest 1000 of `group_id` (inside `topic_id`
@@ -537,7 +556,7 @@ impl PyClient {
         let reporter = reporter(py, progress)?;
         let skipped = PyList::empty(py);
         let options = crate::batch::BatchOptions { concurrency, stop_on_error, keep_results, abandon: None };
-        super::batch::delete_many(py, &self.inner, items, options, reporter, on_result, skipped)
+        self.bulk(py, || super::batch::delete_many(py, &self.inner, items, options, reporter, on_result, skipped))
     }
 
     /// What `purge_sender` would do, without deleting anything: a `PurgePlan` whose `items` are
@@ -591,7 +610,9 @@ impl PyClient {
         let items = plan.items.bind(py).clone();
         let skipped = plan.skipped.bind(py).clone();
         let options = crate::batch::BatchOptions { concurrency, stop_on_error, ..Default::default() };
-        super::batch::delete_many(py, &self.inner, items.as_any(), options, reporter, on_result, skipped)
+        self.bulk(py, || {
+            super::batch::delete_many(py, &self.inner, items.as_any(), options, reporter, on_result, skipped)
+        })
     }
 
     /// Mutes `account` everywhere (`openconfigsvr/setnospeaking`): one-to-one messages for
@@ -763,7 +784,7 @@ impl PyClient {
             ..crate::purge::JobOptions::default()
         };
         let args = super::moderation::JobArgs::new(py, senders, options, since, report, progress, on_result, control)?;
-        super::moderation::run_job(py, &self.inner, args)
+        self.bulk(py, || super::moderation::run_job(py, &self.inner, args))
     }
 
     /// Any REST command: `POST /v4/{service}/{command}` with `body` (a JSON-able dict). Returns the

@@ -1,6 +1,8 @@
 //! `on_event=` and `stats()` for Python: the core's events as immutable `timrest.Event` objects
 //! handed to the user's hooks, and the core's counters as a dict.
 
+use std::sync::Arc;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
@@ -107,8 +109,39 @@ impl PyEvent {
 /// The user's hooks: each gets every event, on the thread of the step (a worker thread for
 /// `delete_many` and `AsyncClient`), with the GIL held. An exception in one is logged on the
 /// `timrest` logger, with its traceback, and the call goes on.
+///
+/// Hooks run in the `contextvars` context of the Python code that made the call, so that what a
+/// hook reads there (OpenTelemetry's current span, above all) is the caller's:
+/// - a plain call runs on the caller's thread, in its context;
+/// - an `AsyncClient` call carries a copy of the awaiting task's context to its worker thread, and
+///   a bulk method a copy of its caller's to the core's worker threads ([`in_caller_context`]).
 pub(crate) struct PyObserver {
     hooks: Vec<Py<PyAny>>,
+}
+
+/// The caller's context, as the core's scope of a call ([`crate::observe::with_scope`]).
+struct CallerContext(Py<PyAny>);
+
+/// The current `contextvars` context, copied (cheap: contexts are immutable maps).
+fn copy_context(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    static COPY: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let copy = COPY.get_or_try_init(py, || py.import("contextvars")?.getattr("copy_context").map(Bound::unbind))?;
+    copy.call0(py)
+}
+
+/// The caller's context, to hand to [`in_caller_context`]: only when `observed` (the client has
+/// hooks), since nobody else reads it.
+pub(crate) fn caller_context(py: Python<'_>, observed: bool) -> Option<Py<PyAny>> {
+    if observed { copy_context(py).ok() } else { None }
+}
+
+/// Runs `f` (calls of the core: one on an async worker thread, or a bulk method's on the worker
+/// threads it starts) with `context` as the context their hooks run in.
+pub(crate) fn in_caller_context<R>(context: Option<Py<PyAny>>, f: impl FnOnce() -> R) -> R {
+    match context {
+        Some(context) => crate::observe::with_scope(Some(Arc::new(CallerContext(context))), f),
+        None => f(),
+    }
 }
 
 impl PyObserver {
@@ -133,6 +166,13 @@ impl PyObserver {
         }
         Ok(Some(PyObserver { hooks: hooks.into_iter().map(Bound::unbind).collect() }))
     }
+
+    /// The context this thread's hooks run in: the caller's, carried to this thread, or none
+    /// (the current one: a plain call on its caller's thread).
+    fn context(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        let scope = crate::observe::current_scope()?;
+        scope.downcast_ref::<CallerContext>().map(|c| c.0.clone_ref(py))
+    }
 }
 
 impl Observer for PyObserver {
@@ -142,8 +182,16 @@ impl Observer for PyObserver {
                 Ok(event) => event,
                 Err(err) => return report(py, None, err),
             };
+            let context = self.context(py);
             for hook in &self.hooks {
-                if let Err(err) = hook.call1(py, (event.clone_ref(py),)) {
+                let called = match &context {
+                    // A copy for each hook call: a context can be entered by one thread at a time.
+                    Some(context) => context
+                        .call_method0(py, "copy")
+                        .and_then(|copy| copy.call_method1(py, "run", (hook, event.clone_ref(py)))),
+                    None => hook.call1(py, (event.clone_ref(py),)),
+                };
+                if let Err(err) = called {
                     report(py, Some(hook), err);
                 }
             }

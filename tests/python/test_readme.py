@@ -61,6 +61,35 @@ def test_the_monitoring_example_runs_as_written(tmp_path: Path) -> None:
     assert (stats["calls"], stats["ok"], stats["attempts"], stats["retries"], stats["rate_limited"]) == (1, 1, 3, 2, 2)
 
 
+def run_example(tmp_path: Path, path: str) -> list[str]:
+    """Runs the README's copy of ``path`` from an empty folder; its output lines."""
+    script = tmp_path / Path(path).name
+    script.write_text(dict(examples())[path])
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.splitlines()
+
+
+def test_the_opentelemetry_example_runs_as_written(tmp_path: Path) -> None:
+    spans = [dict(f.split("=", 1) for f in line.split()[1:]) | {"name": line.split()[0]}
+             for line in run_example(tmp_path, "examples/python/otel_traces.py")]
+    assert [s["name"] for s in spans] == ["POST", "POST", "group_open_http_svc/delete_group_msg_by_sender",
+                                          "handle-abuse-report"]
+    first, second, call, app = spans
+    assert first["parent"] == second["parent"] == call["span_id"] and call["parent"] == app["span_id"]
+    assert (first["error"], second["error"], call["error"], call["attempts"]) == ("rate_limited", "-", "-", "2")
+
+
+def test_the_prometheus_example_runs_as_written(tmp_path: Path) -> None:
+    summary, *samples = run_example(tmp_path, "examples/python/prometheus_metrics.py")
+    assert summary == "ok=5 failed=0 attempts=7"
+    value = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in samples}
+    method = 'rpc_method="group_open_http_svc/delete_group_msg_by_sender"'
+    assert value[f'timrest_client_attempts_total{{error_type="transport",{method}}}'] == 2
+    assert value[f'timrest_client_attempts_total{{error_type="",{method}}}'] == 5
+    assert sum(v for k, v in value.items() if k.startswith("timrest_client_call_duration_seconds_count")) == 5
+
+
 def test_the_command_line_quick_start_runs_as_written(tmp_path: Path) -> None:
     code = dict(examples())["examples/cli/quickstart.sh"]
     script = tmp_path / "quickstart.sh"
