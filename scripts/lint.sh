@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --all-targets -- -D warnings
-cargo clippy --all-targets --features emulator -- -D warnings
+cargo clippy --all-targets --features emulator,metrics,tracing -- -D warnings
 cargo clippy --all-targets --features python -- -D warnings
 # API docs: every public item documented (missing_docs), no broken intra-doc links, no rustdoc warning.
 RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc --quiet --no-deps --features emulator

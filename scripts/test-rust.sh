@@ -6,4 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-cargo test --features emulator
+# The telemetry features are on, so that tests/telemetry_features.rs runs and every other test
+# runs with events always built (the `metrics` feature observes each one).
+cargo test --features emulator,metrics,tracing

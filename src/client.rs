@@ -265,6 +265,15 @@ impl Client {
         read: fn(u16, &[u8]) -> Result<T>,
     ) -> Result<(T, CallInfo)> {
         let start = Instant::now();
+        #[cfg(feature = "metrics")]
+        crate::observe::metrics::call_started(service, command);
+        #[cfg(feature = "tracing")]
+        let span = {
+            let (address, port) = self.inner.telemetry.server();
+            crate::observe::tracing::call_span(service, command, address, port)
+        };
+        #[cfg(feature = "tracing")]
+        let _entered = span.enter();
         let outcome = self.attempts(service, command, body, read, start);
         let mut e = Event::new(EventKind::Call, service, command);
         e.duration = Some(start.elapsed());
@@ -283,6 +292,8 @@ impl Client {
                 e.random = error.random();
             }
         }
+        #[cfg(feature = "tracing")]
+        crate::observe::tracing::finish(&span, &e);
         self.inner.telemetry.called(e);
         outcome
     }
@@ -305,12 +316,19 @@ impl Client {
         let mut resigned = false;
         let mut last_error: Option<Error> = None;
         let lane = Lane { service, command };
+        #[cfg(feature = "tracing")]
+        let mut waited = Duration::ZERO;
 
         loop {
             // The deadline also bounds the wait for the limiter; a refused wait ends the call now.
             if let Some(limiter) = &inner.limiter {
                 let asked = Instant::now();
                 let acquired = limiter.acquire(lane, deadline);
+                #[cfg(feature = "tracing")]
+                {
+                    waited += asked.elapsed();
+                    crate::observe::tracing::waited(&tracing::Span::current(), waited);
+                }
                 match &acquired {
                     Ok(()) => telemetry.limiter_waited(service, command, asked.elapsed(), limiter.backend_name()),
                     Err(denied) if telemetry.listening() => {
@@ -363,8 +381,17 @@ impl Client {
             };
             let url = request_url(&cfg.base_url, service, command, &inner.query, random);
             attempts += 1;
+            #[cfg(feature = "tracing")]
+            let attempt_span = {
+                let (address, port) = telemetry.server();
+                crate::observe::tracing::attempt_span(attempts, random, address, port)
+            };
             let attempt_start = Instant::now();
-            let outcome = with_usersig(usersig, || inner.attempt(&url, body, attempt_timeout, read));
+            let outcome = {
+                #[cfg(feature = "tracing")]
+                let _entered = attempt_span.enter();
+                with_usersig(usersig, || inner.attempt(&url, body, attempt_timeout, read))
+            };
             let attempt_elapsed = attempt_start.elapsed();
             if crate::transport::take_opened() > 0 {
                 telemetry.connection_opened(service, command, attempts);
@@ -387,6 +414,8 @@ impl Client {
                     e.error_kind = Some(error.kind());
                 }
             }
+            #[cfg(feature = "tracing")]
+            crate::observe::tracing::finish(&attempt_span, &e);
             telemetry.attempted(e);
 
             let error = match outcome {

@@ -23,6 +23,11 @@
 //! request URL, a request body, an account or group id. Events carry the command, the numbers of
 //! the attempt, and the `random` the request was sent with.
 
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
+#[cfg(feature = "tracing")]
+pub(crate) mod tracing;
+
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -298,6 +303,8 @@ impl fmt::Debug for Telemetry {
 impl Telemetry {
     pub(crate) fn new(base_url: &str, observer: Option<Arc<dyn Observer>>) -> Telemetry {
         let (server_address, server_port) = address_of(base_url);
+        #[cfg(feature = "metrics")]
+        metrics::describe();
         Telemetry {
             calls: AtomicU64::new(0),
             ok: AtomicU64::new(0),
@@ -318,10 +325,17 @@ impl Telemetry {
         }
     }
 
-    /// Whether anyone listens: events are built only then.
+    /// Whether anyone listens: events are built only then (always with the `metrics` feature,
+    /// which observes every event).
     #[inline]
     pub(crate) fn listening(&self) -> bool {
-        self.observer.is_some() || self.has_extra.load(Ordering::Relaxed)
+        cfg!(feature = "metrics") || self.observer.is_some() || self.has_extra.load(Ordering::Relaxed)
+    }
+
+    /// The host the client sends to, and its port.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn server(&self) -> (&str, u16) {
+        (&self.server_address, self.server_port)
     }
 
     /// Replaces the run-time observer (`None` removes it).
@@ -336,6 +350,8 @@ impl Telemetry {
     pub(crate) fn emit<'a>(&'a self, mut event: Event<'a>) {
         event.server_address = &self.server_address;
         event.server_port = self.server_port;
+        #[cfg(feature = "metrics")]
+        metrics::record(&event);
         let deliver = |observer: &dyn Observer| {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observer.on_event(&event)));
             if outcome.is_err() {
