@@ -86,11 +86,34 @@ def point_timsdk_at(url: str) -> None:
     setattr(http_client.HttpClient, "get_url", get_url)
 
 
-def make_caller(which: str, url: str, group: str, sender: str) -> Callable[[], None]:
+def telemetry_hook(which: str) -> Any:
+    """The on_event hook of a section-1c variant: none, a no-op function, OTel or Prometheus."""
     if which == "timrest":
+        return None
+    if which == "timrest-hook":
+        return lambda event: None
+    if which == "timrest-otel":
+        import timrest.otel
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+
+        # The SDK records every span and aggregates every metric; no exporter (its cost is not ours).
+        return timrest.otel.hook(tracer_provider=TracerProvider(),
+                                 meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    if which == "timrest-prometheus":
+        import timrest.prometheus
+
+        return timrest.prometheus.hook()
+    raise SystemExit(f"unknown client {which!r}")
+
+
+def make_caller(which: str, url: str, group: str, sender: str) -> Callable[[], None]:
+    if which == "timrest" or which.startswith("timrest-"):
         import timrest
 
-        client = timrest.Client(SDKAPPID, secret_key=SECRET_KEY, identifier=IDENTIFIER, base_url=url, rate_limit=None)
+        client = timrest.Client(SDKAPPID, secret_key=SECRET_KEY, identifier=IDENTIFIER, base_url=url, rate_limit=None,
+                                on_event=telemetry_hook(which))
         delete = client.delete_group_msg_by_sender
         return lambda: delete(group, sender)
     if which == "requests":

@@ -40,6 +40,15 @@ PY_LABELS = {
     "requests": "requests.Session + TLSSigAPIv2 per call (Python)",
     "timsdk": "timsdk 1.1.12 (Python)",
 }
+# Section 1c only: the Python client with telemetry hooks (issue 24: what observing a call costs).
+HOOK_LABELS = {
+    "timrest-hook": "timrest (Python) + on_event=a no-op Python function",
+    "timrest-otel": "timrest (Python) + timrest.otel.hook() (OTel SDK providers, in-memory metric reader)",
+    "timrest-prometheus": "timrest (Python) + timrest.prometheus.hook() (default registry)",
+}
+#: The Rust core's instructions per call before stats and events existed (docs/benchmarks.md 1c,
+#: 2026-12-02): stats must keep a call within 3 % of it.
+CORE_BEFORE_STATS = 41_746
 NATIVE_LABELS = {
     "core": "timrest Rust core",
     "c": "timrest C ABI",
@@ -174,7 +183,7 @@ def instructions(args: argparse.Namespace, emu: Emulator) -> dict[str, Any]:
     n1, n2, warmup = args.instruction_calls
 
     def command(name: str, n: int) -> list[str]:
-        if name == "timrest":
+        if name == "timrest" or name in HOOK_LABELS:
             return [sys.executable, PY_CLIENTS, "per-call", name, emu.url, group, sender, str(n), str(warmup)]
         if name == "c":
             return [args.c_program, emu.url, group, sender, str(n), str(warmup)]
@@ -190,7 +199,7 @@ def instructions(args: argparse.Namespace, emu: Emulator) -> dict[str, Any]:
             raise SystemExit(f"bench: no 'Collected' line from callgrind for {name}:\n{done.stderr[-2000:]}")
         return int(found[-1])
 
-    names = ["core", "c", "timrest", "floor"]
+    names = ["core", "c", "timrest", *HOOK_LABELS, "floor"]
     runs: list[dict[str, float]] = []
     for r in range(args.instruction_runs):
         per_call_ir = {}
@@ -439,8 +448,10 @@ def instructions_lines(ins: dict[str, Any]) -> list[str]:
         "|---|" + "---:|" * len(ins["runs"]) + "---:|---:|",
     ]
     first = ins["runs"][0]
-    for name in ("core", "c", "timrest", "floor"):
-        label = {**PY_LABELS, **NATIVE_LABELS}[name]
+    for name in ("core", "c", "timrest", *HOOK_LABELS, "floor"):
+        if name not in first:
+            continue
+        label = {**PY_LABELS, **HOOK_LABELS, **NATIVE_LABELS}[name]
         counts = " | ".join(f"{run[name]:,.0f}" for run in ins["runs"])
         lines.append(f"| {label} | {counts} | {first[name] / first['floor']:.2f}× | {first[name] / first['core']:.3f}× |")
     lines.append("")
@@ -456,6 +467,13 @@ def instruction_targets(ins: dict[str, Any]) -> list[str]:
         for name, label in (("timrest", "timrest-Python"), ("c", "C ABI")):
             x = run[name] / run["core"]
             out.append(f"- instructions, run {i}: {label} within 1.05× of the Rust core: {x:.3f}× — {verdict(x <= 1.05)}")
+        x = run["core"] / CORE_BEFORE_STATS
+        out.append(f"- instructions, run {i}: Rust core with stats on, no hook, within 3 % of {CORE_BEFORE_STATS:,} "
+                   f"(before stats): {x:.3f}× — {verdict(x <= 1.03)}")
+        for name in HOOK_LABELS:
+            if name in run:
+                out.append(f"- instructions, run {i}: {name}: {run[name] - run['timrest']:+,.0f} per call over "
+                           f"timrest (Python) without a hook ({run[name] / run['timrest']:.2f}×)")
     return out
 
 

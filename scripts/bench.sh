@@ -45,6 +45,8 @@ packages=(
     "tls-sig-api-v2==1.1"
     "timsdk==1.1.12"
     "httpx>=0.27,<1"      # bench/async_clients.py: the hand-written async client
+    "opentelemetry-sdk>=1.28"    # section 1c: the cost of timrest.otel's hook, with the SDK behind it
+    "prometheus-client>=0.20"    # and of timrest.prometheus's
 )
 
 if [ ! -x "$venv/bin/python" ]; then

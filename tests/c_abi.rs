@@ -1120,6 +1120,27 @@ fn stats_and_the_event_callback_match_the_servers_log() {
 }
 
 #[test]
+fn no_secret_reaches_an_event_or_the_stats_from_a_server_that_echoes_them() {
+    // The same program; its first call meets a hostile server that puts the request's UserSig and
+    // URL in ErrorInfo (10004, final). Its events and stats must still hold no secret and no id.
+    let emu = Emulator::start(EmulatorConfig { rate_limit: None, ..EmulatorConfig::default() })
+        .unwrap_or_else(|e| panic!("emulator: {e}"));
+    let group = emu.create_group(&GroupSpec::new("Public")).unwrap();
+    emu.inject("delete_group_msg_by_sender", Fault { echo_secrets: true, ..Fault::default() });
+    let env = client_env(&emu, DEMO_SECRET_KEY, &[("TEST_GROUP", &group)]);
+    let out = run(Runner::Native, &built().program("bulk"), &["stats"], &env);
+    assert!(out.lines().any(|l| l.starts_with("CALL 0 status=") && !l.ends_with("=ok")), "{out}");
+    let telemetry: Vec<&str> =
+        out.lines().filter(|l| l.starts_with("EVENT ") || l.starts_with("STATS ") || l.starts_with("JSON ")).collect();
+    assert!(telemetry.iter().any(|l| l.contains("error=invalid_parameter")), "{out}");
+    for line in telemetry {
+        for forbidden in [DEMO_SECRET_KEY, "usersig", "eJ", group.as_str(), "spammer", "http://", "administrator"] {
+            assert!(!line.contains(forbidden), "{forbidden:?} in {line}");
+        }
+    }
+}
+
+#[test]
 fn the_new_functions_refuse_null_and_bad_sizes_before_sending() {
     for runner in RUNNERS {
         let scene = Scene::new();
