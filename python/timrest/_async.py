@@ -105,7 +105,15 @@ class AsyncClient:
     async def delete_group_msg_by_sender(self, group_id: str, sender: str, topic_id: Optional[str] = None) -> None:
         """Deletes the messages ``sender`` sent among the latest 1000 of ``group_id`` (inside
         ``topic_id`` when given). Returns None; raises a ``timrest.TimError`` subclass at the await."""
-        await self.delete_by_sender(group_id, sender, topic_id)
+        # The hot path, written out (no inner coroutines): it runs on the loop's thread per call.
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[CallInfo] = loop.create_future()
+        handle = self._runner.delete_by_sender(group_id, sender, topic_id, loop, self._drain, future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            handle.cancel()
+            raise
 
     async def delete_by_sender(self, group_id: str, sender: str, topic_id: Optional[str] = None) -> CallInfo:
         """Like :meth:`delete_group_msg_by_sender`, returning the call's :class:`timrest.CallInfo`."""

@@ -45,6 +45,8 @@ struct State {
     pending: usize,
     /// Workers waiting for a job.
     idle: usize,
+    /// Workers started that have not yet taken the lock (each will take a job).
+    starting: usize,
     threads: Vec<JoinHandle<()>>,
     closed: bool,
 }
@@ -76,16 +78,24 @@ impl Pool {
         }
         state.queue.push_back(job);
         state.pending += 1;
+        // Only a waiting worker needs waking (a notify is a futex system call even with nobody
+        // waiting, and a burst of submissions would pay one each on the loop's thread).
+        if state.idle > 0 {
+            self.work.notify_one();
+        }
         // A call starts at once while fewer than `max_workers` are busy: a worker is started when
         // no idle one is left to take it (a worker busy on a slow call must not hold up the next).
-        if state.queue.len() > state.idle && state.threads.len() < self.max_workers {
-            if !self.spawn_worker(&mut state) && state.threads.is_empty() {
-                state.queue.pop_back();
-                state.pending -= 1;
-                return Err(SubmitError::NoThread);
-            }
-        } else {
-            self.work.notify_one();
+        // The loop's thread starts one at a time: a starting worker starts the next when it takes
+        // a job and more wait, so that a burst of calls does not spawn every thread on the loop.
+        if state.starting == 0
+            && state.queue.len() > state.idle
+            && state.threads.len() < self.max_workers
+            && !self.spawn_worker(&mut state)
+            && state.threads.is_empty()
+        {
+            state.queue.pop_back();
+            state.pending -= 1;
+            return Err(SubmitError::NoThread);
         }
         Ok(())
     }
@@ -100,6 +110,7 @@ impl Pool {
         match spawned {
             Ok(handle) => {
                 state.threads.push(handle);
+                state.starting += 1;
                 true
             }
             Err(_) => false,
@@ -108,11 +119,19 @@ impl Pool {
 
     fn work_loop(self: Arc<Pool>) {
         let mut state = lock(&self.state);
+        state.starting -= 1;
         loop {
             if let Some(job) = state.queue.pop_front() {
-                // More waiting than idle workers to take it: one more worker, up to the bound.
-                if state.queue.len() > state.idle && state.threads.len() < self.max_workers {
-                    self.spawn_worker(&mut state);
+                // More waiting than idle or starting workers to take them: up to two more
+                // workers, up to the bound. The loop's thread starts one; each starts two, so a
+                // burst of n calls has its workers after log2(n) thread starts, none on the loop.
+                for _ in 0..2 {
+                    if state.queue.len() <= state.idle + state.starting
+                        || state.threads.len() >= self.max_workers
+                        || !self.spawn_worker(&mut state)
+                    {
+                        break;
+                    }
                 }
                 drop(state);
                 // A job never unwinds into the pool: a panic is caught and the job is lost
