@@ -17,7 +17,7 @@ def on_event(event: timrest.Event) -> None:
     # Runs on the thread that made the call; keep it quick. It never sees a secret or an account id.
     if event.kind == "attempt":
         print(f"attempt {event.attempt}: code={event.code} error={event.error_kind} "
-              f"random={event.random} in {event.duration * 1000:.1f} ms")
+              f"random={event.random} in {(event.duration or 0.0) * 1000:.1f} ms")
 
 
 def main() -> None:
