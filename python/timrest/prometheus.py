@@ -92,11 +92,19 @@ class _PrometheusHook(Recorder):
         super().__init__()
         self._metrics = _metrics(registry)
         self._kinds = {i.name: i.kind for i in INSTRUMENTS}
+        #: Each labelled series met so far, by instrument and label values: ``labels()`` looks it
+        #: up under a lock and checks its arguments on every call, which costs more than the
+        #: observation. The label values are bounded (commands, hosts, codes, kind names).
+        self._series: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     def record(self, name: str, value: float, attributes: dict[str, Any]) -> None:
         metric, keys = self._metrics[name]
         if keys:
-            metric = metric.labels(*(str(attributes.get(k, "")) for k in keys))
+            values = tuple([str(attributes.get(k, "")) for k in keys])
+            series = self._series.get((name, values))
+            if series is None:
+                series = self._series[(name, values)] = metric.labels(*values)
+            metric = series
         kind = self._kinds[name]
         if kind == "histogram":
             metric.observe(value)
