@@ -6,6 +6,7 @@ real ``redis-server`` that is stopped midway, where each process sees its fallba
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import pathlib
 import sys
@@ -200,3 +201,42 @@ def test_a_fleet_sees_its_fallback_start_and_end_when_redis_stops_and_returns(fo
             assert s["stats"]["calls"] == s["items"]
     finally:
         node.kill()
+
+
+REQUEST: "contextvars.ContextVar[str]" = contextvars.ContextVar("request", default="none")
+
+
+def test_hooks_run_in_the_context_where_the_call_was_made(emu: Emulator) -> None:
+    """A hook reads the caller's context variables: on the caller's thread for a plain call, and
+    on the worker threads of a bulk call or an AsyncClient call (a copy carried there)."""
+    gids = [emu.create_group("Public") for _ in range(4)]
+    seen: list[tuple[str, str, str]] = []
+
+    def hook(event: timrest.Event) -> None:
+        seen.append((event.kind, REQUEST.get(), threading.current_thread().name))
+
+    client = emu.client(on_event=hook)
+    REQUEST.set("plain")
+    client.delete_group_msg_by_sender(gids[0], "a")
+    REQUEST.set("bulk")
+    assert client.delete_many([(g, "b") for g in gids], concurrency=4).ok == 4
+    REQUEST.set("after")
+    first_call = [k for k, _, _ in seen].index("call") + 1
+    plain, bulk = seen[:first_call], seen[first_call:]
+    assert {r for _, r, _ in plain} == {"plain"} and {r for _, r, _ in bulk} == {"bulk"}, seen
+    assert [k for k, _, _ in bulk].count("call") == 4
+
+    async def main() -> None:
+        async with timrest.AsyncClient(emu.sdkappid, secret_key=DEMO_SECRET_KEY, base_url=emu.base_url,
+                                       on_event=hook) as aclient:
+            async def one(i: int) -> None:
+                REQUEST.set(f"task-{i}")
+                await aclient.delete_group_msg_by_sender(gids[i], "c")
+
+            await asyncio.gather(*(one(i) for i in range(4)))
+
+    seen.clear()
+    asyncio.run(main())
+    calls = [(r, t) for k, r, t in seen if k == "call"]
+    assert sorted(r for r, _ in calls) == [f"task-{i}" for i in range(4)], seen
+    assert all(t != threading.main_thread().name for _, t in calls), "hooks ran on the worker threads"
