@@ -223,7 +223,7 @@ fn hand_over(finished: &Finished, loop_: Py<PyAny>, drain: &Py<PyAny>, done: Don
         }
     };
     if let Some(key) = schedule {
-        Python::attach(|py| {
+        super::attach_from_worker(|py| {
             let loop_ = finished.lock().unwrap_or_else(|p| p.into_inner()).get(&key).map(|(l, _)| l.clone_ref(py));
             let scheduled = loop_.map(|l| l.call_method1(py, "call_soon_threadsafe", (drain, key)));
             if !matches!(scheduled, Some(Ok(_))) {
@@ -261,17 +261,21 @@ impl PyAsyncRunner {
         let finished = self.finished.clone();
         let cancelled = Arc::new(AtomicBool::new(false));
         let seen = cancelled.clone();
-        // Called from the loop's thread, which holds the GIL: the awaiting task's context.
-        let context = if self.observed { Python::attach(|py| observe::caller_context(py, true)) } else { None };
+        // Called from the loop's thread, which holds the GIL: the awaiting task's context, and
+        // whether DEBUG records are wanted (else the worker would take the GIL for each attempt's
+        // record only to learn that they are not).
+        let (context, debug) =
+            Python::attach(|py| (observe::caller_context(py, self.observed), super::logger::debug_now(py)));
         let job: Job = Box::new(move || {
             let (loop_, drain, future) = targets;
             if seen.load(Ordering::Acquire) {
                 // Its task was cancelled before a worker took it: nothing is sent, and nobody
                 // awaits the future. Dropping the Python objects needs the GIL.
-                Python::attach(move |_| drop((loop_, drain, future, context)));
+                // At exit, the objects go with the closure, their release deferred by pyo3.
+                super::attach_from_worker(move |_| drop((loop_, drain, future, context)));
                 return;
             }
-            let value = observe::in_caller_context(context, || work(&client));
+            let value = super::logger::with_debug(debug, || observe::in_caller_context(context, || work(&client)));
             let done = Done { future, finish: Box::new(move |py| finish(py, value)) };
             hand_over(&finished, loop_, &drain, done);
         });
@@ -400,7 +404,10 @@ impl PyAsyncRunner {
     ) -> PyResult<PyJobHandle> {
         self.spawn(
             (loop_, resolve, future),
-            move |_| Python::attach(|py| f.call(py, args.bind(py), kwargs.as_ref().map(|k| k.bind(py)))),
+            move |_| {
+                super::attach_from_worker(|py| f.call(py, args.bind(py), kwargs.as_ref().map(|k| k.bind(py))))
+                    .unwrap_or_else(|| Err(PyRuntimeError::new_err("the interpreter is shutting down")))
+            },
             |_, result| result,
         )
     }

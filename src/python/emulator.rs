@@ -307,8 +307,14 @@ impl Drop for PyEmulator {
     fn drop(&mut self) {
         let emulator = self.inner.get_mut().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(emulator) = emulator {
-            // Joining the server's threads may take a moment: let other Python threads run meanwhile.
-            Python::attach(|py| py.detach(|| drop(emulator)));
+            if super::finalizing() {
+                // At exit, keep the GIL while the server stops: a thread waiting for it now would
+                // be ended inside Rust by the interpreter (an abort), and none needs to run.
+                drop(emulator);
+            } else {
+                // Joining the server's threads may take a moment: let other Python threads run meanwhile.
+                Python::attach(|py| py.detach(|| drop(emulator)));
+            }
         }
     }
 }

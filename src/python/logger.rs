@@ -52,12 +52,23 @@ where
     T: Send,
 {
     let debug = debug_enabled(py);
-    py.detach(move || {
-        let previous = DEBUG_ON.replace(Some(debug));
-        let out = f();
-        DEBUG_ON.set(previous);
-        out
-    })
+    py.detach(move || with_debug(debug, f))
+}
+
+/// Whether the `timrest` logger takes DEBUG records now: asked with the lock held, before a call
+/// is handed to another thread (an `AsyncClient` worker), to pass to [`with_debug`] there.
+pub(crate) fn debug_now(py: Python<'_>) -> bool {
+    debug_enabled(py)
+}
+
+/// Runs `f` (one call of the core, on a thread without the interpreter lock) knowing whether the
+/// `timrest` logger takes DEBUG records, as [`detach`] does on the caller's thread: the worker then
+/// takes the lock for a DEBUG record only when it will be shown.
+pub(crate) fn with_debug<T>(debug: bool, f: impl FnOnce() -> T) -> T {
+    let previous = DEBUG_ON.replace(Some(debug));
+    let out = f();
+    DEBUG_ON.set(previous);
+    out
 }
 
 /// Forwards `timrest::*` records to `logging.getLogger("timrest")`.
@@ -92,7 +103,10 @@ impl log::Log for Bridge {
             return;
         }
         let level = python_level(record.level());
-        // No interpreter (shutting down): drop the record rather than block or panic.
+        // No interpreter, or one shutting down: drop the record rather than block or abort.
+        if super::finalizing() {
+            return;
+        }
         let _ = Python::try_attach(|py| -> PyResult<()> {
             let logger = logger(py)?;
             if logger.call_method1("isEnabledFor", (level,))?.is_truthy()? {

@@ -120,12 +120,39 @@ fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(dict)
 }
 
+/// Set by an `atexit` hook: the interpreter is finalizing. From then on, Python 3.11 to 3.13 end
+/// a thread that asks for the GIL with `pthread_exit`, whose forced unwinding through Rust frames
+/// aborts the process ("FATAL: exception not rethrown"). Threads that Python did not start (the
+/// async workers, the core's bulk workers, the log bridge on any of them) check it first.
+static FINALIZING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[pyfunction]
+fn _finalizing() {
+    FINALIZING.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether the interpreter is finalizing (see [`FINALIZING`]).
+pub(crate) fn finalizing() -> bool {
+    FINALIZING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// `Python::attach` for a thread that Python did not start: None, and nothing done, once the
+/// interpreter is finalizing (what the thread wanted to hand over has nobody left to take it).
+pub(crate) fn attach_from_worker<R>(f: impl FnOnce(Python<'_>) -> R) -> Option<R> {
+    if finalizing() {
+        return None;
+    }
+    Some(Python::attach(f))
+}
+
 /// `timrest._native`: the compiled half of the `timrest` package.
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logger::install();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    let finalizing = wrap_pyfunction!(_finalizing, m)?;
+    m.py().import("atexit")?.call_method1("register", (finalizing,))?;
     m.add_class::<client::PyClient>()?;
     m.add_class::<aio::PyAsyncRunner>()?;
     m.add_class::<aio::PyJobHandle>()?;

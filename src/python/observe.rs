@@ -177,7 +177,7 @@ impl PyObserver {
 
 impl Observer for PyObserver {
     fn on_event(&self, e: &Event<'_>) {
-        Python::attach(|py| {
+        super::attach_from_worker(|py| {
             let event = match Py::new(py, PyEvent::from_core(e)) {
                 Ok(event) => event,
                 Err(err) => return report(py, None, err),

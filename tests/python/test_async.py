@@ -341,3 +341,36 @@ def test_a_call_cancelled_before_it_started_never_reaches_the_server(emu: Emulat
     sent = sum(1 for r in emu.requests() if r["command"] == "delete_group_msg_by_sender")
     # Only what 4 workers had taken: at most 4 of the first 200 and 4 of the batch's, not 400.
     assert sent <= 8, sent
+
+
+NEVER_CLOSED = """
+import asyncio
+import timrest
+from timrest.testing import DEMO_SECRET_KEY, Emulator
+
+kept = []
+
+async def main(emu, gid):
+    for name in "ab":
+        client = timrest.AsyncClient(emu.sdkappid, secret_key=DEMO_SECRET_KEY, base_url=emu.base_url,
+                                     on_event=lambda e: None)
+        await asyncio.gather(*(client.delete_group_msg_by_sender(gid, f"{name}{i}") for i in range(50)))
+    kept.append(client)                              # "a" is dropped unclosed here, "b" lives to the exit
+
+with Emulator(rate_limit=None) as emu:
+    asyncio.run(main(emu, emu.create_group("Public")))
+print("done", flush=True)
+"""
+
+
+def test_a_program_that_never_closes_its_clients_exits_cleanly(tmp_path: pathlib.Path) -> None:
+    """At exit, Python 3.11-3.13 end a thread that asks for the GIL with pthread_exit, whose
+    forced unwinding through Rust aborts the process ("FATAL: exception not rethrown", exit 134).
+    The workers of AsyncClients that were never closed (one dropped, one alive at exit) must not
+    ask for it then."""
+    script = tmp_path / "never_closed.py"
+    script.write_text(NEVER_CLOSED)
+    for _ in range(5):
+        run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+        assert (run.returncode, run.stdout) == (0, "done\n"), run.stderr[-2000:]
+        assert "FATAL" not in run.stderr
