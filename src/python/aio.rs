@@ -265,7 +265,7 @@ impl PyAsyncRunner {
         // whether DEBUG records are wanted (else the worker would take the GIL for each attempt's
         // record only to learn that they are not).
         let (context, debug) =
-            Python::attach(|py| (observe::caller_context(py, self.observed), super::logger::debug_now(py)));
+            Python::attach(|py| (observe::caller_context(py, self.observed), super::logger::debug_enabled(py)));
         let job: Job = Box::new(move || {
             let (loop_, drain, future) = targets;
             if seen.load(Ordering::Acquire) {

@@ -31,8 +31,9 @@ fn logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 /// `logger.isEnabledFor` (bound once) and the argument tuple `(logging.DEBUG,)`: asked on every call.
 static DEBUG_QUERY: PyOnceLock<(Py<PyAny>, Py<PyTuple>)> = PyOnceLock::new();
 
-/// Whether the `timrest` logger takes DEBUG records now (true when Python cannot say).
-fn debug_enabled(py: Python<'_>) -> bool {
+/// Whether the `timrest` logger takes DEBUG records now (true when Python cannot say): asked with
+/// the lock held before a call runs without it, here or on an `AsyncClient` worker ([`with_debug`]).
+pub(crate) fn debug_enabled(py: Python<'_>) -> bool {
     let query = DEBUG_QUERY.get_or_try_init(py, || -> PyResult<_> {
         let method = logger(py)?.getattr("isEnabledFor")?.unbind();
         Ok((method, PyTuple::new(py, [10])?.unbind()))
@@ -53,12 +54,6 @@ where
 {
     let debug = debug_enabled(py);
     py.detach(move || with_debug(debug, f))
-}
-
-/// Whether the `timrest` logger takes DEBUG records now: asked with the lock held, before a call
-/// is handed to another thread (an `AsyncClient` worker), to pass to [`with_debug`] there.
-pub(crate) fn debug_now(py: Python<'_>) -> bool {
-    debug_enabled(py)
 }
 
 /// Runs `f` (one call of the core, on a thread without the interpreter lock) knowing whether the
